@@ -1,0 +1,286 @@
+"""Load and validate the YAML configuration.
+
+Every error names the file, the key path and what is wrong, e.g.
+``config.yaml: folders[1].path: directory does not exist``, so a user can fix it without
+reading code. Validation is pydantic's; this module only shapes its messages.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from . import catalog
+from .options import RequestOptions
+
+DEFAULT_BASE_URL = "https://api.visionati.com"
+CONFIG_ENV = "VISIONATI_SYNC_CONFIG"
+KEY_ENV = "VISIONATI_API_KEY"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the user: file, key path, what is wrong."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiSettings(_Section):
+    base_url: str = DEFAULT_BASE_URL
+    key: SecretStr | None = None
+    key_file: Path | None = None
+    features: list[str] = Field(default_factory=lambda: ["tags", "descriptions"], min_length=1)
+    backends: list[str] = Field(default_factory=list)
+    role: str = "general"
+    language: str = "English"
+    prompt: str | None = None
+    tag_score: float = Field(default=0.9, ge=0, le=1)
+    poll_interval: float = Field(default=2.0, gt=0, le=3600)
+    batch_size: int = Field(default=8, ge=1, le=100)
+    timeout: float = Field(default=60.0, gt=0, description="read timeout per HTTP call, seconds")
+    connect_timeout: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    auth_retry_interval: float = Field(default=300.0, gt=0)
+    credit_check_interval: float = Field(default=60.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or "://" == value[-3:]:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, value: list[str]) -> list[str]:
+        return _known("feature", value, catalog.FEATURES)
+
+    @field_validator("backends")
+    @classmethod
+    def _known_backends(cls, value: list[str]) -> list[str]:
+        return _known("backend", value, catalog.BACKENDS)
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        return _known("role", [value], catalog.ROLES)[0]
+
+    def request_options(self) -> RequestOptions:
+        return RequestOptions(
+            features=tuple(self.features),
+            backends=tuple(self.backends),
+            role=self.role,
+            language=self.language,
+            prompt=self.prompt or None,
+            tag_score=self.tag_score,
+        )
+
+
+class DatabaseSettings(_Section):
+    url: str | None = None
+
+
+class FolderSettings(_Section):
+    path: Path
+    recursive: bool = True
+
+
+class SidecarSettings(_Section):
+    formats: list[Literal["json"]] = Field(default_factory=lambda: ["json"], min_length=1)
+    json_suffix: str = ".visionati.json"
+
+    @field_validator("json_suffix")
+    @classmethod
+    def _own_suffix(cls, value: str) -> str:
+        if not value.startswith(".") or "/" in value:
+            raise ValueError("must start with '.' and name no folder")
+        if value.lower() in (".json", ".xmp"):
+            raise ValueError(f"{value!r} would clobber other programs' sidecars")
+        return value
+
+
+class WatchSettings(_Section):
+    settle_seconds: float = Field(default=2.0, ge=0)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    folder_retry_interval: float = Field(default=30.0, gt=0)
+
+
+class Settings(_Section):
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    folders: list[FolderSettings] = Field(default_factory=list)
+    sidecars: SidecarSettings = Field(default_factory=SidecarSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config:
+    """Validated settings plus where they came from and the resolved secret."""
+
+    def __init__(self, settings: Settings, source: str, api_key: str | None) -> None:
+        self.settings = settings
+        self.source = source
+        self._api_key = api_key
+
+    @property
+    def api_key(self) -> str | None:
+        return self._api_key
+
+    def require_api_key(self) -> str:
+        if not self._api_key:
+            raise ConfigError(
+                f"{self.source}: api: no API key; set {KEY_ENV}, api.key_file or api.key"
+            )
+        return self._api_key
+
+    def database_url(self, environ: Mapping[str, str] = os.environ) -> str:
+        if self.settings.database.url:
+            return self.settings.database.url
+        return f"sqlite:///{state_directory(environ) / 'visionati-sync.db'}"
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Config(source={self.source!r})"
+
+
+def _known(kind: str, values: list[str], known: tuple[str, ...]) -> list[str]:
+    for value in values:
+        if value not in known:
+            raise ValueError(f"unknown {kind} {value!r}; known: {', '.join(known)}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"a {kind} is listed twice")
+    return values
+
+
+def state_directory(environ: Mapping[str, str] = os.environ) -> Path:
+    """Given the environment, return where the daemon keeps its database.
+
+    systemd's StateDirectory= sets $STATE_DIRECTORY; otherwise the XDG location.
+    """
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    if environ.get("XDG_STATE_HOME"):
+        return Path(environ["XDG_STATE_HOME"]) / "visionati-sync"
+    return Path(environ.get("HOME", "~")).expanduser() / ".local/state/visionati-sync"
+
+
+def default_config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """Given the environment, return the config file to use when -c is not given."""
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    user = Path(environ.get("HOME", "~")).expanduser() / ".config/visionati-sync/config.yaml"
+    if user.exists():
+        return user
+    return Path("/etc/visionati-sync/config.yaml")
+
+
+def format_location(loc: tuple[int | str, ...]) -> str:
+    """Given pydantic's error location, return it as a key path: ``folders[1].path``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def parse_settings(data: Any, source: str) -> Settings:
+    """Given parsed YAML, return validated Settings or raise ConfigError naming each problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: (top level): must be a mapping of sections, not a list")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False, include_input=False):
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            lines.append(f"{source}: {format_location(error['loc'])}: {message}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths in the file are relative to the file's own folder; ~ is expanded."""
+
+    def resolve(path: Path) -> Path:
+        path = Path(os.path.expandvars(str(path))).expanduser()
+        return path if path.is_absolute() else (base / path).resolve()
+
+    folders = [f.model_copy(update={"path": resolve(f.path)}) for f in settings.folders]
+    key_file = settings.api.key_file and resolve(settings.api.key_file)
+    return settings.model_copy(
+        update={
+            "folders": folders,
+            "api": settings.api.model_copy(update={"key_file": key_file}),
+        }
+    )
+
+
+def _read_key(settings: Settings, source: str, environ: Mapping[str, str]) -> str | None:
+    """The environment wins over api.key_file, which wins over api.key."""
+    if environ.get(KEY_ENV, "").strip():
+        return environ[KEY_ENV].strip()
+    if settings.api.key_file is not None:
+        try:
+            key = settings.api.key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{source}: api.key_file: cannot read: {exc.strerror}") from None
+        if not key:
+            raise ConfigError(f"{source}: api.key_file: the file is empty")
+        return key
+    if settings.api.key is not None:
+        return settings.api.key.get_secret_value().strip() or None
+    return None
+
+
+def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
+    """Given a config file, return the validated Config, or raise ConfigError."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top level)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: {where}: not valid YAML: {problem}") from None
+    settings = _resolve_paths(parse_settings(data, source), path.parent.resolve())
+    for index, folder in enumerate(settings.folders):
+        if folder.path.exists() and not folder.path.is_dir():
+            raise ConfigError(f"{source}: folders[{index}].path: not a directory")
+    return Config(settings, source, _read_key(settings, source, environ))
+
+
+def missing_folders(config: Config) -> list[str]:
+    """Given a config, return a message for each folder that does not exist (yet).
+
+    Not a load error: an unmounted share or a drop folder made later must not stop the
+    daemon from watching the others.
+    """
+    return [
+        f"{config.source}: folders[{index}].path: directory does not exist ({folder.path})"
+        for index, folder in enumerate(config.settings.folders)
+        if not folder.path.is_dir()
+    ]

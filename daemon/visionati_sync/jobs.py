@@ -1,0 +1,694 @@
+"""The job table's manager: every read and every state change of jobs goes through here.
+
+Each method is one transaction. Claims are a single ``UPDATE … FROM (CTE … LIMIT n FOR UPDATE
+SKIP LOCKED) … RETURNING`` so that several workers (threads, processes or machines sharing a
+PostgreSQL table) can take jobs from one table without two of them taking the same job.
+
+States: ``pending`` → ``claimed`` (a worker is reading and uploading it) → ``submitted`` (in
+an API request) → ``writing`` (the result is stored, sidecars not yet written) → ``done``;
+or ``failed`` / ``skipped`` with the reason in ``error``. Users see claimed as pending and
+writing as submitted: both are internal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from .models import ApiRequest, DaemonState, Job, Result
+from .options import RequestOptions
+
+PENDING, CLAIMED, SUBMITTED, WRITING = "pending", "claimed", "submitted", "writing"
+DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+VISIBLE_STATES = (PENDING, SUBMITTED, DONE, FAILED, SKIPPED)
+_VISIBLE = {CLAIMED: PENDING, WRITING: SUBMITTED}
+UNFINISHED = (PENDING, CLAIMED, SUBMITTED, WRITING)
+OUTSTANDING_REQUEST = ("queued", "processing")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def worker_name() -> str:
+    """Names this process in claims: host and pid, so a dead owner can be recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A part of the library: a folder, optionally only below a sub-path of it."""
+
+    folder: str
+    prefix: str = ""
+
+    def condition(self) -> ColumnElement[bool]:
+        if not self.prefix:
+            return Job.folder == self.folder
+        return and_(
+            Job.folder == self.folder,
+            Job.relpath.startswith(self.prefix.rstrip("/") + "/", autoescape=True),
+        )
+
+
+@dataclass(frozen=True)
+class FileSeen:
+    relpath: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    folder: str
+    relpath: str
+    size: int
+    mtime_ns: int
+    attempts: int
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.folder, self.relpath)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A claimed job as it went out in a request."""
+
+    job_id: int
+    upload_name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class OutstandingRequest:
+    id: str
+    response_uri: str | None
+    poll_failures: int
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
+class WriteTask:
+    """A job whose result is stored and whose sidecars are to be written."""
+
+    job_id: int
+    folder: str
+    relpath: str
+    sha256: str
+    request_id: str
+    tagged_at: datetime
+    options: dict[str, Any]
+    asset: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.folder, self.relpath)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: int
+    path: str
+    state: str
+    attempts: int
+    error: str | None
+    request_id: str | None
+    updated_at: datetime
+
+
+class JobStore:
+    """Owns the job table. Given an engine (schema already upgraded), run transitions."""
+
+    def __init__(self, engine: Engine, worker: str | None = None, clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self.worker = worker or worker_name()
+        self.clock = clock
+
+    # -- finding files ---------------------------------------------------------------------
+
+    def known_files(self, folder: str) -> dict[str, tuple[int, int, str]]:
+        """Given a folder, return relpath → (size, mtime_ns, state) for each job in it."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job.relpath, Job.size, Job.mtime_ns, Job.state).where(Job.folder == folder)
+            )
+            return {r.relpath: (r.size, r.mtime_ns, r.state) for r in rows}
+
+    def enqueue(self, folder: str, files: Iterable[FileSeen]) -> Counter[str]:
+        """Given complete files found in a folder, queue the new and the changed ones.
+
+        A file already known with the same size and mtime is left alone. One that changed is
+        queued again unless it is in flight (its upload's hash check catches that); a re-tag
+        of unchanged bytes is served from the results cache, so it costs nothing.
+        Returns counts of ``new``, ``requeued``, ``updated`` and ``unchanged``.
+        """
+        counts: Counter[str] = Counter()
+        now = self.clock()
+        batch = list(files)
+        with self.engine.begin() as conn:
+            for start in range(0, len(batch), 500):
+                chunk = batch[start : start + 500]
+                existing = {
+                    r.relpath: r
+                    for r in conn.execute(
+                        select(Job.id, Job.relpath, Job.size, Job.mtime_ns, Job.state).where(
+                            Job.folder == folder, Job.relpath.in_([f.relpath for f in chunk])
+                        )
+                    )
+                }
+                new_rows = []
+                for seen in chunk:
+                    row = existing.get(seen.relpath)
+                    if row is None:
+                        new_rows.append(_new_job(folder, seen, now))
+                        counts["new"] += 1
+                    elif (row.size, row.mtime_ns) == (seen.size, seen.mtime_ns):
+                        counts["unchanged"] += 1
+                    else:
+                        requeue = row.state in (DONE, FAILED, SKIPPED)
+                        values: dict[str, Any] = {
+                            "size": seen.size, "mtime_ns": seen.mtime_ns, "updated_at": now,
+                        }  # fmt: skip
+                        if requeue:
+                            values |= {
+                                "state": PENDING, "error": None, "attempts": 0,
+                                "next_attempt_at": now, "request_id": None, "result_id": None,
+                            }  # fmt: skip
+                        conn.execute(update(Job).where(Job.id == row.id).values(**values))
+                        counts["requeued" if row.state != PENDING else "updated"] += 1
+                if new_rows:
+                    conn.execute(insert(Job), new_rows)
+        return counts
+
+    def forget(self, folder: str, relpath: str, reason: str) -> bool:
+        """Given a file that is gone, drop its job if it was still only queued."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(Job).where(
+                    Job.folder == folder, Job.relpath == relpath, Job.state == PENDING
+                )
+            )
+            return result.rowcount > 0
+
+    # -- submitting ------------------------------------------------------------------------
+
+    def claim(self, limit: int, scopes: Sequence[Scope] = ()) -> list[ClaimedJob]:
+        """Given a batch size, atomically take up to that many due pending jobs."""
+        now = self.clock()
+        due = select(Job.id).where(Job.state == PENDING, Job.next_attempt_at <= now)
+        if scopes:
+            due = due.where(or_(*(scope.condition() for scope in scopes)))
+        cte = (
+            due.order_by(Job.next_attempt_at, Job.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+        )
+        statement = (
+            update(Job)
+            .where(Job.id == cte.c.id)
+            .values(state=CLAIMED, locked_by=self.worker, locked_at=now, updated_at=now)
+            .returning(Job.id, Job.folder, Job.relpath, Job.size, Job.mtime_ns, Job.attempts)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(statement).all()
+        return sorted(
+            (ClaimedJob(r.id, r.folder, r.relpath, r.size, r.mtime_ns, r.attempts) for r in rows),
+            key=lambda job: job.id,
+        )
+
+    def release(
+        self, job_ids: Sequence[int], *, delay: float = 0, error: str | None = None
+    ) -> None:
+        """Given claimed jobs not sent (paused, transient fault), put them back in the queue."""
+        if not job_ids:
+            return
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Job)
+                .where(Job.id.in_(job_ids), Job.state == CLAIMED, Job.locked_by == self.worker)
+                .values(
+                    state=PENDING,
+                    locked_by=None,
+                    locked_at=None,
+                    error=error,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    updated_at=now,
+                )
+            )
+
+    def retry_later(self, job_id: int, error: str, delay: float, max_attempts: int) -> bool:
+        """Given a job that hit a transient fault, count the attempt; fail it past the limit.
+
+        Returns True when the job will be tried again.
+        """
+        now = self.clock()
+        with self.engine.begin() as conn:
+            attempts = conn.execute(
+                select(Job.attempts).where(Job.id == job_id)
+            ).scalar_one_or_none()
+            if attempts is None:
+                return False
+            attempts += 1
+            again = attempts < max_attempts
+            conn.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(
+                    state=PENDING if again else FAILED,
+                    attempts=attempts,
+                    error=error if again else f"{error} (gave up after {attempts} attempts)",
+                    locked_by=None,
+                    locked_at=None,
+                    request_id=None,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    updated_at=now,
+                )
+            )
+            return again
+
+    def finish_unsent(self, job_id: int, state: str, error: str) -> None:
+        """Given a claimed job that will not be uploaded, mark it failed or skipped."""
+        assert state in (FAILED, SKIPPED)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(state=state, error=error, locked_by=None, locked_at=None, updated_at=now)
+            )
+
+    def drop_vanished(self, job_id: int) -> None:
+        """Given a claimed job whose file is gone, drop it from the queue."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(Job).where(Job.id == job_id, Job.state == CLAIMED))
+
+    def cached_result(self, sha256: str, options: RequestOptions) -> int | None:
+        """Given a file's hash and the options, return a stored result's id if one exists."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                select(Result.id).where(
+                    Result.sha256 == sha256, Result.options_fp == options.fingerprint()
+                )
+            ).scalar_one_or_none()
+
+    def use_cached(self, job_id: int, sha256: str, result_id: int) -> None:
+        """Given a claimed job whose bytes were tagged before, reuse that result: no upload."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == CLAIMED)
+                .values(
+                    state=WRITING,
+                    sha256=sha256,
+                    result_id=result_id,
+                    locked_by=None,
+                    locked_at=None,
+                    error=None,
+                    updated_at=now,
+                )
+            )
+
+    def mark_submitted(
+        self,
+        request_id: str,
+        response_uri: str | None,
+        options: RequestOptions,
+        uploads: Sequence[Upload],
+        first_poll_in: float,
+    ) -> None:
+        """Given the API's answer to an upload, record the request and its files together."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(ApiRequest).values(
+                    id=request_id,
+                    response_uri=response_uri,
+                    status="queued",
+                    options_fp=options.fingerprint(),
+                    file_count=len(uploads),
+                    submitted_at=now,
+                    next_poll_at=now + timedelta(seconds=first_poll_in),
+                    poll_failures=0,
+                )
+            )
+            for upload in uploads:
+                conn.execute(
+                    update(Job)
+                    .where(Job.id == upload.job_id)
+                    .values(
+                        state=SUBMITTED,
+                        request_id=request_id,
+                        upload_name=upload.upload_name,
+                        sha256=upload.sha256,
+                        attempts=Job.attempts + 1,
+                        locked_by=None,
+                        locked_at=None,
+                        error=None,
+                        updated_at=now,
+                    )
+                )
+
+    # -- polling ---------------------------------------------------------------------------
+
+    def due_requests(self, limit: int = 100) -> list[OutstandingRequest]:
+        """Return outstanding requests whose next poll is due, the longest-waiting first."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(ApiRequest)
+                .where(ApiRequest.status.in_(OUTSTANDING_REQUEST), ApiRequest.next_poll_at <= now)
+                .order_by(ApiRequest.next_poll_at)
+                .limit(limit)
+            ).scalars()
+            return [
+                OutstandingRequest(r.id, r.response_uri, r.poll_failures, r.submitted_at)
+                for r in rows
+            ]
+
+    def next_poll_at(self) -> datetime | None:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                select(func.min(ApiRequest.next_poll_at)).where(
+                    ApiRequest.status.in_(OUTSTANDING_REQUEST)
+                )
+            ).scalar_one_or_none()
+
+    def defer_poll(
+        self, request_id: str, status: str, delay: float, *, failure: bool = False
+    ) -> None:
+        """Given a request still in progress (or a poll that failed), poll it again later."""
+        now = self.clock()
+        values: dict[str, Any] = {
+            "status": status if status in OUTSTANDING_REQUEST else "queued",
+            "last_polled_at": now,
+            "next_poll_at": now + timedelta(seconds=delay),
+        }
+        if failure:
+            values["poll_failures"] = ApiRequest.poll_failures + 1
+        with self.engine.begin() as conn:
+            conn.execute(update(ApiRequest).where(ApiRequest.id == request_id).values(**values))
+
+    def request_uploads(self, request_id: str) -> dict[str, int]:
+        """Given a request, return upload name → job id for its files still awaiting it."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job.id, Job.upload_name).where(
+                    Job.request_id == request_id, Job.state == SUBMITTED
+                )
+            )
+            return {r.upload_name: r.id for r in rows if r.upload_name is not None}
+
+    def complete_request(
+        self,
+        request_id: str,
+        options: RequestOptions,
+        credits_paid: int | None,
+        balance: int | None,
+        assets: dict[int, dict[str, Any]],
+        backend_errors: list[Any],
+        missing_error: str,
+    ) -> None:
+        """Given a completed request's assets by job id, store each result and queue the
+        sidecar writes, all in one transaction: a crash after this loses nothing."""
+        now = self.clock()
+        fp = options.fingerprint()
+        options_json = json.dumps(options.as_dict(), sort_keys=True)
+        errors_json = json.dumps(backend_errors) if backend_errors else None
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ApiRequest)
+                .where(ApiRequest.id == request_id)
+                .values(
+                    status="completed",
+                    finished_at=now,
+                    last_polled_at=now,
+                    credits_paid=credits_paid,
+                    credits_balance=balance,
+                )
+            )
+            jobs = conn.execute(
+                select(Job.id, Job.sha256).where(
+                    Job.request_id == request_id, Job.state == SUBMITTED
+                )
+            ).all()
+            for job in jobs:
+                asset = assets.get(job.id)
+                if asset is None or job.sha256 is None:
+                    conn.execute(
+                        update(Job)
+                        .where(Job.id == job.id)
+                        .values(state=FAILED, error=missing_error, updated_at=now)
+                    )
+                    continue
+                result_id = conn.execute(
+                    select(Result.id).where(Result.sha256 == job.sha256, Result.options_fp == fp)
+                ).scalar_one_or_none()
+                if result_id is None:
+                    result_id = conn.execute(
+                        insert(Result)
+                        .values(
+                            sha256=job.sha256,
+                            options_fp=fp,
+                            request_id=request_id,
+                            tagged_at=now,
+                            options_json=options_json,
+                            asset_json=json.dumps(asset, sort_keys=True),
+                            errors_json=errors_json,
+                        )
+                        .returning(Result.id)
+                    ).scalar_one()
+                conn.execute(
+                    update(Job)
+                    .where(Job.id == job.id)
+                    .values(state=WRITING, result_id=result_id, error=None, updated_at=now)
+                )
+
+    def fail_request(
+        self, request_id: str, error: str, *, retry_delay: float, max_attempts: int
+    ) -> None:
+        """Given a request the API says failed, retry its files until they run out of tries."""
+        self._end_request(request_id, "failed", error)
+        for job_id in self._request_job_ids(request_id):
+            self.retry_later(job_id, f"API: {error}", retry_delay, max_attempts)
+
+    def request_lost(self, request_id: str, error: str) -> None:
+        """Given a request the API no longer knows, queue its files again (not an attempt)."""
+        self._end_request(request_id, "lost", error)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Job)
+                .where(Job.request_id == request_id, Job.state == SUBMITTED)
+                .values(
+                    state=PENDING, request_id=None, error=error, next_attempt_at=now, updated_at=now
+                )
+            )
+
+    def _end_request(self, request_id: str, status: str, error: str) -> None:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ApiRequest)
+                .where(ApiRequest.id == request_id)
+                .values(status=status, error=error, finished_at=now, last_polled_at=now)
+            )
+
+    def _request_job_ids(self, request_id: str) -> list[int]:
+        with self.engine.begin() as conn:
+            return list(
+                conn.execute(
+                    select(Job.id).where(Job.request_id == request_id, Job.state == SUBMITTED)
+                ).scalars()
+            )
+
+    # -- writing sidecars ------------------------------------------------------------------
+
+    def write_tasks(self, limit: int = 50) -> list[WriteTask]:
+        """Return jobs whose results are stored and whose sidecars are still to be written."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(
+                    Job.id, Job.folder, Job.relpath, Result.sha256, Result.request_id,
+                    Result.tagged_at, Result.options_json, Result.asset_json,
+                )  # fmt: skip
+                .join(Result, Result.id == Job.result_id)
+                .where(Job.state == WRITING)
+                .order_by(Job.id)
+                .limit(limit)
+            ).all()
+        return [
+            WriteTask(
+                r.id, r.folder, r.relpath, r.sha256, r.request_id, r.tagged_at,
+                json.loads(r.options_json), json.loads(r.asset_json),
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    def mark_done(self, job_id: int) -> None:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == WRITING)
+                .values(state=DONE, error=None, done_at=now, updated_at=now)
+            )
+
+    def mark_write_failed(self, job_id: int, error: str) -> None:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == WRITING)
+                .values(state=FAILED, error=error, updated_at=now)
+            )
+
+    # -- recovery --------------------------------------------------------------------------
+
+    def release_orphaned_claims(self, alive: Callable[[str], bool]) -> int:
+        """Given a test of whether a claim's owner still runs, put dead owners' claims back."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            owners = conn.execute(
+                select(Job.locked_by).where(Job.state == CLAIMED).distinct()
+            ).scalars()
+            dead = [owner for owner in owners if owner is None or not alive(owner)]
+            if not dead:
+                return 0
+            owned = Job.locked_by.in_([d for d in dead if d is not None])
+            if None in dead:
+                owned = or_(owned, Job.locked_by.is_(None))
+            result = conn.execute(
+                update(Job)
+                .where(Job.state == CLAIMED, owned if dead else false())
+                .values(state=PENDING, locked_by=None, locked_at=None, updated_at=now)
+            )
+            return result.rowcount
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def counts(self, scopes: Sequence[Scope] = ()) -> dict[str, int]:
+        """Return the number of jobs in each user-visible state (claimed counts as pending)."""
+        query = select(Job.state, func.count()).group_by(Job.state)
+        if scopes:
+            query = query.where(or_(*(scope.condition() for scope in scopes)))
+        counts = dict.fromkeys(VISIBLE_STATES, 0)
+        with self.engine.begin() as conn:
+            for state, count in conn.execute(query):
+                counts[_VISIBLE.get(state, state)] += count
+        return counts
+
+    def jobs(self, state: str | None = None, limit: int | None = None) -> list[JobRow]:
+        query = select(Job).order_by(Job.id)
+        if state is not None:
+            internal = [s for s, visible in _VISIBLE.items() if visible == state]
+            query = query.where(Job.state.in_([state, *internal]))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.begin() as conn:
+            return [
+                JobRow(
+                    j.id,
+                    os.path.join(j.folder, j.relpath),
+                    _VISIBLE.get(j.state, j.state),
+                    j.attempts,
+                    j.error,
+                    j.request_id,
+                    j.updated_at,
+                )
+                for j in conn.execute(query).all()
+            ]
+
+    def recent_errors(self, limit: int = 5) -> list[JobRow]:
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job)
+                .where(Job.error.is_not(None))
+                .order_by(Job.updated_at.desc())
+                .limit(limit)
+            ).all()
+        return [
+            JobRow(
+                j.id, os.path.join(j.folder, j.relpath), _VISIBLE.get(j.state, j.state),
+                j.attempts, j.error, j.request_id, j.updated_at,
+            )  # fmt: skip
+            for j in rows
+        ]
+
+    def credits_spent(self, since: datetime | None = None) -> int:
+        query = select(func.coalesce(func.sum(ApiRequest.credits_paid), 0))
+        if since is not None:
+            query = query.where(ApiRequest.finished_at >= since)
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def last_balance(self) -> int | None:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                select(ApiRequest.credits_balance)
+                .where(ApiRequest.credits_balance.is_not(None))
+                .order_by(ApiRequest.finished_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    def oldest_pending(self) -> datetime | None:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                select(func.min(Job.created_at)).where(Job.state.in_((PENDING, CLAIMED)))
+            ).scalar_one_or_none()
+
+    def put_state(self, key: str, value: Any) -> None:
+        """Given a fact for `status` (e.g. why submissions are paused), store it; None clears."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(delete(DaemonState).where(DaemonState.key == key))
+            if value is not None:
+                conn.execute(
+                    insert(DaemonState).values(key=key, value=json.dumps(value), updated_at=now)
+                )
+
+    def get_state(self, key: str) -> Any:
+        with self.engine.begin() as conn:
+            raw = conn.execute(
+                select(DaemonState.value).where(DaemonState.key == key)
+            ).scalar_one_or_none()
+        return None if raw is None else json.loads(raw)
+
+
+def _new_job(folder: str, seen: FileSeen, now: datetime) -> dict[str, Any]:
+    return {
+        "folder": folder,
+        "relpath": seen.relpath,
+        "state": PENDING,
+        "size": seen.size,
+        "mtime_ns": seen.mtime_ns,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }

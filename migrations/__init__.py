@@ -1,0 +1,1 @@
+"""Alembic migrations of the job table, shipped as visionati_sync.migrations."""
