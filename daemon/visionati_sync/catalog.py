@@ -12,9 +12,19 @@ from decimal import Decimal
 
 FEATURES = ("brands", "colors", "descriptions", "faces", "nsfw", "tags", "texts")
 ROLES = (
-    "general", "alttext", "artist", "caption", "comedian", "critic", "ecommerce",
-    "inspector", "promoter", "prompt", "realtor", "tweet",
-)  # fmt: skip
+    "general",
+    "alttext",
+    "artist",
+    "caption",
+    "comedian",
+    "critic",
+    "ecommerce",
+    "inspector",
+    "promoter",
+    "prompt",
+    "realtor",
+    "tweet",
+)
 
 # Price in US cents per image for each (backend, feature) the backend offers.
 _DESCRIPTION_PRICES = {

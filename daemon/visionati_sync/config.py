@@ -59,7 +59,7 @@ class ApiSettings(_Section):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or "://" == value[-3:]:
+        if not value.startswith(("http://", "https://")) or value[-3:] == "://":
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
@@ -99,7 +99,10 @@ class FolderSettings(_Section):
 
 
 class SidecarSettings(_Section):
-    formats: list[Literal["json"]] = Field(default_factory=lambda: ["json"], min_length=1)
+    formats: list[Literal["json"]] = Field(
+        default_factory=lambda: ["json"],  # type: ignore[arg-type]
+        min_length=1,
+    )
     json_suffix: str = ".visionati.json"
 
     @field_validator("json_suffix")

@@ -49,9 +49,10 @@ def make_engine(url: str) -> Engine:
 
 def migrations_directory() -> str:
     """Where the migration scripts are, in a checkout or an installed wheel alike."""
-    from . import migrations
+    import importlib
 
-    return str(Path(migrations.__file__).parent)
+    migrations = importlib.import_module("visionati_sync.migrations")
+    return str(Path(migrations.__file__ or "").parent)
 
 
 def _alembic_config() -> AlembicConfig:

@@ -66,9 +66,10 @@ class Scope:
     def condition(self) -> ColumnElement[bool]:
         if not self.prefix:
             return Job.folder == self.folder
+        prefix = self.prefix.rstrip("/")
         return and_(
             Job.folder == self.folder,
-            Job.relpath.startswith(self.prefix.rstrip("/") + "/", autoescape=True),
+            or_(Job.relpath == prefix, Job.relpath.startswith(prefix + "/", autoescape=True)),
         )
 
 
@@ -190,13 +191,19 @@ class JobStore:
                     else:
                         requeue = row.state in (DONE, FAILED, SKIPPED)
                         values: dict[str, Any] = {
-                            "size": seen.size, "mtime_ns": seen.mtime_ns, "updated_at": now,
-                        }  # fmt: skip
+                            "size": seen.size,
+                            "mtime_ns": seen.mtime_ns,
+                            "updated_at": now,
+                        }
                         if requeue:
                             values |= {
-                                "state": PENDING, "error": None, "attempts": 0,
-                                "next_attempt_at": now, "request_id": None, "result_id": None,
-                            }  # fmt: skip
+                                "state": PENDING,
+                                "error": None,
+                                "attempts": 0,
+                                "next_attempt_at": now,
+                                "request_id": None,
+                                "result_id": None,
+                            }
                         conn.execute(update(Job).where(Job.id == row.id).values(**values))
                         counts["requeued" if row.state != PENDING else "updated"] += 1
                 if new_rows:
@@ -211,7 +218,7 @@ class JobStore:
                     Job.folder == folder, Job.relpath == relpath, Job.state == PENDING
                 )
             )
-            return result.rowcount > 0
+            return bool(result.rowcount)
 
     # -- submitting ------------------------------------------------------------------------
 
@@ -351,6 +358,7 @@ class JobStore:
                     response_uri=response_uri,
                     status="queued",
                     options_fp=options.fingerprint(),
+                    options_json=json.dumps(options.as_dict(), sort_keys=True),
                     file_count=len(uploads),
                     submitted_at=now,
                     next_poll_at=now + timedelta(seconds=first_poll_in),
@@ -381,11 +389,16 @@ class JobStore:
         now = self.clock()
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(ApiRequest)
+                select(
+                    ApiRequest.id,
+                    ApiRequest.response_uri,
+                    ApiRequest.poll_failures,
+                    ApiRequest.submitted_at,
+                )
                 .where(ApiRequest.status.in_(OUTSTANDING_REQUEST), ApiRequest.next_poll_at <= now)
                 .order_by(ApiRequest.next_poll_at)
                 .limit(limit)
-            ).scalars()
+            )
             return [
                 OutstandingRequest(r.id, r.response_uri, r.poll_failures, r.submitted_at)
                 for r in rows
@@ -427,7 +440,6 @@ class JobStore:
     def complete_request(
         self,
         request_id: str,
-        options: RequestOptions,
         credits_paid: int | None,
         balance: int | None,
         assets: dict[int, dict[str, Any]],
@@ -437,10 +449,13 @@ class JobStore:
         """Given a completed request's assets by job id, store each result and queue the
         sidecar writes, all in one transaction: a crash after this loses nothing."""
         now = self.clock()
-        fp = options.fingerprint()
-        options_json = json.dumps(options.as_dict(), sort_keys=True)
         errors_json = json.dumps(backend_errors) if backend_errors else None
         with self.engine.begin() as conn:
+            fp, options_json = conn.execute(
+                select(ApiRequest.options_fp, ApiRequest.options_json).where(
+                    ApiRequest.id == request_id
+                )
+            ).one()
             conn.execute(
                 update(ApiRequest)
                 .where(ApiRequest.id == request_id)
@@ -478,7 +493,7 @@ class JobStore:
                             request_id=request_id,
                             tagged_at=now,
                             options_json=options_json,
-                            asset_json=json.dumps(asset, sort_keys=True),
+                            asset_json=json.dumps(asset),
                             errors_json=errors_json,
                         )
                         .returning(Result.id)
@@ -534,9 +549,15 @@ class JobStore:
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(
-                    Job.id, Job.folder, Job.relpath, Result.sha256, Result.request_id,
-                    Result.tagged_at, Result.options_json, Result.asset_json,
-                )  # fmt: skip
+                    Job.id,
+                    Job.folder,
+                    Job.relpath,
+                    Result.sha256,
+                    Result.request_id,
+                    Result.tagged_at,
+                    Result.options_json,
+                    Result.asset_json,
+                )
                 .join(Result, Result.id == Job.result_id)
                 .where(Job.state == WRITING)
                 .order_by(Job.id)
@@ -544,9 +565,15 @@ class JobStore:
             ).all()
         return [
             WriteTask(
-                r.id, r.folder, r.relpath, r.sha256, r.request_id, r.tagged_at,
-                json.loads(r.options_json), json.loads(r.asset_json),
-            )  # fmt: skip
+                r.id,
+                r.folder,
+                r.relpath,
+                r.sha256,
+                r.request_id,
+                r.tagged_at,
+                json.loads(r.options_json),
+                json.loads(r.asset_json),
+            )
             for r in rows
         ]
 
@@ -580,7 +607,7 @@ class JobStore:
             dead = [owner for owner in owners if owner is None or not alive(owner)]
             if not dead:
                 return 0
-            owned = Job.locked_by.in_([d for d in dead if d is not None])
+            owned: ColumnElement[bool] = Job.locked_by.in_([d for d in dead if d is not None])
             if None in dead:
                 owned = or_(owned, Job.locked_by.is_(None))
             result = conn.execute(
@@ -588,7 +615,7 @@ class JobStore:
                 .where(Job.state == CLAIMED, owned if dead else false())
                 .values(state=PENDING, locked_by=None, locked_at=None, updated_at=now)
             )
-            return result.rowcount
+            return int(result.rowcount or 0)
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -634,9 +661,14 @@ class JobStore:
             ).all()
         return [
             JobRow(
-                j.id, os.path.join(j.folder, j.relpath), _VISIBLE.get(j.state, j.state),
-                j.attempts, j.error, j.request_id, j.updated_at,
-            )  # fmt: skip
+                j.id,
+                os.path.join(j.folder, j.relpath),
+                _VISIBLE.get(j.state, j.state),
+                j.attempts,
+                j.error,
+                j.request_id,
+                j.updated_at,
+            )
             for j in rows
         ]
 
@@ -645,7 +677,7 @@ class JobStore:
         if since is not None:
             query = query.where(ApiRequest.finished_at >= since)
         with self.engine.begin() as conn:
-            return int(conn.execute(query).scalar_one())
+            return int(conn.execute(query).scalar_one() or 0)
 
     def last_balance(self) -> int | None:
         with self.engine.begin() as conn:

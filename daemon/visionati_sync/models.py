@@ -63,6 +63,7 @@ class ApiRequest(Base):
     response_uri: Mapped[str | None] = mapped_column(String(2048))
     status: Mapped[str] = mapped_column(String(16))  # queued, processing, completed, failed, lost
     options_fp: Mapped[str] = mapped_column(String(16))
+    options_json: Mapped[str] = mapped_column(Text)
     file_count: Mapped[int] = mapped_column(Integer)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime)

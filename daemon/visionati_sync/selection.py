@@ -11,9 +11,18 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"})
 
 # Names that download managers, editors and sync tools use while a file is still being written.
 TEMPORARY_NAMES = (
-    "*.part", "*.partial", "*.tmp", "*.temp", "*.crdownload", "*.download", "*.swp",
-    "*.!qb", "*.opdownload", "~*", "*~",
-)  # fmt: skip
+    "*.part",
+    "*.partial",
+    "*.tmp",
+    "*.temp",
+    "*.crdownload",
+    "*.download",
+    "*.swp",
+    "*.!qb",
+    "*.opdownload",
+    "~*",
+    "*~",
+)
 
 # Folders that hold a NAS's or a desktop's thumbnails and trash, never the user's photos.
 SKIPPED_FOLDERS = frozenset({"@eaDir", "#recycle", "#snapshot", "lost+found"})
@@ -46,8 +55,7 @@ class Selector:
     def accepts_folder(self, relpath: str) -> bool:
         """Whether a scan should descend into this sub-folder at all."""
         return not any(
-            part.startswith(".") or part in SKIPPED_FOLDERS
-            for part in PurePosixPath(relpath).parts
+            part.startswith(".") or part in SKIPPED_FOLDERS for part in PurePosixPath(relpath).parts
         )
 
 

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("response_uri", sa.String(length=2048), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("options_fp", sa.String(length=16), nullable=False),
+        sa.Column("options_json", sa.Text(), nullable=False),
         sa.Column("file_count", sa.Integer(), nullable=False),
         sa.Column("submitted_at", sa.DateTime(), nullable=False),
         sa.Column("next_poll_at", sa.DateTime(), nullable=False),

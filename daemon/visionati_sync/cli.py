@@ -1,0 +1,205 @@
+"""The command line: parses arguments, loads config, sets up logging, hands over to the
+service or the emulator. No decisions live here."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__, db, log
+from .config import Config, ConfigError, default_config_path, load_config, missing_folders
+
+EXIT_CONFIG = 2
+
+
+def _load(ctx: click.Context, config_path: Path | None) -> Config:
+    path = config_path or ctx.obj.get("config") or default_config_path()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(EXIT_CONFIG)
+    log.register_secret(config.api_key)
+    log.configure(config.settings.log_level)
+    return config
+
+
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (default: $VISIONATI_SYNC_CONFIG, ~/.config/visionati-sync/config.yaml, "
+    "/etc/visionati-sync/config.yaml).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="visionati-sync")
+@config_option
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """Watch folders of photos, tag them with the Visionati API, write sidecars."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+
+
+def _service(ctx: click.Context, config: Config) -> Any:
+    from .service import Service
+
+    try:
+        return Service(config)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(EXIT_CONFIG)
+
+
+@main.command()
+@config_option
+@click.pass_context
+def run(ctx: click.Context, config_path: Path | None) -> None:
+    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    config = _load(ctx, config_path)
+    try:
+        config.require_api_key()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(EXIT_CONFIG)
+    ctx.exit(_service(ctx, config).run())
+
+
+@main.command()
+@config_option
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def scan(ctx: click.Context, config_path: Path | None, paths: tuple[Path, ...]) -> None:
+    """Tag what is in the folders (or PATHS) now, then exit: 0 if no file failed, else 1."""
+    from .service import scopes_for
+
+    config = _load(ctx, config_path)
+    try:
+        config.require_api_key()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(EXIT_CONFIG)
+    folders, scopes = scopes_for(config.settings.folders, list(paths))
+    problems = [p for p in missing_folders(config) if not paths]
+    problems += [f"{p}: no such file or directory" for p in paths if not p.exists()]
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    code = _service(ctx, config).drain(folders, scopes)
+    ctx.exit(max(code, 1 if problems else 0))
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
+    """Show counts by state, spend, whether submissions are paused, recent errors."""
+    report = _service(ctx, _load(ctx, config_path)).status()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    counts = report["counts"]
+    click.echo("  ".join(f"{state}: {n}" for state, n in counts.items()))
+    if report["oldest_pending_seconds"] is not None:
+        click.echo(f"oldest pending: {report['oldest_pending_seconds']:.0f} s")
+    spent = report["credits_spent"]
+    click.echo(f"credits spent: {spent['total']} total, {spent['last_24h']} in the last 24 h")
+    if report["last_balance"] is not None:
+        click.echo(f"last known balance: {report['last_balance']}")
+    if report["paused"]:
+        click.echo(f"submissions PAUSED: {report['paused']['reason']}")
+    for error in report["recent_errors"]:
+        click.echo(f"  {error['state']}: {error['path']}: {error['error']}")
+
+
+@main.command()
+@config_option
+@click.option("--state", type=click.Choice(["pending", "submitted", "done", "failed", "skipped"]))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def jobs(ctx: click.Context, config_path: Path | None, state: str | None, as_json: bool) -> None:
+    """List files and their state."""
+    rows = _service(ctx, _load(ctx, config_path)).store.jobs(state)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "path": r.path,
+                        "state": r.state,
+                        "attempts": r.attempts,
+                        "error": r.error,
+                        "request_id": r.request_id,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    for r in rows:
+        click.echo(f"{r.state:9} {r.attempts:2}  {r.path}" + (f"  ({r.error})" if r.error else ""))
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command()
+@config_option
+@click.pass_context
+def upgrade(ctx: click.Context, config_path: Path | None) -> None:
+    """Create or upgrade the job table's schema to the newest version."""
+    config = _load(ctx, config_path)
+    engine = db.make_engine(config.database_url())
+    db.upgrade(engine)
+    click.echo(f"database at revision {db.current_revision(engine)}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, help="0 picks a free port.")
+@click.option("--key", "keys", multiple=True, help="Accepted API key(s) [default: emulator-key].")
+@click.option("--credits", default=100_000, show_default=True)
+@click.option("--queued-polls", default=1, show_default=True)
+@click.option("--processing-polls", default=1, show_default=True)
+@click.option("--delay", default=0.0, show_default=True, help="Seconds before a result is ready.")
+@click.option("--expire-seconds", default=86_400.0, show_default=True)
+@click.option("--verbose", is_flag=True, help="Log every request.")
+def emulator(
+    host: str,
+    port: int,
+    keys: tuple[str, ...],
+    credits: int,
+    queued_polls: int,
+    processing_polls: int,
+    delay: float,
+    expire_seconds: float,
+    verbose: bool,
+) -> None:
+    """Serve a local stand-in for the Visionati API (synthetic results, no account needed)."""
+    from .emulator import Emulator, EmulatorSettings
+
+    settings = EmulatorSettings(
+        keys=list(keys) or ["emulator-key"],
+        credits=credits,
+        queued_polls=queued_polls,
+        processing_polls=processing_polls,
+        delay=delay,
+        expire_seconds=expire_seconds,
+    )
+    server = Emulator(settings, host=host, port=port, verbose=verbose)
+    click.echo(f"visionati-sync emulator listening on {server.url}", err=False)
+    sys.stdout.flush()
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()

@@ -1,0 +1,522 @@
+"""A local stand-in for the Visionati API that speaks the documented HTTP contract.
+
+It is how the test suite exercises the daemon over real HTTP, and how a new user tries the
+daemon without an account. Results are synthetic, derived deterministically from each file's
+bytes, and say so. A control API under ``/_emulator/`` (no key needed, loopback only) lets
+tests inject faults, change timings and read the log of what was sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import random
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import catalog
+from .payload import sniff
+
+SYNTHETIC_NOTE = "synthetic result from the visionati-sync emulator, not a real analysis"
+
+_WORDS = (
+    "landscape",
+    "mountain",
+    "sky",
+    "cloud",
+    "tree",
+    "forest",
+    "river",
+    "lake",
+    "beach",
+    "sea",
+    "city",
+    "street",
+    "building",
+    "bridge",
+    "car",
+    "bicycle",
+    "person",
+    "portrait",
+    "child",
+    "dog",
+    "cat",
+    "bird",
+    "horse",
+    "flower",
+    "garden",
+    "food",
+    "table",
+    "window",
+    "door",
+    "night",
+    "sunset",
+    "snow",
+    "rain",
+    "light",
+    "shadow",
+    "texture",
+    "pattern",
+    "architecture",
+    "vintage",
+    "colorful",
+    "monochrome",
+    "outdoors",
+    "indoors",
+    "nature",
+    "travel",
+    "art",
+)
+
+
+@dataclass
+class EmulatorSettings:
+    """What the emulator does; every field can be changed at run time via the control API."""
+
+    keys: list[str] = field(default_factory=lambda: ["emulator-key"])
+    credits: int = 100_000
+    queued_polls: int = 1  # polls answered "queued" before "processing"
+    processing_polls: int = 1  # polls answered "processing" before the result
+    delay: float = 0.0  # and no result before this many seconds after the upload
+    expire_seconds: float = 86_400.0  # results are kept this long after completion
+    response_origin: str | None = None  # answer response_uri on this origin instead of ours
+
+
+@dataclass
+class _Fault:
+    method: str = "*"
+    path: str = "*"  # a path prefix, e.g. /api/fetch or /api/response/
+    times: int = 1
+    status: int = 500
+    body: Any = None  # JSON-able; a str is sent as text
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering
+    delay: float = 0.0  # wait before answering (to provoke read timeouts)
+    fail_request: str | None = None  # instead: the next upload ends "failed" with this error
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("*", method) and (self.path == "*" or path.startswith(self.path))
+
+
+@dataclass
+class _Request:
+    id: str
+    created: float
+    names: list[str]
+    hashes: list[str]
+    assets: list[dict[str, Any]]
+    fields: dict[str, Any]
+    credits_paid: int
+    errors: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    polls: int = 0
+    completed: float | None = None
+
+
+class EmulatorState:
+    """Everything the emulator remembers; guarded by one lock."""
+
+    def __init__(self, settings: EmulatorSettings) -> None:
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.requests: dict[str, _Request] = {}
+        self.faults: list[_Fault] = []
+        self.log: list[dict[str, Any]] = []
+
+    def take_fault(self, method: str, path: str, *, upload: bool = False) -> _Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if (fault.fail_request is not None) != upload:
+                    continue
+                if fault.matches(method, path) and fault.times > 0:
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+
+def synthesize_asset(name: str, data: bytes, fields: dict[str, Any]) -> dict[str, Any]:
+    """Given a file's bytes and the request's options, return a deterministic asset."""
+    seed = hashlib.sha256(data).digest()
+    rng = random.Random(seed)
+    features = set(_as_list(fields.get("feature")) or catalog.FEATURES)
+    backends = _as_list(fields.get("backend")) or list(catalog.DEFAULT_BACKENDS)
+    tag_score = float(fields.get("tag_score", 0.9))
+    words = rng.sample(_WORDS, 6)
+    asset: dict[str, Any] = {"name": name}
+    if "tags" in features:
+        tags: dict[str, list[dict[str, Any]]] = {}
+        for backend in backends:
+            if "tags" not in catalog.backend_features(backend):
+                continue
+            for word in words:
+                score = round(0.82 + 0.17 * rng.random(), 4)
+                if score >= tag_score:
+                    tags.setdefault(word, []).append(
+                        {"name": word, "score": score, "source": backend}
+                    )
+        asset["tags"] = tags
+    if "descriptions" in features:
+        role = fields.get("role", "general")
+        language = fields.get("language", "English")
+        subject = ", ".join(words[:3])
+        asset["descriptions"] = [
+            {
+                "description": f"An image of {subject} ({role}, {language}; {SYNTHETIC_NOTE}).",
+                "source": backend,
+            }
+            for backend in backends
+            if "descriptions" in catalog.backend_features(backend)
+        ]
+    if "nsfw" in features:
+        asset["nsfw"] = [
+            {"label": "sfw", "score": 0.99, "source": b}
+            for b in backends
+            if "nsfw" in catalog.backend_features(b)
+        ]
+    if "colors" in features:
+        color = "#" + seed[:3].hex()
+        asset["colors"] = {
+            color: [
+                {
+                    "hex": color,
+                    "score": 0.5,
+                    "pixel_fraction": 0.1,
+                    "red": seed[0],
+                    "green": seed[1],
+                    "blue": seed[2],
+                    "source": b,
+                }
+                for b in backends
+                if "colors" in catalog.backend_features(b)
+            ]
+        }
+    for feature in ("faces", "texts", "brands"):
+        if feature in features:
+            asset[feature] = []
+    return asset
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet by default
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header(
+            "Content-Type", "text/plain" if isinstance(body, str) else "application/json"
+        )
+        self.send_header("Content-Length", str(len(raw)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _authorized(self) -> bool:
+        header = self.headers.get("X-API-Key") or self.headers.get("Authorization") or ""
+        key = header.removeprefix("Token ").strip()
+        return key in self.server.state.settings.keys
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        entry.setdefault("time", time.time())
+        with self.server.state.lock:
+            self.server.state.log.append(entry)
+
+    def _fault(self, method: str, path: str) -> bool:
+        fault = self.server.state.take_fault(method, path)
+        if fault is None:
+            return False
+        self._record({"method": method, "path": path, "fault": True, "status": fault.status})
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            self.close_connection = True
+            self.connection.close()
+            return True
+        self._send(fault.status, fault.body if fault.body is not None else "", fault.headers)
+        return True
+
+    # -- routes --------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path.startswith("/_emulator/"):
+            return self._control("GET", parts.path, b"")
+        if self._fault("GET", parts.path):
+            return None
+        if not self._authorized():
+            self._record({"method": "GET", "path": parts.path, "status": 401, "auth": False})
+            return self._send(401, {"error": "Access denied."})
+        if parts.path == "/api/credits":
+            self._record({"method": "GET", "path": parts.path, "status": 200})
+            return self._send(200, {"credits": self.server.state.settings.credits})
+        if parts.path.startswith("/api/response/"):
+            return self._poll(parts.path.removeprefix("/api/response/"))
+        if parts.path == "/api/fetch":
+            query = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(parts.query).items()}
+            return self._fetch(query, parts.path)
+        return self._send(404, {"error": "Not found."})
+
+    def do_POST(self) -> None:
+        parts = urlsplit(self.path)
+        raw = self._body()
+        if parts.path.startswith("/_emulator/"):
+            return self._control("POST", parts.path, raw)
+        if self._fault("POST", parts.path):
+            return None
+        if parts.path != "/api/fetch":
+            return self._send(404, {"error": "Not found."})
+        if not self._authorized():
+            self._record({"method": "POST", "path": parts.path, "status": 401, "auth": False})
+            return self._send(401, {"error": "Access denied."})
+        try:
+            fields = json.loads(raw) if raw else {}
+        except ValueError:
+            fields = None
+        if not isinstance(fields, dict):
+            self._record({"method": "POST", "path": parts.path, "status": 400})
+            return self._send(400, {"error": "Invalid request format."})
+        return self._fetch(fields, parts.path)
+
+    def _fetch(self, fields: dict[str, Any], path: str) -> None:
+        state = self.server.state
+        files = _as_list(fields.get("file"))
+        urls = _as_list(fields.get("url"))
+        names = _as_list(fields.get("file_name"))
+
+        def reject(status: int, message: str) -> None:
+            self._record({"method": "POST", "path": path, "status": status, "error": message})
+            self._send(status, {"error": message})
+
+        if not files and not urls:
+            return reject(400, "File/URL params are required.")
+        for option, known in (("backend", catalog.BACKENDS), ("feature", catalog.FEATURES)):
+            unknown = [v for v in _as_list(fields.get(option)) if v not in known]
+            if unknown:
+                return reject(400, f"Invalid {option}: {', '.join(unknown)}")
+        blobs: list[bytes] = []
+        for index, item in enumerate(files):
+            text = item.split(",", 1)[1] if item.startswith("data:") else item
+            try:
+                blob = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                return reject(400, "Invalid request format.")
+            if len(blob) > catalog.MAX_FILE_BYTES:
+                return reject(400, "File too large. Max 20MB.")
+            blobs.append(blob)
+            if index >= len(names):
+                names.append(f"file{index + 1}")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                return reject(400, "Invalid URLs detected.")
+        per_image = catalog.credits_per_image(
+            _as_list(fields.get("backend")), _as_list(fields.get("feature")), fields.get("prompt")
+        )
+        cost = per_image * (len(blobs) + len(urls))
+        with state.lock:
+            if state.settings.credits <= 0:
+                cost = -1
+            elif state.settings.credits < cost:
+                cost = -2
+            else:
+                state.settings.credits -= cost
+        if cost == -1:
+            return reject(402, "No credits.")
+        if cost == -2:
+            return reject(402, "Insufficient credits.")
+        assets, errors = [], []
+        for name, blob in zip(names, blobs, strict=False):
+            if sniff(blob[:16]) is None:
+                errors.append({"name": name, "error": "Unsupported image format."})
+            else:
+                assets.append(synthesize_asset(name, blob, fields))
+        assets += [synthesize_asset(u, u.encode(), fields) for u in urls]
+        request = _Request(
+            id=str(uuid.uuid4()),
+            created=time.monotonic(),
+            names=names[: len(blobs)] + urls,
+            hashes=[hashlib.sha256(b).hexdigest() for b in blobs],
+            assets=list(reversed(assets)),  # the order of assets is not promised
+            errors=errors,
+            fields={k: v for k, v in fields.items() if k not in ("file", "url")},
+            credits_paid=cost,
+        )
+        fault = state.take_fault("POST", path, upload=True)
+        if fault is not None:
+            request.error = fault.fail_request
+        with state.lock:
+            state.requests[request.id] = request
+        self._record(
+            {
+                "method": "POST",
+                "path": path,
+                "status": 200,
+                "request_id": request.id,
+                "file_names": request.names,
+                "sha256": request.hashes,
+                "credits": cost,
+            }
+        )
+        if len(urls) == 1 and not blobs:  # one image URL: answered at once
+            request.completed = time.monotonic()
+            return self._send(200, self._completed(request))
+        return self._send(
+            200,
+            {
+                "request_id": request.id,
+                "status": "queued",
+                "success": True,
+                "response_uri": f"{self._origin()}/api/response/{request.id}",
+                "files": len(blobs),
+                "file_names": request.names,
+                **request.fields,
+            },
+        )
+
+    def _origin(self) -> str:
+        settings = self.server.state.settings
+        if settings.response_origin:
+            return settings.response_origin.rstrip("/")
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def _poll(self, request_id: str) -> None:
+        state = self.server.state
+        now = time.monotonic()
+        path = f"/api/response/{request_id}"
+        with state.lock:
+            request = state.requests.get(request_id)
+            expired = (
+                request is not None
+                and request.completed is not None
+                and now - request.completed > state.settings.expire_seconds
+            )
+            if request is not None and not expired:
+                request.polls += 1
+                polls, settings = request.polls, state.settings
+                if request.completed is None and (
+                    polls > settings.queued_polls + settings.processing_polls
+                    and now - request.created >= settings.delay
+                ):
+                    request.completed = now
+        if request is None or expired:
+            message = f"Request ID {request_id} not found."
+            self._record({"method": "GET", "path": path, "status": 404, "error": message})
+            return self._send(404, {"error": message})
+        self._record({"method": "GET", "path": path, "status": 200, "request_id": request_id})
+        base = {
+            "request_id": request.id,
+            "user_id": 1,
+            "file_names": request.names,
+            **request.fields,
+        }
+        if request.completed is None:
+            status = "queued" if request.polls <= state.settings.queued_polls else "processing"
+            return self._send(200, {**base, "status": status})
+        if request.error is not None:
+            return self._send(200, {**base, "status": "failed", "error": request.error})
+        return self._send(200, self._completed(request))
+
+    def _completed(self, request: _Request) -> dict[str, Any]:
+        return {
+            "request_id": request.id,
+            "status": "completed",
+            "credits_paid": request.credits_paid,
+            "credits": self.server.state.settings.credits,
+            "note": SYNTHETIC_NOTE,
+            "all": {"assets": request.assets, "errors": request.errors},
+        }
+
+    def _control(self, method: str, path: str, raw: bytes) -> None:
+        state = self.server.state
+        data = json.loads(raw) if raw else {}
+        with state.lock:
+            if path == "/_emulator/log" and method == "GET":
+                return self._send(200, list(state.log))
+            if path == "/_emulator/state" and method == "GET":
+                return self._send(
+                    200, {"settings": asdict(state.settings), "requests": len(state.requests)}
+                )
+            if path == "/_emulator/settings" and method == "POST":
+                for key, value in data.items():
+                    if not hasattr(state.settings, key):
+                        return self._send(400, {"error": f"unknown setting {key}"})
+                    setattr(state.settings, key, value)
+                return self._send(200, asdict(state.settings))
+            if path == "/_emulator/faults" and method == "POST":
+                state.faults.extend(_Fault(**f) for f in data.get("faults", []))
+                return self._send(200, {"faults": len(state.faults)})
+            if path == "/_emulator/expire" and method == "POST":
+                ids = data.get("request_ids") or list(state.requests)
+                for request_id in ids:
+                    state.requests.pop(request_id, None)
+                return self._send(200, {"expired": len(ids)})
+        return self._send(HTTPStatus.NOT_FOUND, {"error": "no such control endpoint"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], state: EmulatorState, verbose: bool) -> None:
+        super().__init__(address, _Handler)
+        self.state = state
+        self.verbose = verbose
+
+
+class Emulator:
+    """Given settings, serve the emulated API on host:port (port 0 picks a free one)."""
+
+    def __init__(
+        self,
+        settings: EmulatorSettings | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.state = EmulatorState(settings or EmulatorSettings())
+        self._server = _Server((host, port), self.state, verbose)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.2)
+
+    def start(self) -> Emulator:
+        self._thread = threading.Thread(target=self.serve_forever, name="emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

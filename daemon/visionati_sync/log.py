@@ -1,0 +1,87 @@
+"""Logging: structlog, JSON lines for journald and files, readable lines on a terminal.
+
+Every secret registered here is replaced by ``[redacted]`` wherever it appears in an event,
+including rendered tracebacks, which are rendered without local variables (structlog shows
+them by default, and a key in a local would leak past any key-based filter).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.tracebacks import ExceptionDictTransformer
+
+_secrets: set[str] = set()
+REDACTED = "[redacted]"
+
+
+def register_secret(secret: str | None) -> None:
+    """Given a secret (the API key), make sure no log line ever shows it."""
+    if secret and len(secret) >= 4:
+        _secrets.add(secret)
+
+
+def redact(value: Any) -> Any:
+    """Given any event value, return it with every registered secret replaced."""
+    if isinstance(value, str):
+        for secret in _secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, BaseException):
+        return redact(str(value))
+    return value
+
+
+def _redact_processor(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Any:
+    for key in list(event):
+        if key.lower() in ("api_key", "key", "x-api-key", "authorization"):
+            event[key] = REDACTED
+        else:
+            event[key] = redact(event[key])
+    return event
+
+
+def configure(level: str = "info", stream: TextIO | None = None, json: bool | None = None) -> None:
+    """Set up structlog. JSON unless the stream is a terminal; journald adds its own time."""
+    stream = stream or sys.stderr
+    if json is None:
+        json = not stream.isatty()
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+    ]
+    if not os.environ.get("JOURNAL_STREAM"):
+        processors.append(structlog.processors.TimeStamper(fmt="iso", utc=True))
+    if json:
+        processors += [
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
+            _redact_processor,
+            structlog.processors.JSONRenderer(),
+        ]
+    else:
+        processors += [
+            structlog.processors.format_exc_info,
+            _redact_processor,
+            structlog.dev.ConsoleRenderer(colors=stream.isatty()),
+        ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,308 @@
+"""Wiring the parts into a running daemon (``run``) or a one-off pass (``scan``).
+
+Stages run in their own threads, each a loop around one ``step()``: the settle ticker turns
+quiet files into jobs, the submitter uploads, the poller follows requests, the writer writes
+sidecars. A stage that raises something unexpected logs it and carries on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+from structlog.contextvars import bound_contextvars
+
+from . import db
+from .client import ApiClient
+from .config import Config, FolderSettings
+from .gate import Gate
+from .jobs import JobStore, Scope, utcnow
+from .log import get_logger
+from .poller import Poller
+from .scanner import walk
+from .selection import Selector
+from .submitter import Submitter
+from .watcher import Settler, Watcher
+from .writer import Writer
+
+log = get_logger("service")
+
+SHUTDOWN_GRACE = 8.0  # seconds; systemd's default stop timeout is 90, ours is 10
+
+
+def owner_alive(owner: str) -> bool:
+    """Given a claim owner ``host:pid``, say whether it may still be running."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's claim: its lease is its own business
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Service:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        settings = config.settings
+        self.engine = db.make_engine(config.database_url())
+        db.upgrade(self.engine)
+        self.store = JobStore(self.engine)
+        self.selector = Selector(tuple(settings.watch.include), tuple(settings.watch.exclude))
+        self.settler = Settler(settings.watch.settle_seconds)
+        self.stop = threading.Event()
+        self._wake = {name: threading.Event() for name in ("submitter", "writer")}
+        self._threads: list[threading.Thread] = []
+
+    # -- parts ---------------------------------------------------------------------------
+
+    def _client(self) -> ApiClient:
+        api = self.config.settings.api
+        return ApiClient(
+            api.base_url,
+            self.config.require_api_key(),
+            connect_timeout=api.connect_timeout,
+            read_timeout=api.timeout,
+        )
+
+    def _stages(self) -> tuple[Submitter, Poller, Writer]:
+        settings = self.config.settings
+        gate = Gate(
+            self.store,
+            auth_retry_interval=settings.api.auth_retry_interval,
+            credit_check_interval=settings.api.credit_check_interval,
+        )
+        wake_writer = self._wake["writer"].set
+        submitter = Submitter(
+            self.store,
+            self._client,
+            settings.api,
+            gate,
+            settle_seconds=settings.watch.settle_seconds,
+            on_results=wake_writer,
+        )
+        poller = Poller(self.store, self._client, settings.api, on_results=wake_writer)
+        return submitter, poller, Writer(self.store, settings.sidecars)
+
+    def recover(self) -> None:
+        """Put back claims of workers that died (a crash or kill -9 mid-upload)."""
+        released = self.store.release_orphaned_claims(owner_alive)
+        if released:
+            log.warning("re-queued files claimed by a worker that is gone", files=released)
+
+    def scan(self, folders: Sequence[FolderSettings], scopes: Sequence[Scope] = ()) -> int:
+        """Walk folders; queue files that are quiet, hand recent ones to the settler."""
+        recent_ns = time.time_ns() - int(self.settler.settle_seconds * 1e9)
+        queued = 0
+        for folder in folders:
+            if not folder.path.is_dir():
+                continue
+            root = str(folder.path)
+            starts = [s.prefix for s in scopes if s.folder == root] or [""]
+            known = self.store.known_files(root)
+            fresh, settling = [], 0
+            for start in starts:
+                for seen in walk(folder.path, folder.recursive, self.selector, _walk_error, start):
+                    before = known.get(seen.relpath)
+                    if before is not None and before[:2] == (seen.size, seen.mtime_ns):
+                        continue
+                    if seen.mtime_ns > recent_ns:
+                        self.settler.touch(root, seen.relpath)
+                        settling += 1
+                    else:
+                        fresh.append(seen)
+            counts = self.store.enqueue(root, fresh)
+            queued += counts["new"] + counts["requeued"]
+            log.info(
+                "scanned folder",
+                folder=root,
+                known=len(known),
+                new=counts["new"],
+                changed=counts["requeued"] + counts["updated"],
+                settling=settling,
+            )
+        if queued:
+            self._wake["submitter"].set()
+        return queued
+
+    def _settle_step(self) -> bool:
+        complete, _vanished = self.settler.ready()
+        by_folder: dict[str, list[object]] = {}
+        for folder, seen in complete:
+            by_folder.setdefault(folder, []).append(seen)
+            with bound_contextvars(path=os.path.join(folder, seen.relpath)):
+                log.debug("file complete", size=seen.size)
+        for folder, files in by_folder.items():
+            counts = self.store.enqueue(folder, files)  # type: ignore[arg-type]
+            if counts["new"] or counts["requeued"]:
+                log.info("queued", folder=folder, files=counts["new"] + counts["requeued"])
+                self._wake["submitter"].set()
+        return False  # the settler is driven by time: always wait a tick
+
+    # -- loops ---------------------------------------------------------------------------
+
+    def _loop(self, name: str, step: Callable[[], bool], idle: float) -> None:
+        wake = self._wake.get(name)
+        while not self.stop.is_set():
+            try:
+                busy = step()
+            except Exception:
+                log.exception("unexpected error; carrying on", stage=name)
+                busy = False
+                self.stop.wait(5)
+            if busy:
+                continue
+            if wake is not None:
+                wake.wait(idle)
+                wake.clear()
+            else:
+                self.stop.wait(idle)
+
+    def _start(self, name: str, step: Callable[[], bool], idle: float) -> None:
+        thread = threading.Thread(target=self._loop, args=(name, step, idle), name=name)
+        thread.daemon = True
+        thread.start()
+        self._threads.append(thread)
+
+    def _start_pipeline(self, scopes: Sequence[Scope] = ()) -> None:
+        submitter, poller, writer = self._stages()
+        tick = min(0.5, max(0.05, self.settler.settle_seconds / 4))
+        self._start("settler", self._settle_step, tick)
+        self._start("submitter", lambda: submitter.step(scopes), 1.0)
+        self._start("poller", poller.step, min(0.5, self.config.settings.api.poll_interval))
+        self._start("writer", writer.step, 1.0)
+        self._gate = submitter.gate
+
+    def _shutdown(self) -> None:
+        self.stop.set()
+        for event in self._wake.values():
+            event.set()
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        for thread in self._threads:
+            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+        self.engine.dispose()
+
+    # -- modes ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Watch the folders and tag what arrives until SIGTERM or SIGINT."""
+        _install_stop_signals(self.stop)
+        self.config.require_api_key()
+        self.recover()
+        folders = self.config.settings.folders
+        if not folders:
+            log.warning(f"{self.config.source}: folders: no folders configured; nothing to watch")
+        watcher = Watcher(
+            folders,
+            self.selector,
+            self.settler,
+            source=self.config.source,
+            on_started=lambda folder: self.scan([folder]),
+        )
+        self._start_pipeline()
+        log.info("daemon started", folders=len(folders), database=_safe_url(self.engine))
+        retry_every = self.config.settings.watch.folder_retry_interval
+        while not self.stop.is_set():
+            watcher.ensure()
+            self.stop.wait(retry_every)
+        log.info("stopping: finishing sidecar writes; requests in flight resume at next start")
+        watcher.stop()
+        self._shutdown()
+        log.info("stopped")
+        return 0
+
+    def drain(self, folders: Sequence[FolderSettings], scopes: Sequence[Scope]) -> int:
+        """Process what is in the folders now; return 0 if no file failed, else 1."""
+        _install_stop_signals(self.stop)
+        self.config.require_api_key()
+        self.recover()
+        self.scan(folders, scopes)
+        self._start_pipeline(scopes)
+        while not self.stop.wait(0.2):
+            counts = self.store.counts(scopes)
+            if counts["pending"] == counts["submitted"] == 0 and len(self.settler) == 0:
+                break
+            pause = self._gate.paused
+            if pause is not None and pause.kind in ("auth", "credits"):
+                log.error("scan stopped: " + pause.reason, pending=counts["pending"])
+                self._shutdown()
+                return 2
+        interrupted = self.stop.is_set()
+        self._shutdown()
+        counts = self.store.counts(scopes)
+        log.info("scan finished", interrupted=interrupted, **counts)
+        return 1 if counts["failed"] or interrupted else 0
+
+    def status(self) -> dict[str, object]:
+        """Return what `status` shows: counts, oldest pending age, spend, pause, errors."""
+        now = utcnow()
+        oldest = self.store.oldest_pending()
+        return {
+            "counts": self.store.counts(),
+            "oldest_pending_seconds": None if oldest is None else (now - oldest).total_seconds(),
+            "credits_spent": {
+                "total": self.store.credits_spent(),
+                "last_24h": self.store.credits_spent(now - timedelta(hours=24)),
+            },
+            "last_balance": self.store.last_balance(),
+            "paused": self.store.get_state("submissions_paused"),
+            "recent_errors": [
+                {"path": row.path, "state": row.state, "error": row.error}
+                for row in self.store.recent_errors()
+            ],
+        }
+
+
+def _walk_error(path: str, exc: OSError) -> None:
+    log.warning("cannot read folder entry", path=path, error=exc.strerror)
+
+
+def _safe_url(engine: object) -> str:
+    url = getattr(engine, "url", None)
+    return url.render_as_string(hide_password=True) if url is not None else "?"
+
+
+def _install_stop_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal received", signal=signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def scopes_for(
+    folders: Sequence[FolderSettings], paths: Sequence[Path]
+) -> tuple[list[FolderSettings], list[Scope]]:
+    """Given `scan PATH…`, return the folders to walk and the scopes to wait for.
+
+    A path inside a configured folder narrows to it; a path outside every folder is scanned
+    as a folder of its own.
+    """
+    if not paths:
+        return list(folders), [Scope(str(f.path)) for f in folders]
+    chosen: list[FolderSettings] = []
+    scopes: list[Scope] = []
+    for raw in paths:
+        path = raw.expanduser().resolve()
+        owner = next((f for f in folders if path == f.path or f.path in path.parents), None)
+        if owner is None:
+            owner = FolderSettings(path=path)
+        if owner not in chosen:
+            chosen.append(owner)
+        prefix = "" if path == owner.path else path.relative_to(owner.path).as_posix()
+        scopes.append(Scope(str(owner.path), prefix))
+    return chosen, scopes

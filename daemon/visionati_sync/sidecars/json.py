@@ -1,0 +1,46 @@
+"""The JSON sidecar: everything the API said about the file, verbatim, with provenance.
+
+Named ``IMG_1.jpg`` + ``sidecars.json_suffix`` (``IMG_1.jpg.visionati.json``), never
+``IMG_1.jpg.json``, which Google Takeout exports use.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .atomic import write_atomic
+
+
+def sidecar_path(image: Path, suffix: str) -> Path:
+    return image.with_name(image.name + suffix)
+
+
+def render(
+    file_name: str,
+    sha256: str,
+    request_id: str,
+    tagged_at: datetime,
+    options: dict[str, Any],
+    asset: dict[str, Any],
+) -> bytes:
+    """Given a file's result, return the sidecar's bytes (the same input, the same bytes)."""
+    document = {
+        "generator": f"visionati-sync {__version__}",
+        "file": file_name,
+        "sha256": sha256,
+        "request_id": request_id,
+        "tagged_at": tagged_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "options": options,
+        "asset": asset,
+    }
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write(image: Path, suffix: str, content: bytes) -> Path:
+    target = sidecar_path(image, suffix)
+    write_atomic(target, content)
+    return target

@@ -1,0 +1,159 @@
+"""Turning pending jobs into uploads: claim a batch, check and hash each file, serve what
+was tagged before from the results cache, upload the rest in one request, record it."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+
+from structlog.contextvars import bound_contextvars
+
+from .client import (
+    AccessDenied,
+    ApiClient,
+    ApiError,
+    Completed,
+    FileTooLarge,
+    OutOfCredits,
+    TransientError,
+)
+from .config import ApiSettings
+from .gate import Gate
+from .jobs import FAILED, SKIPPED, ClaimedJob, JobStore, Scope, Upload
+from .log import get_logger
+from .options import RequestOptions
+from .payload import CheckedFile, FileProblem, check_file, unique_names, write_body
+from .poller import record_completion
+from .retry import Backoff
+
+log = get_logger("submitter")
+
+
+class Submitter:
+    def __init__(
+        self,
+        store: JobStore,
+        client_factory: Callable[[], ApiClient],
+        api: ApiSettings,
+        gate: Gate,
+        *,
+        settle_seconds: float = 2.0,
+        backoff: Backoff | None = None,
+        on_results: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.client = client_factory()
+        self.api = api
+        self.options: RequestOptions = api.request_options()
+        self.gate = gate
+        self.settle_seconds = settle_seconds
+        self.backoff = backoff or Backoff()
+        self.on_results = on_results
+
+    def step(self, scopes: Sequence[Scope] = ()) -> bool:
+        """Claim and handle one batch; return whether there was anything to do."""
+        if not self.gate.is_open(self.client):
+            return False
+        claimed = self.store.claim(self.api.batch_size, scopes)
+        if not claimed:
+            return False
+        ready: list[tuple[ClaimedJob, CheckedFile]] = []
+        for job in claimed:
+            with bound_contextvars(job_id=job.id, path=job.path):
+                checked = self._check(job)
+                if checked is None:
+                    continue
+                cached = self.store.cached_result(checked.sha256, self.options)
+                if cached is not None:
+                    self.store.use_cached(job.id, checked.sha256, cached)
+                    log.info("same bytes tagged before; result reused, no upload")
+                    self.on_results()
+                    continue
+                ready.append((job, checked))
+        if ready:
+            self._upload(ready)
+        return True
+
+    def _check(self, job: ClaimedJob) -> CheckedFile | None:
+        try:
+            return check_file(job.path)
+        except FileProblem as problem:
+            if problem.kind == "vanished":
+                log.warning("file vanished before upload; dropped from the queue")
+                self.store.drop_vanished(job.id)
+            else:
+                state = SKIPPED if problem.kind == "skipped" else FAILED
+                log.warning(f"file {state}", reason=problem.reason)
+                self.store.finish_unsent(job.id, state, problem.reason)
+            return None
+
+    def _upload(self, ready: list[tuple[ClaimedJob, CheckedFile]]) -> None:
+        jobs = [job for job, _ in ready]
+        names = unique_names([job.relpath for job in jobs])
+        with tempfile.TemporaryFile(prefix="visionati-sync-body-") as body:
+            try:
+                sent = write_body(
+                    body,
+                    [(n, j.path) for n, j in zip(names, jobs, strict=True)],
+                    self.options.payload_fields(),
+                )
+            except FileProblem as problem:  # changed under us: check each again next round
+                log.warning(
+                    "a file changed while being read; batch re-queued", reason=problem.reason
+                )
+                self.store.release([j.id for j in jobs])
+                return
+            changed = [j for (j, c), h in zip(ready, sent, strict=True) if c.sha256 != h]
+            if changed:
+                for job in changed:
+                    log.warning("file changed while being read; waiting for it", path=job.path)
+                self.store.release([j.id for j in changed], delay=self.settle_seconds)
+                self.store.release([j.id for j in jobs if j not in changed])
+                return
+            try:
+                answer = self.client.submit(body)
+            except ApiError as exc:
+                self._refused(jobs, exc)
+                return
+        uploads = [
+            Upload(job.id, name, checked.sha256)
+            for (job, checked), name in zip(ready, names, strict=True)
+        ]
+        request_id = answer.request_id or f"sync-{uuid.uuid4()}"
+        response_uri = None if isinstance(answer, Completed) else answer.response_uri
+        self.store.mark_submitted(
+            request_id, response_uri, self.options, uploads, first_poll_in=self.api.poll_interval
+        )
+        log.info("uploaded", request_id=request_id, files=[u.upload_name for u in uploads])
+        if isinstance(answer, Completed):
+            record_completion(self.store, request_id, answer)
+            self.on_results()
+
+    def _refused(self, jobs: list[ClaimedJob], exc: ApiError) -> None:
+        ids = [job.id for job in jobs]
+        if isinstance(exc, AccessDenied):
+            self.store.release(ids, error=f"waiting: API key rejected ({exc.message})")
+            self.gate.close_for_auth(exc.message)
+        elif isinstance(exc, OutOfCredits):
+            self.store.release(ids, error=f"waiting: {exc.message}")
+            self.gate.close_for_credits(exc.message)
+        elif isinstance(exc, TransientError) and exc.http_status == 429:
+            delay = exc.retry_after if exc.retry_after is not None else self.backoff.delay(1)
+            self.store.release(ids, delay=delay)
+            self.gate.close("rate", "rate limited by the API", delay)
+        elif isinstance(exc, FileTooLarge) and len(jobs) == 1:
+            self.store.finish_unsent(ids[0], SKIPPED, exc.message)
+        else:
+            for job in jobs:
+                with bound_contextvars(job_id=job.id, path=job.path):
+                    again = self.store.retry_later(
+                        job.id,
+                        exc.message,
+                        self.backoff.delay(job.attempts + 1),
+                        self.api.max_attempts,
+                    )
+                    (log.warning if again else log.error)(
+                        "upload failed" + ("; will retry" if again else "; giving up"),
+                        error=exc.message,
+                    )
