@@ -101,6 +101,8 @@ class Upload:
     job_id: int
     upload_name: str
     sha256: str
+    size: int
+    mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class WriteTask:
     job_id: int
     folder: str
     relpath: str
+    size: int
+    mtime_ns: int
     sha256: str
     request_id: str
     tagged_at: datetime
@@ -162,9 +166,9 @@ class JobStore:
         """Given complete files found in a folder, queue the new and the changed ones.
 
         A file already known with the same size and mtime is left alone. One that changed is
-        queued again unless it is in flight (its upload's hash check catches that); a re-tag
-        of unchanged bytes is served from the results cache, so it costs nothing.
-        Returns counts of ``new``, ``requeued``, ``updated`` and ``unchanged``.
+        queued again unless it is in flight (the writer re-checks it before writing); a
+        re-tag of unchanged bytes is served from the results cache, so it costs nothing.
+        Returns counts of ``new``, ``requeued``, ``updated``, ``inflight`` and ``unchanged``.
         """
         counts: Counter[str] = Counter()
         now = self.clock()
@@ -188,6 +192,8 @@ class JobStore:
                         counts["new"] += 1
                     elif (row.size, row.mtime_ns) == (seen.size, seen.mtime_ns):
                         counts["unchanged"] += 1
+                    elif row.state in (CLAIMED, SUBMITTED, WRITING):
+                        counts["inflight"] += 1  # the writer compares before it writes
                     else:
                         requeue = row.state in (DONE, FAILED, SKIPPED)
                         values: dict[str, Any] = {
@@ -323,16 +329,18 @@ class JobStore:
                 )
             ).scalar_one_or_none()
 
-    def use_cached(self, job_id: int, sha256: str, result_id: int) -> None:
+    def use_cached(self, upload: Upload, result_id: int) -> None:
         """Given a claimed job whose bytes were tagged before, reuse that result: no upload."""
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.state == CLAIMED)
+                .where(Job.id == upload.job_id, Job.state == CLAIMED)
                 .values(
                     state=WRITING,
-                    sha256=sha256,
+                    sha256=upload.sha256,
+                    size=upload.size,
+                    mtime_ns=upload.mtime_ns,
                     result_id=result_id,
                     locked_by=None,
                     locked_at=None,
@@ -374,6 +382,8 @@ class JobStore:
                         request_id=request_id,
                         upload_name=upload.upload_name,
                         sha256=upload.sha256,
+                        size=upload.size,
+                        mtime_ns=upload.mtime_ns,
                         attempts=Job.attempts + 1,
                         locked_by=None,
                         locked_at=None,
@@ -552,6 +562,8 @@ class JobStore:
                     Job.id,
                     Job.folder,
                     Job.relpath,
+                    Job.size,
+                    Job.mtime_ns,
                     Result.sha256,
                     Result.request_id,
                     Result.tagged_at,
@@ -568,6 +580,8 @@ class JobStore:
                 r.id,
                 r.folder,
                 r.relpath,
+                r.size,
+                r.mtime_ns,
                 r.sha256,
                 r.request_id,
                 r.tagged_at,
@@ -585,6 +599,30 @@ class JobStore:
                 .where(Job.id == job_id, Job.state == WRITING)
                 .values(state=DONE, error=None, done_at=now, updated_at=now)
             )
+
+    def requeue_changed(self, job_id: int, size: int, mtime_ns: int) -> None:
+        """Given a job whose file changed after upload, queue it again (its result is stale)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == WRITING)
+                .values(
+                    state=PENDING,
+                    size=size,
+                    mtime_ns=mtime_ns,
+                    result_id=None,
+                    request_id=None,
+                    error=None,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+            )
+
+    def note_unchanged(self, job_id: int, size: int, mtime_ns: int) -> None:
+        """Given a job whose file was touched but holds the same bytes, remember the new stat."""
+        with self.engine.begin() as conn:
+            conn.execute(update(Job).where(Job.id == job_id).values(size=size, mtime_ns=mtime_ns))
 
     def mark_write_failed(self, job_id: int, error: str) -> None:
         now = self.clock()

@@ -48,6 +48,17 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+def stat_signature(path: str) -> tuple[int, int] | None:
+    """Given a path, return (size, mtime_ns), or None when it is not a regular file."""
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
 @dataclass(frozen=True)
 class CheckedFile:
     path: str

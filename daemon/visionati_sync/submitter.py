@@ -66,7 +66,8 @@ class Submitter:
                     continue
                 cached = self.store.cached_result(checked.sha256, self.options)
                 if cached is not None:
-                    self.store.use_cached(job.id, checked.sha256, cached)
+                    upload = Upload(job.id, "", checked.sha256, checked.size, checked.mtime_ns)
+                    self.store.use_cached(upload, cached)
                     log.info("same bytes tagged before; result reused, no upload")
                     self.on_results()
                     continue
@@ -117,7 +118,7 @@ class Submitter:
                 self._refused(jobs, exc)
                 return
         uploads = [
-            Upload(job.id, name, checked.sha256)
+            Upload(job.id, name, checked.sha256, checked.size, checked.mtime_ns)
             for (job, checked), name in zip(ready, names, strict=True)
         ]
         request_id = answer.request_id or f"sync-{uuid.uuid4()}"

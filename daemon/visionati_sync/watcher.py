@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -24,23 +23,13 @@ from watchdog.observers.polling import PollingObserver
 from .config import FolderSettings
 from .jobs import FileSeen
 from .log import get_logger
+from .payload import stat_signature
 from .selection import Selector
 
 log = get_logger("watcher")
 
 Key = tuple[str, str]  # (folder, relpath)
 StatFn = Callable[[str], tuple[int, int] | None]
-
-
-def stat_signature(path: str) -> tuple[int, int] | None:
-    """Given a path, return (size, mtime_ns), or None when it is not a regular file."""
-    try:
-        info = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    return info.st_size, info.st_mtime_ns
 
 
 @dataclass

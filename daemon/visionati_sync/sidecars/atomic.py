@@ -55,7 +55,7 @@ def write_atomic(path: Path, data: bytes, expected: Snapshot | None = None) -> b
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
     except OSError as exc:
-        raise SidecarError(f"{path}: cannot stat: {exc.strerror}") from None
+        raise SidecarError(f"{path}: cannot write: {exc.strerror}") from None
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".vs-tmp", dir=path.parent)

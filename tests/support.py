@@ -1,0 +1,156 @@
+"""Helpers for tests that drive the real daemon: waiting on conditions with a deadline,
+running the CLI as a subprocess, talking to the emulator's control API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+import yaml
+
+T = TypeVar("T")
+KEY = "emulator-key"
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def write_config(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def base_config(emulator_url: str, tmp: Path, folders: list[Path], **overrides: Any) -> dict[str, Any]:
+    """A config for tests: fast polls and settling, a database in the test's folder."""
+    config: dict[str, Any] = {
+        "api": {"base_url": emulator_url, "key": KEY, "poll_interval": 0.2, "timeout": 10},
+        "database": {"url": f"sqlite:///{tmp / 'state.db'}"},
+        "folders": [{"path": str(f)} for f in folders],
+        "watch": {"settle_seconds": 0.5, "folder_retry_interval": 0.5},
+    }
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            config.setdefault(section, {}).update(values)
+        else:
+            config[section] = values
+    return config
+
+
+def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VISIONATI", "STATE_DIR"))}
+    env.update(HOME=str(tmp), XDG_STATE_HOME=str(tmp / "xdg-state"), PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def cli(
+    config: Path | None, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``visionati-sync [-c config] args…`` to completion."""
+    command = [sys.executable, "-m", "visionati_sync"]
+    if config is not None:
+        command += ["-c", str(config)]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def cli_json(config: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    result = cli(config, *args, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+class Daemon:
+    """``visionati-sync run`` as a real subprocess, its log captured to a file."""
+
+    def __init__(
+        self,
+        config: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        wrapper: list[str] | None = None,
+    ) -> None:
+        self.config = config
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        command = [*(wrapper or []), sys.executable, "-m", "visionati_sync", "-c", str(config), "run"]
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=env
+        )
+
+    def lines(self) -> list[dict[str, Any]]:
+        records = []
+        for raw in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                records.append(json.loads(raw))
+            except ValueError:
+                records.append({"event": raw})
+        return records
+
+    def logged(self, event: str, **fields: Any) -> list[dict[str, Any]]:
+        return [
+            r for r in self.lines()
+            if event in str(r.get("event", "")) and all(r.get(k) == v for k, v in fields.items())
+        ]
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.alive():
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.alive():
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._log.close()
+
+
+class EmulatorControl:
+    """The emulator's control API, over HTTP like everything else."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def log(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.url}/_emulator/log", timeout=10).json()
+
+    def uploads(self) -> list[dict[str, Any]]:
+        return [e for e in self.log() if e.get("path") == "/api/fetch" and e.get("request_id")]
+
+    def uploaded_hashes(self) -> list[str]:
+        return [h for e in self.uploads() for h in e.get("sha256", [])]
+
+    def settings(self, **values: Any) -> dict[str, Any]:
+        return requests.post(f"{self.url}/_emulator/settings", json=values, timeout=10).json()
+
+    def faults(self, *faults: dict[str, Any]) -> None:
+        requests.post(f"{self.url}/_emulator/faults", json={"faults": list(faults)}, timeout=10)

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from visionati_sync.config import ConfigError, load_config, missing_folders, state_directory
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_match_the_documented_contract(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""), environ={})
+    s = config.settings
+    assert s.api.base_url == "https://api.visionati.com"
+    assert s.api.features == ["tags", "descriptions"]
+    assert s.api.backends == []
+    assert (s.api.poll_interval, s.api.batch_size) == (2.0, 8)
+    assert s.sidecars.json_suffix == ".visionati.json"
+    assert s.watch.settle_seconds == 2.0
+    assert config.api_key is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("folders:\n  - path: a\n  - path: b\n    recursive: maybe\n",
+         "config.yaml: folders[1].recursive: Input should be a valid boolean"),
+        ("api:\n  batch_size: 0\n", "config.yaml: api.batch_size: Input should be greater than"),
+        ("api:\n  backends: [openai, gpt9]\n", "config.yaml: api.backends: unknown backend 'gpt9'"),
+        ("api:\n  feature: [tags]\n", "config.yaml: api.feature: unknown key"),
+        ("api:\n  role: pirate\n", "config.yaml: api.role: unknown role 'pirate'"),
+        ("api:\n  base_url: ftp://x\n", "config.yaml: api.base_url: must be an http"),
+        ("sidecars:\n  json_suffix: .json\n", "config.yaml: sidecars.json_suffix: '.json' would clobber"),
+        ("sidecars:\n  formats: [pdf]\n", "config.yaml: sidecars.formats[0]: Input should be 'json'"),
+        ("- just\n- a list\n", "config.yaml: (top level): must be a mapping"),
+        ("api: {key: [unclosed\n", "config.yaml: line 2, column 1: not valid YAML"),
+    ],
+)  # fmt: skip
+def test_every_error_names_file_key_path_and_problem(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert str(caught.value).startswith(str(path).replace("config.yaml", "") + message)
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "api:\n  batch_size: 0\n  tag_score: 2\n"), environ={})
+    assert "api.batch_size" in str(caught.value) and "api.tag_score" in str(caught.value)
+
+
+def test_a_folder_path_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(ConfigError, match=r"folders\[0\]\.path: not a directory"):
+        load_config(write(tmp_path, "folders:\n  - path: photo.jpg\n"), environ={})
+
+
+def test_missing_folder_is_reported_but_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "here").mkdir()
+    config = load_config(
+        write(tmp_path, "folders:\n  - path: here\n  - path: not-mounted\n"), environ={}
+    )
+    assert config.settings.folders[0].path == tmp_path / "here"  # relative to the file
+    assert missing_folders(config) == [
+        f"{tmp_path}/config.yaml: folders[1].path: directory does not exist "
+        f"({tmp_path / 'not-mounted'})"
+    ]
+
+
+def test_the_environment_key_wins_then_key_file_then_key(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("from-file\n")
+    path = write(tmp_path, "api:\n  key: from-config\n  key_file: key\n")
+    assert load_config(path, environ={"VISIONATI_API_KEY": "from-env"}).api_key == "from-env"
+    assert load_config(path, environ={}).api_key == "from-file"
+    path = write(tmp_path, "api:\n  key: from-config\n")
+    assert load_config(path, environ={}).api_key == "from-config"
+
+
+def test_unreadable_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "api:\n  key_file: nowhere/key\n")
+    with pytest.raises(ConfigError, match=r"config.yaml: api.key_file: cannot read"):
+        load_config(path, environ={})
+
+
+def test_the_key_never_shows_in_repr(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "api:\n  key: sk-very-secret\n"), environ={})
+    assert "sk-very-secret" not in repr(config)
+    assert "sk-very-secret" not in repr(config.settings)
+
+
+def test_state_directory_order() -> None:
+    assert state_directory({"STATE_DIRECTORY": "/var/lib/vs"}) == Path("/var/lib/vs")
+    assert state_directory({"XDG_STATE_HOME": "/x"}) == Path("/x/visionati-sync")
+    assert state_directory({"HOME": "/home/u"}) == Path("/home/u/.local/state/visionati-sync")

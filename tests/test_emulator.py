@@ -1,0 +1,71 @@
+"""The emulator keeps the documented contract (the daemon's tests rely on it)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import requests
+from support import KEY, EmulatorControl
+
+from visionati_sync import samples
+from visionati_sync.emulator import SYNTHETIC_NOTE, Emulator, synthesize_asset
+
+HEADERS = {"X-API-Key": f"Token {KEY}"}
+
+
+def post(emulator: Emulator, body: dict[str, object], headers: dict[str, str] = HEADERS) -> requests.Response:
+    return requests.post(f"{emulator.url}/api/fetch", json=body, headers=headers, timeout=10)
+
+
+def test_results_are_deterministic_per_bytes_and_clearly_synthetic() -> None:
+    fields = {"feature": ["tags", "descriptions"], "backend": ["clarifai", "openai"]}
+    a = synthesize_asset("a.jpg", samples.jpeg(1), fields)
+    assert a == synthesize_asset("a.jpg", samples.jpeg(1), fields)
+    assert a != synthesize_asset("a.jpg", samples.jpeg(2), fields)
+    assert SYNTHETIC_NOTE in a["descriptions"][0]["description"]
+    assert {d["source"] for tag in a["tags"].values() for d in tag} == {"clarifai"}
+
+
+def test_credits_go_down_per_image_and_run_out(emulator: Emulator, control: EmulatorControl) -> None:
+    control.settings(credits=7)
+    file = base64.b64encode(samples.jpeg(1)).decode()
+    body = {"file": [file, file], "file_name": ["a.jpg", "b.jpg"],
+            "feature": ["tags", "nsfw", "descriptions"], "backend": ["clarifai", "openai"]}  # fmt: skip
+    assert post(emulator, body).json()["status"] == "queued"  # 2 × 3 credits
+    assert post(emulator, body).json() == {"error": "Insufficient credits."}
+    control.settings(credits=0)
+    assert post(emulator, body).json() == {"error": "No credits."}
+
+
+def test_documented_errors(emulator: Emulator) -> None:
+    assert post(emulator, {}, headers={"X-API-Key": "Token nope"}).json() == {"error": "Access denied."}
+    assert post(emulator, {}).json() == {"error": "File/URL params are required."}
+    raw = requests.post(f"{emulator.url}/api/fetch", data=b"{nope", headers=HEADERS, timeout=10)
+    assert raw.json() == {"error": "Invalid request format."}
+    big = base64.b64encode(b"\xff\xd8\xff" + b"\0" * (20 * 1024 * 1024)).decode()
+    assert post(emulator, {"file": big}).json() == {"error": "File too large. Max 20MB."}
+    missing = requests.get(f"{emulator.url}/api/response/nope", headers=HEADERS, timeout=10)
+    assert missing.json() == {"error": "Request ID nope not found."}
+
+
+def test_one_url_is_answered_at_once(emulator: Emulator) -> None:
+    answer = post(emulator, {"url": "https://example.com/a.jpg", "feature": "tags"}).json()
+    assert answer["status"] == "completed"
+    assert answer["all"]["assets"][0]["name"] == "https://example.com/a.jpg"
+
+
+def test_results_expire(emulator: Emulator, control: EmulatorControl) -> None:
+    control.settings(queued_polls=0, processing_polls=0, expire_seconds=0)
+    first = post(emulator, {"file": base64.b64encode(samples.png(1)).decode()}).json()
+    url = first["response_uri"]
+    assert requests.get(url, headers=HEADERS, timeout=10).json()["status"] == "completed"
+    assert "not found" in requests.get(url, headers=HEADERS, timeout=10).json()["error"]
+
+
+def test_log_records_what_was_uploaded(emulator: Emulator, control: EmulatorControl) -> None:
+    data = samples.png(5)
+    post(emulator, {"file": [base64.b64encode(data).decode()], "file_name": ["x.png"]})
+    (entry,) = control.uploads()
+    assert entry["file_names"] == ["x.png"]
+    assert entry["sha256"] == [hashlib.sha256(data).hexdigest()]

@@ -1,0 +1,66 @@
+"""Migrations are the only way the schema is made, they match the models, and they work
+from an installed wheel, not only from a checkout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from visionati_sync import db
+from visionati_sync.models import Base
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_upgrade_creates_the_schema_and_is_repeatable(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    db.upgrade(engine)
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.head_revision()
+    assert {"jobs", "api_requests", "results", "daemon_state"} <= set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_migrations_head_matches_the_models(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_works_from_an_installed_wheel(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (wheel,) = wheels.glob("visionati_sync-*.whl")
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    database = tmp_path / "from-wheel.db"
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import visionati_sync, visionati_sync.db as d;"
+        "assert visionati_sync.__file__.startswith(sys.argv[1]), visionati_sync.__file__;"
+        "assert d.migrations_directory().startswith(sys.argv[1]);"
+        "e = d.make_engine('sqlite:///' + sys.argv[2]); d.upgrade(e);"
+        "print(d.current_revision(e))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(target), str(database)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == db.head_revision()
