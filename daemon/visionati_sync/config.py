@@ -20,6 +20,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from . import catalog
@@ -129,6 +130,14 @@ class Settings(_Section):
     sidecars: SidecarSettings = Field(default_factory=SidecarSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_mean_defaults(cls, data: Any) -> Any:
+        """``database:`` with every key commented out is YAML null: take the defaults."""
+        if isinstance(data, dict):
+            return {k: ({} if v is None and k != "folders" else v) for k, v in data.items()}
+        return data
 
 
 class Config:

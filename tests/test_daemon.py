@@ -1,0 +1,245 @@
+"""The real daemon as a subprocess, watching real folders, talking to the emulator over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from support import (
+    KEY,
+    Daemon,
+    EmulatorControl,
+    base_config,
+    clean_env,
+    cli,
+    cli_json,
+    wait_until,
+    write_config,
+)
+
+from visionati_sync import samples
+from visionati_sync.emulator import Emulator, synthesize_asset
+from visionati_sync.options import RequestOptions
+
+pytestmark = pytest.mark.slow
+
+DEFAULT_OPTIONS = RequestOptions(("tags", "descriptions"), (), "general", "English", None, 0.9)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sidecar(path: Path) -> dict:
+    return json.loads(path.with_name(path.name + ".visionati.json").read_text())
+
+
+def counts(config: Path, env: dict[str, str]) -> dict[str, int]:
+    return cli_json(config, "status", env=env)["counts"]
+
+
+def drop_privileges() -> list[str]:
+    """As root, run the daemon without the capability to read any file: an unreadable file
+    must be unreadable to it, as for an ordinary user."""
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
+def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
+    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+) -> None:
+    control.settings(queued_polls=3, processing_polls=3)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    config = write_config(
+        tmp_path / "config.yaml",
+        base_config(emulator.url, tmp_path, [photos], watch={"settle_seconds": 1.0}),
+    )
+    env = clean_env(tmp_path)
+    staging = tmp_path / "staging"
+    quick = samples.write_library(staging, 40)
+    slow = {f"slow_{n:02d}.png": samples.png_of_size(1000 + n, 48_000) for n in range(10)}
+
+    def write_slowly(name: str, data: bytes) -> None:
+        step = len(data) // 8 + 1
+        with (photos / name).open("wb") as handle:
+            for start in range(0, len(data), step):  # 8 chunks over about 3 seconds
+                handle.write(data[start : start + step])
+                handle.flush()
+                time.sleep(0.4)
+
+    with Daemon(config, tmp_path / "daemon.log", env) as daemon:
+        wait_until(lambda: daemon.logged("watching folder"), 30, what="the watch to start")
+        writers = [threading.Thread(target=write_slowly, args=item) for item in slow.items()]
+        for writer in writers:
+            writer.start()
+        for path in quick:
+            shutil.copy(path, photos / path.name)
+        for writer in writers:
+            writer.join()
+        wait_until(lambda: counts(config, env)["done"] == 50, 120, 0.5, "50 files done")
+        assert daemon.alive()
+        started = time.monotonic()
+        assert daemon.stop() == 0
+        assert time.monotonic() - started < 10
+
+    images = sorted(p for p in photos.iterdir() if not p.name.endswith(".json"))
+    assert len(images) == 50
+    fields = DEFAULT_OPTIONS.payload_fields()
+    for image in images:
+        document = sidecar(image)
+        assert document["sha256"] == sha(image), image.name
+        assert document["asset"] == synthesize_asset(image.name, image.read_bytes(), fields)
+    uploaded = Counter(control.uploaded_hashes())
+    assert sorted(uploaded) == sorted(sha(p) for p in images)  # nothing partial went out
+    assert set(uploaded.values()) == {1}  # and nothing twice
+    assert counts(config, env) == {"pending": 0, "submitted": 0, "done": 50, "failed": 0, "skipped": 0}
+
+
+def test_bad_files_fail_alone_with_a_clear_reason_and_the_daemon_goes_on(
+    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+) -> None:
+    photos, later = tmp_path / "photos", tmp_path / "not-yet-mounted"
+    photos.mkdir()
+    (photos / "good.jpg").write_bytes(samples.jpeg(1))
+    (photos / "empty.jpg").write_bytes(b"")
+    (photos / "notes.jpg").write_text("this is a text file with an image name")
+    (photos / "locked.jpg").write_bytes(samples.jpeg(2))
+    (photos / "locked.jpg").chmod(0)
+    (photos / "doomed.jpg").write_bytes(samples.jpeg(3))
+    long_ago = time.time() - 3600
+    for path in photos.iterdir():
+        os.utime(path, (long_ago, long_ago))  # complete: queued by the start-up scan
+    # the first upload is rate limited: all files wait in the queue while doomed.jpg goes
+    control.faults({"method": "POST", "path": "/api/fetch", "status": 429,
+                    "headers": {"Retry-After": "3"}, "body": {"error": "slow down"}})  # fmt: skip
+    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos, later]))
+    env = clean_env(tmp_path)
+    with Daemon(config, tmp_path / "daemon.log", env, wrapper=drop_privileges()) as daemon:
+        wait_until(lambda: daemon.logged("submissions paused"), 30, what="the rate-limit pause")
+        (photos / "doomed.jpg").unlink()
+        wait_until(lambda: counts(config, env)["done"] == 1, 60, 0.3, "good.jpg done")
+        missing = daemon.logged("folders[1].path: directory does not exist")
+        assert missing and missing[0]["folder"] == str(later)
+        jobs = {Path(j["path"]).name: j for j in cli_json(config, "jobs", env=env)}
+        assert "doomed.jpg" not in jobs
+        vanished = daemon.logged("file vanished before upload")
+        assert vanished and vanished[0]["path"] == str(photos / "doomed.jpg")
+        assert vanished[0]["job_id"]
+        assert (jobs["empty.jpg"]["state"], jobs["empty.jpg"]["error"]) == (
+            "skipped", "the file is empty (0 bytes)",
+        )  # fmt: skip
+        assert jobs["notes.jpg"]["state"] == "skipped"
+        assert jobs["notes.jpg"]["error"].startswith("not an image")
+        assert (jobs["locked.jpg"]["state"], jobs["locked.jpg"]["error"]) == (
+            "failed", "cannot read: Permission denied",
+        )  # fmt: skip
+        assert jobs["good.jpg"]["state"] == "done"
+        # the share comes back: its folder is watched and its files are tagged
+        later.mkdir()
+        wait_until(lambda: daemon.logged("watching folder", folder=str(later)), 20)
+        (later / "late.png").write_bytes(samples.png(9))
+        wait_until(lambda: counts(config, env)["done"] == 2, 60, 0.3, "late.png done")
+        assert daemon.alive()
+        assert daemon.stop() == 0
+    assert sidecar(later / "late.png")["sha256"] == sha(later / "late.png")
+    assert not (photos / "empty.jpg.visionati.json").exists()
+    hashes = control.uploaded_hashes()
+    assert hashlib.sha256(samples.jpeg(3)).hexdigest() not in hashes  # doomed never went out
+
+
+def test_a_wrong_key_pauses_uploads_without_a_storm_and_leaks_nowhere(
+    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+) -> None:
+    wrong = "sk-wrong-but-secret-0123456789"
+    photos = tmp_path / "photos"
+    samples.write_library(photos, 5)
+    config = write_config(
+        tmp_path / "config.yaml",
+        base_config(emulator.url, tmp_path, [photos], api={"key": wrong, "auth_retry_interval": 2}),
+    )
+    env = clean_env(tmp_path)
+    with Daemon(config, tmp_path / "daemon.log", env) as daemon:
+        paused = wait_until(lambda: daemon.logged("submissions paused"), 30)
+        assert paused[0]["reason"] == "API key rejected: Access denied."
+        time.sleep(6)  # let it run: the number of requests over this time is the point
+        status = cli_json(config, "status", env=env)
+        assert status["paused"]["kind"] == "auth"
+        assert status["counts"]["pending"] == 5
+        assert daemon.alive()
+        assert daemon.stop() == 0
+    requests_made = control.log()
+    assert len(requests_made) <= 1 + 6 / 2 + 2  # one upload, then a cheap key check every 2 s
+    assert all(e["path"] == "/api/fetch" for e in requests_made)
+    assert not list(photos.glob("*.visionati.json"))
+    for place in [tmp_path / "daemon.log", *tmp_path.glob("state.db*")]:
+        assert wrong.encode() not in place.read_bytes(), place
+
+
+def test_a_valid_key_never_reaches_logs_database_or_sidecars(
+    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+) -> None:
+    secret = "sk-live-do-not-leak-9876543210"
+    control.settings(keys=[secret])
+    photos = tmp_path / "photos"
+    samples.write_library(photos, 3)
+    config = write_config(
+        tmp_path / "config.yaml",
+        base_config(emulator.url, tmp_path, [photos], api={"key": None}, log_level="debug"),
+    )
+    env = clean_env(tmp_path, VISIONATI_API_KEY=secret)
+    result = cli(config, "scan", env=env)
+    assert result.returncode == 0, result.stderr
+    places = [*tmp_path.glob("state.db*"), *photos.glob("*.json")]
+    assert len(places) >= 4
+    assert secret not in result.stderr + result.stdout
+    for place in places:
+        assert secret.encode() not in place.read_bytes(), place
+
+
+def test_malformed_config_stops_with_file_key_and_reason(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("api:\n  batch_size: lots\nfolders:\n  - recursive: true\n")
+    result = cli(config, "run", env=clean_env(tmp_path))
+    assert result.returncode == 2
+    assert f"{config}: api.batch_size: Input should be a valid integer" in result.stderr
+    assert f"{config}: folders[0].path: Field required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_key_stops_with_a_clear_error(tmp_path: Path, emulator: Emulator) -> None:
+    config = write_config(
+        tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [], api={"key": None})
+    )
+    result = cli(config, "run", env=clean_env(tmp_path))
+    assert result.returncode == 2
+    assert "no API key; set VISIONATI_API_KEY, api.key_file or api.key" in result.stderr
+
+
+def test_kill_9_then_restart_resumes_without_uploading_again(
+    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+) -> None:
+    control.settings(queued_polls=1000)  # requests stay outstanding while we kill
+    photos = tmp_path / "photos"
+    samples.write_library(photos, 12)
+    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos]))
+    env = clean_env(tmp_path)
+    with Daemon(config, tmp_path / "first.log", env) as daemon:
+        wait_until(lambda: counts(config, env)["submitted"] == 12, 30, 0.2, "all submitted")
+        daemon.stop(signal.SIGKILL)
+    control.settings(queued_polls=1)
+    with Daemon(config, tmp_path / "second.log", env) as daemon:
+        wait_until(lambda: counts(config, env)["done"] == 12, 60, 0.3, "all done after restart")
+        assert daemon.stop() == 0
+    hashes = Counter(control.uploaded_hashes())
+    assert len(hashes) == 12 and set(hashes.values()) == {1}
