@@ -29,8 +29,9 @@ def main() -> int:
     photos.mkdir(parents=True)
     emulator = subprocess.Popen(
         [*VS, "emulator", "--port", "0", "--queued-polls", "2", "--processing-polls", "2"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert emulator.stdout is not None
     url = emulator.stdout.readline().strip().rsplit(" ", 1)[-1]
     print(f"emulator: {url} (synthetic results, no account needed)")
@@ -38,12 +39,17 @@ def main() -> int:
     config.write_text(
         yaml.safe_dump(
             {
-                "api": {"base_url": url, "key": "emulator-key", "poll_interval": 0.5,
-                        "features": ["tags", "descriptions"], "backends": ["clarifai", "openai"]},
+                "api": {
+                    "base_url": url,
+                    "key": "emulator-key",
+                    "poll_interval": 0.5,
+                    "features": ["tags", "descriptions"],
+                    "backends": ["clarifai", "openai"],
+                },
                 "database": {"url": f"sqlite:///{SCRATCH / 'state.db'}"},
                 "folders": [{"path": str(photos)}],
                 "watch": {"settle_seconds": 1},
-            }  # fmt: skip
+            }
         )
     )
     log = (SCRATCH / "daemon.log").open("w")
@@ -55,8 +61,12 @@ def main() -> int:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             status = json.loads(
-                subprocess.run([*VS, "-c", str(config), "status", "--json"],
-                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+                subprocess.run(
+                    [*VS, "-c", str(config), "status", "--json"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
             )
             if status["counts"]["done"] == len(images):
                 break

@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support import EmulatorControl
 
+from support import EmulatorControl
 from visionati_sync import log
 from visionati_sync.emulator import Emulator, EmulatorSettings
 

@@ -39,7 +39,9 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def base_config(emulator_url: str, tmp: Path, folders: list[Path], **overrides: Any) -> dict[str, Any]:
+def base_config(
+    emulator_url: str, tmp: Path, folders: list[Path], **overrides: Any
+) -> dict[str, Any]:
     """A config for tests: fast polls and settling, a database in the test's folder."""
     config: dict[str, Any] = {
         "api": {"base_url": emulator_url, "key": KEY, "poll_interval": 0.2, "timeout": 10},
@@ -93,7 +95,15 @@ class Daemon:
         self.config = config
         self.log_path = log_path
         self._log = log_path.open("ab")
-        command = [*(wrapper or []), sys.executable, "-m", "visionati_sync", "-c", str(config), "run"]
+        command = [
+            *(wrapper or []),
+            sys.executable,
+            "-m",
+            "visionati_sync",
+            "-c",
+            str(config),
+            "run",
+        ]
         self.process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, env=env
         )
@@ -109,7 +119,8 @@ class Daemon:
 
     def logged(self, event: str, **fields: Any) -> list[dict[str, Any]]:
         return [
-            r for r in self.lines()
+            r
+            for r in self.lines()
             if event in str(r.get("event", "")) and all(r.get(k) == v for k, v in fields.items())
         ]
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
-from support import KEY, EmulatorControl
 
+from support import KEY, EmulatorControl
 from visionati_sync.client import (
-    AccessDenied,
     Accepted,
+    AccessDenied,
     ApiClient,
     Completed,
     FileTooLarge,
@@ -33,14 +33,29 @@ def answer(status: int, body: object, headers: dict[str, str] | None = None) -> 
 
 
 def test_async_answer_gives_the_request_to_poll() -> None:
-    got = answer(200, {"request_id": "267f99ce", "status": "queued", "success": True,
-                       "response_uri": "https://api.visionati.com/api/response/267f99ce"})  # fmt: skip
+    got = answer(
+        200,
+        {
+            "request_id": "267f99ce",
+            "status": "queued",
+            "success": True,
+            "response_uri": "https://api.visionati.com/api/response/267f99ce",
+        },
+    )
     assert got == Accepted("267f99ce", "queued", "https://api.visionati.com/api/response/267f99ce")
 
 
 def test_completed_answer_carries_assets_credits_and_backend_errors() -> None:
-    got = answer(200, {"request_id": "r", "status": "completed", "credits_paid": 3, "credits": 9,
-                       "all": {"assets": [{"name": "a.jpg"}], "errors": [{"x": 1}]}})  # fmt: skip
+    got = answer(
+        200,
+        {
+            "request_id": "r",
+            "status": "completed",
+            "credits_paid": 3,
+            "credits": 9,
+            "all": {"assets": [{"name": "a.jpg"}], "errors": [{"x": 1}]},
+        },
+    )
     assert got == Completed("r", 3, 9, [{"name": "a.jpg"}], [{"x": 1}])
 
 
@@ -49,7 +64,12 @@ def test_completed_answer_carries_assets_credits_and_backend_errors() -> None:
     [
         (401, {"error": "Access denied."}, AccessDenied, "Access denied."),
         (200, {"error": "Access denied. Email not verified."}, AccessDenied, "Email not verified"),
-        (403, {"error": "Access denied. Purchase credits on the account page."}, AccessDenied, "Purchase"),
+        (
+            403,
+            {"error": "Access denied. Purchase credits on the account page."},
+            AccessDenied,
+            "Purchase",
+        ),
         (200, {"error": "No credits."}, OutOfCredits, "No credits."),
         (402, {"error": "Insufficient credits."}, OutOfCredits, "Insufficient credits."),
         (400, {"error": "File too large. Max 20MB."}, FileTooLarge, "Max 20MB"),
@@ -65,7 +85,7 @@ def test_completed_answer_carries_assets_credits_and_backend_errors() -> None:
         (200, {"status": "queued"}, TransientError, "without a usable request_id"),
         (302, b"", TransientError, "redirect"),
     ],
-)  # fmt: skip
+)
 def test_each_documented_error_becomes_its_typed_error(
     status: int, body: object, error: type[Exception], message: str
 ) -> None:
@@ -126,7 +146,11 @@ def test_a_redirect_is_not_followed_with_the_key(emulator: Emulator) -> None:
     foreign = Emulator(EmulatorSettings(keys=[KEY])).start()
     try:
         EmulatorControl(emulator.url).faults(
-            {"path": "/api/credits", "status": 302, "headers": {"Location": foreign.url + "/api/credits"}}
+            {
+                "path": "/api/credits",
+                "status": 302,
+                "headers": {"Location": foreign.url + "/api/credits"},
+            }
         )
         with pytest.raises(TransientError):
             ApiClient(emulator.url, KEY).credits()

@@ -28,19 +28,27 @@ def test_defaults_match_the_documented_contract(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("folders:\n  - path: a\n  - path: b\n    recursive: maybe\n",
-         "config.yaml: folders[1].recursive: Input should be a valid boolean"),
+        (
+            "folders:\n  - path: a\n  - path: b\n    recursive: maybe\n",
+            "config.yaml: folders[1].recursive: Input should be a valid boolean",
+        ),
         ("api:\n  batch_size: 0\n", "config.yaml: api.batch_size: Input should be greater than"),
         ("api:\n  backends: [openai, gpt9]\n", "config.yaml: api.backends: unknown backend 'gpt9'"),
         ("api:\n  feature: [tags]\n", "config.yaml: api.feature: unknown key"),
         ("api:\n  role: pirate\n", "config.yaml: api.role: unknown role 'pirate'"),
         ("api:\n  base_url: ftp://x\n", "config.yaml: api.base_url: must be an http"),
-        ("sidecars:\n  json_suffix: .json\n", "config.yaml: sidecars.json_suffix: '.json' would clobber"),
-        ("sidecars:\n  formats: [pdf]\n", "config.yaml: sidecars.formats[0]: Input should be 'json'"),
+        (
+            "sidecars:\n  json_suffix: .json\n",
+            "config.yaml: sidecars.json_suffix: '.json' would clobber",
+        ),
+        (
+            "sidecars:\n  formats: [pdf]\n",
+            "config.yaml: sidecars.formats[0]: Input should be 'json'",
+        ),
         ("- just\n- a list\n", "config.yaml: (top level): must be a mapping"),
         ("api: {key: [unclosed\n", "config.yaml: line 2, column 1: not valid YAML"),
     ],
-)  # fmt: skip
+)
 def test_every_error_names_file_key_path_and_problem(
     tmp_path: Path, text: str, message: str
 ) -> None:

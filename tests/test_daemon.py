@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from support import (
-    KEY,
     Daemon,
     EmulatorControl,
     base_config,
@@ -24,7 +24,6 @@ from support import (
     wait_until,
     write_config,
 )
-
 from visionati_sync import samples
 from visionati_sync.emulator import Emulator, synthesize_asset
 from visionati_sync.options import RequestOptions
@@ -103,7 +102,13 @@ def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
     uploaded = Counter(control.uploaded_hashes())
     assert sorted(uploaded) == sorted(sha(p) for p in images)  # nothing partial went out
     assert set(uploaded.values()) == {1}  # and nothing twice
-    assert counts(config, env) == {"pending": 0, "submitted": 0, "done": 50, "failed": 0, "skipped": 0}
+    assert counts(config, env) == {
+        "pending": 0,
+        "submitted": 0,
+        "done": 50,
+        "failed": 0,
+        "skipped": 0,
+    }
 
 
 def test_bad_files_fail_alone_with_a_clear_reason_and_the_daemon_goes_on(
@@ -121,9 +126,18 @@ def test_bad_files_fail_alone_with_a_clear_reason_and_the_daemon_goes_on(
     for path in photos.iterdir():
         os.utime(path, (long_ago, long_ago))  # complete: queued by the start-up scan
     # the first upload is rate limited: all files wait in the queue while doomed.jpg goes
-    control.faults({"method": "POST", "path": "/api/fetch", "status": 429,
-                    "headers": {"Retry-After": "3"}, "body": {"error": "slow down"}})  # fmt: skip
-    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos, later]))
+    control.faults(
+        {
+            "method": "POST",
+            "path": "/api/fetch",
+            "status": 429,
+            "headers": {"Retry-After": "3"},
+            "body": {"error": "slow down"},
+        }
+    )
+    config = write_config(
+        tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos, later])
+    )
     env = clean_env(tmp_path)
     with Daemon(config, tmp_path / "daemon.log", env, wrapper=drop_privileges()) as daemon:
         wait_until(lambda: daemon.logged("submissions paused"), 30, what="the rate-limit pause")
@@ -137,13 +151,15 @@ def test_bad_files_fail_alone_with_a_clear_reason_and_the_daemon_goes_on(
         assert vanished and vanished[0]["path"] == str(photos / "doomed.jpg")
         assert vanished[0]["job_id"]
         assert (jobs["empty.jpg"]["state"], jobs["empty.jpg"]["error"]) == (
-            "skipped", "the file is empty (0 bytes)",
-        )  # fmt: skip
+            "skipped",
+            "the file is empty (0 bytes)",
+        )
         assert jobs["notes.jpg"]["state"] == "skipped"
         assert jobs["notes.jpg"]["error"].startswith("not an image")
         assert (jobs["locked.jpg"]["state"], jobs["locked.jpg"]["error"]) == (
-            "failed", "cannot read: Permission denied",
-        )  # fmt: skip
+            "failed",
+            "cannot read: Permission denied",
+        )
         assert jobs["good.jpg"]["state"] == "done"
         # the share comes back: its folder is watched and its files are tagged
         later.mkdir()

@@ -6,15 +6,17 @@ import base64
 import hashlib
 
 import requests
-from support import KEY, EmulatorControl
 
+from support import KEY, EmulatorControl
 from visionati_sync import samples
 from visionati_sync.emulator import SYNTHETIC_NOTE, Emulator, synthesize_asset
 
 HEADERS = {"X-API-Key": f"Token {KEY}"}
 
 
-def post(emulator: Emulator, body: dict[str, object], headers: dict[str, str] = HEADERS) -> requests.Response:
+def post(
+    emulator: Emulator, body: dict[str, object], headers: dict[str, str] = HEADERS
+) -> requests.Response:
     return requests.post(f"{emulator.url}/api/fetch", json=body, headers=headers, timeout=10)
 
 
@@ -27,11 +29,17 @@ def test_results_are_deterministic_per_bytes_and_clearly_synthetic() -> None:
     assert {d["source"] for tag in a["tags"].values() for d in tag} == {"clarifai"}
 
 
-def test_credits_go_down_per_image_and_run_out(emulator: Emulator, control: EmulatorControl) -> None:
+def test_credits_go_down_per_image_and_run_out(
+    emulator: Emulator, control: EmulatorControl
+) -> None:
     control.settings(credits=7)
     file = base64.b64encode(samples.jpeg(1)).decode()
-    body = {"file": [file, file], "file_name": ["a.jpg", "b.jpg"],
-            "feature": ["tags", "nsfw", "descriptions"], "backend": ["clarifai", "openai"]}  # fmt: skip
+    body = {
+        "file": [file, file],
+        "file_name": ["a.jpg", "b.jpg"],
+        "feature": ["tags", "nsfw", "descriptions"],
+        "backend": ["clarifai", "openai"],
+    }
     assert post(emulator, body).json()["status"] == "queued"  # 2 × 3 credits
     assert post(emulator, body).json() == {"error": "Insufficient credits."}
     control.settings(credits=0)
@@ -39,7 +47,9 @@ def test_credits_go_down_per_image_and_run_out(emulator: Emulator, control: Emul
 
 
 def test_documented_errors(emulator: Emulator) -> None:
-    assert post(emulator, {}, headers={"X-API-Key": "Token nope"}).json() == {"error": "Access denied."}
+    assert post(emulator, {}, headers={"X-API-Key": "Token nope"}).json() == {
+        "error": "Access denied."
+    }
     assert post(emulator, {}).json() == {"error": "File/URL params are required."}
     raw = requests.post(f"{emulator.url}/api/fetch", data=b"{nope", headers=HEADERS, timeout=10)
     assert raw.json() == {"error": "Invalid request format."}

@@ -48,10 +48,10 @@ def test_full_lifecycle_through_states(store: JobStore) -> None:
     store.mark_submitted("req-1", None, OPTIONS, uploads, first_poll_in=0)
     assert store.counts()["submitted"] == 2
     assert [r.id for r in store.due_requests()] == ["req-1"]
-    names = store.request_uploads("req-1")
-    first, second = claimed
+    assert store.request_uploads("req-1") == {f"n{j.id}.jpg": j.id for j in claimed}
+    first, _unanswered = claimed  # the API returns nothing for the second file
     store.complete_request(
-        "req-1", 6, 94, {first.id: {"name": names and "x", "tags": {}}}, [], missing_error="none"
+        "req-1", 6, 94, {first.id: {"name": f"n{first.id}.jpg"}}, [], missing_error="none"
     )
     assert store.due_requests() == []
     tasks = store.write_tasks()

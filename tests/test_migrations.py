@@ -23,7 +23,9 @@ def test_upgrade_creates_the_schema_and_is_repeatable(tmp_path: Path) -> None:
     db.upgrade(engine)
     db.upgrade(engine)
     assert db.current_revision(engine) == db.head_revision()
-    assert {"jobs", "api_requests", "results", "daemon_state"} <= set(inspect(engine).get_table_names())
+    assert {"jobs", "api_requests", "results", "daemon_state"} <= set(
+        inspect(engine).get_table_names()
+    )
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
@@ -40,14 +42,28 @@ def test_upgrade_works_from_an_installed_wheel(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = wheels.glob("visionati_sync-*.whl")
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     database = tmp_path / "from-wheel.db"
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
@@ -59,8 +75,11 @@ def test_upgrade_works_from_an_installed_wheel(tmp_path: Path) -> None:
     )
     result = subprocess.run(
         [sys.executable, "-c", script, str(target), str(database)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": ""},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == db.head_revision()

@@ -25,7 +25,9 @@ def test_every_sample_kind_is_recognised(tmp_path: Path) -> None:
         (b"hello, not a photo", "skipped", "not an image"),
     ],
 )
-def test_files_that_cannot_go_say_why(tmp_path: Path, content: bytes, kind: str, reason: str) -> None:
+def test_files_that_cannot_go_say_why(
+    tmp_path: Path, content: bytes, kind: str, reason: str
+) -> None:
     path = tmp_path / "x.jpg"
     path.write_bytes(content)
     with pytest.raises(FileProblem, match=reason) as caught:
@@ -51,8 +53,10 @@ def test_a_vanished_file_is_reported_as_such(tmp_path: Path) -> None:
 
 def test_names_are_unique_within_a_request() -> None:
     assert unique_names(["a/IMG_1.jpg", "b/IMG_1.jpg", "c/img_1.JPG"]) == [
-        "IMG_1.jpg", "IMG_1~2.jpg", "img_1~3.JPG",
-    ]  # fmt: skip
+        "IMG_1.jpg",
+        "IMG_1~2.jpg",
+        "img_1~3.JPG",
+    ]
 
 
 def test_streamed_body_is_the_json_the_api_expects(tmp_path: Path) -> None:
@@ -61,7 +65,9 @@ def test_streamed_body_is_the_json_the_api_expects(tmp_path: Path) -> None:
     small = tmp_path / "small.jpg"
     small.write_bytes(samples.jpeg(2))
     out = io.BytesIO()
-    hashes = write_body(out, [("big.png", str(big)), ("small.jpg", str(small))], {"feature": ["tags"]})
+    hashes = write_body(
+        out, [("big.png", str(big)), ("small.jpg", str(small))], {"feature": ["tags"]}
+    )
     body = json.loads(out.getvalue())
     assert body["file_name"] == ["big.png", "small.jpg"]
     assert body["feature"] == ["tags"]

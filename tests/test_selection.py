@@ -10,7 +10,10 @@ from visionati_sync.selection import Selector
     [
         ("IMG_1.jpg", True),
         ("a/b/IMG_1.JPEG", True),
-        ("x.png", True), ("x.gif", True), ("x.webp", True), ("x.bmp", True),
+        ("x.png", True),
+        ("x.gif", True),
+        ("x.webp", True),
+        ("x.bmp", True),
         ("x.cr2", False),
         ("IMG_1.jpg.visionati.json", False),
         ("IMG_1.jpg.json", False),
@@ -18,11 +21,14 @@ from visionati_sync.selection import Selector
         (".hidden.jpg", False),
         (".thumbnails/x.jpg", False),
         ("@eaDir/x.jpg", False),
-        ("x.jpg.part", False), ("x.jpg.crdownload", False), ("x.tmp", False),
-        ("~lock.jpg", False), ("x.jpg~", False),
+        ("x.jpg.part", False),
+        ("x.jpg.crdownload", False),
+        ("x.tmp", False),
+        ("~lock.jpg", False),
+        ("x.jpg~", False),
         (".x.jpg.AbC123.vs-tmp", False),
     ],
-)  # fmt: skip
+)
 def test_default_rules(relpath: str, accepted: bool) -> None:
     assert Selector().accepts(relpath) is accepted
 

@@ -49,7 +49,7 @@ def test_a_busy_path_never_holds_back_a_quiet_one() -> None:
 
 
 def test_a_file_that_vanishes_is_reported_and_forgotten() -> None:
-    files, settler = make()
+    _, settler = make()
     settler.touch("/f", "gone.jpg")
     assert settler.ready() == ([], [("/f", "gone.jpg")])
     assert len(settler) == 0

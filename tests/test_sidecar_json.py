@@ -11,8 +11,12 @@ import pytest
 from visionati_sync.sidecars import json as json_sidecar
 from visionati_sync.sidecars.atomic import ChangedUnderneath, SidecarError, Snapshot, write_atomic
 
-ASSET = {"name": "IMG_1.jpg", "tags": {"dog": [{"name": "dog", "score": 0.97, "source": "x"}]},
-         "descriptions": [{"description": "A dog.", "source": "openai"}], "unknown_key": [1]}  # fmt: skip
+ASSET = {
+    "name": "IMG_1.jpg",
+    "tags": {"dog": [{"name": "dog", "score": 0.97, "source": "x"}]},
+    "descriptions": [{"description": "A dog.", "source": "openai"}],
+    "unknown_key": [1],
+}
 WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
