@@ -43,7 +43,7 @@ def test_defaults_match_the_documented_contract(tmp_path: Path) -> None:
         ),
         (
             "sidecars:\n  formats: [pdf]\n",
-            "config.yaml: sidecars.formats[0]: Input should be 'json'",
+            "config.yaml: sidecars.formats[0]: Input should be 'xmp' or 'json'",
         ),
         ("- just\n- a list\n", "config.yaml: (top level): must be a mapping"),
         ("api: {key: [unclosed\n", "config.yaml: line 2, column 1: not valid YAML"),

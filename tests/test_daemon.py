@@ -92,7 +92,7 @@ def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
         assert daemon.stop() == 0
         assert time.monotonic() - started < 10
 
-    images = sorted(p for p in photos.iterdir() if not p.name.endswith(".json"))
+    images = sorted(p for p in photos.iterdir() if p.suffix in (".jpg", ".png"))
     assert len(images) == 50
     fields = DEFAULT_OPTIONS.payload_fields()
     for image in images:

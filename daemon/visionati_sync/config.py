@@ -100,11 +100,24 @@ class FolderSettings(_Section):
 
 
 class SidecarSettings(_Section):
-    formats: list[Literal["json"]] = Field(
-        default_factory=lambda: ["json"],  # type: ignore[arg-type]
+    formats: list[Literal["xmp", "json"]] = Field(
+        default_factory=lambda: ["xmp", "json"],  # type: ignore[arg-type]
         min_length=1,
     )
     json_suffix: str = ".visionati.json"
+    xmp_naming: Literal["append", "replace"] = "append"
+    hierarchy_root: str = "Visionati"
+    max_keywords: int | None = Field(default=None, ge=1)
+    min_tag_score: float | None = Field(default=None, ge=0, le=1)
+    description_sources: list[str] = Field(default_factory=list)
+    overwrite_description: bool = False
+
+    @field_validator("hierarchy_root")
+    @classmethod
+    def _plain_root(cls, value: str) -> str:
+        if "|" in value or "/" in value:
+            raise ValueError("must be one level: no '|' or '/'")
+        return value.strip()
 
     @field_validator("json_suffix")
     @classmethod

@@ -50,8 +50,10 @@ def write_atomic(path: Path, data: bytes, expected: Snapshot | None = None) -> b
     """
     if expected is not None and expected.content == data:
         return False
+    owner: tuple[int, int] | None = None
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        info = path.stat()
+        mode, owner = stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
     except OSError as exc:
@@ -64,6 +66,9 @@ def write_atomic(path: Path, data: bytes, expected: Snapshot | None = None) -> b
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
+        if owner is not None and os.geteuid() == 0:  # root keeps the user's file the user's
+            with contextlib.suppress(OSError):
+                os.chown(tmp_name, *owner)
         if expected is not None and Snapshot.read(path) != expected:
             raise ChangedUnderneath(f"{path}: changed while we were writing; merging again")
         os.replace(tmp_name, path)

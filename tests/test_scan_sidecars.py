@@ -1,0 +1,89 @@
+"""`visionati-sync scan` end to end with each sidecar setting, read back by real readers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from readers import as_list, exiftool, exiv2_loads
+from support import base_config, clean_env, cli, cli_json, write_config
+from visionati_sync import samples
+from visionati_sync.emulator import Emulator
+from visionati_sync.sidecars.xmp import keywords_from_asset
+
+pytestmark = pytest.mark.slow
+DATA = Path(__file__).parent / "data" / "xmp"
+
+
+def scan(tmp_path: Path, emulator: Emulator, photos: Path, **sidecars: object) -> tuple[int, str]:
+    config = write_config(
+        tmp_path / "config.yaml",
+        base_config(emulator.url, tmp_path, [photos], sidecars=sidecars or {}),
+    )
+    result = cli(config, "scan", env=clean_env(tmp_path))
+    return result.returncode, result.stderr
+
+
+def test_default_writes_xmp_and_json_that_agree(tmp_path: Path, emulator: Emulator) -> None:
+    photos = tmp_path / "photos"
+    images = samples.write_library(photos, 4)
+    code, stderr = scan(tmp_path, emulator, photos)
+    assert code == 0, stderr
+    sidecars = [image.with_name(image.name + ".xmp") for image in images]
+    tags = exiftool(*sidecars)
+    for image, sidecar in zip(images, sidecars, strict=True):
+        exiv2_loads(sidecar)
+        asset = json.loads(image.with_name(image.name + ".visionati.json").read_text())["asset"]
+        keywords = list(keywords_from_asset(asset))
+        assert keywords, image
+        assert as_list(tags[sidecar]["XMP-dc:Subject"]) == keywords
+        assert as_list(tags[sidecar]["XMP-lr:HierarchicalSubject"]) == [
+            f"Visionati|{k}" for k in keywords
+        ]
+        assert as_list(tags[sidecar]["XMP-digiKam:TagsList"]) == [
+            f"Visionati/{k}" for k in keywords
+        ]
+        assert tags[sidecar]["XMP-dc:Description"] == asset["descriptions"][0]["description"]
+
+
+@pytest.mark.parametrize(
+    ("formats", "suffixes"), [(["xmp"], [".xmp"]), (["json"], [".visionati.json"])]
+)
+def test_xmp_only_and_json_only(
+    tmp_path: Path, emulator: Emulator, formats: list[str], suffixes: list[str]
+) -> None:
+    photos = tmp_path / "photos"
+    (image,) = samples.write_library(photos, 1)
+    code, stderr = scan(tmp_path, emulator, photos, formats=formats)
+    assert code == 0, stderr
+    assert sorted(p.name for p in photos.iterdir()) == sorted(
+        [image.name] + [image.name + suffix for suffix in suffixes]
+    )
+
+
+def test_a_broken_sidecar_fails_its_photo_alone_and_stays_as_it_was(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    photos = tmp_path / "photos"
+    broken, fine, darktable = samples.write_library(photos, 3)
+    broken_xmp = broken.with_name(broken.name + ".xmp")
+    broken_xmp.write_bytes(b"<x:xmpmeta><rdf:RDF>half a sidecar")
+    shutil.copy(DATA / "darktable.xmp", darktable.with_name(darktable.name + ".xmp"))
+    code, stderr = scan(tmp_path, emulator, photos)
+    assert code == 1, stderr  # one file failed
+    assert broken_xmp.read_bytes() == b"<x:xmpmeta><rdf:RDF>half a sidecar"
+    assert not broken.with_name(broken.name + ".visionati.json").exists()
+    config = tmp_path / "config.yaml"
+    jobs = {Path(j["path"]).name: j for j in cli_json(config, "jobs", env=clean_env(tmp_path))}
+    assert jobs[broken.name]["state"] == "failed"
+    assert jobs[broken.name]["error"].startswith(f"{broken_xmp}: cannot parse XMP")
+    assert jobs[fine.name]["state"] == jobs[darktable.name]["state"] == "done"
+    merged = darktable.with_name(darktable.name + ".xmp")
+    exiv2_loads(merged)
+    tags = exiftool(merged)[merged]
+    history = [step["Operation"] for step in tags["XMP-darktable:History"]]
+    assert history == ["colorin", "exposure", "filmicrgb"]
+    assert {"family", "Oma"} <= set(as_list(tags["XMP-dc:Subject"]))
