@@ -56,7 +56,7 @@ def test_full_lifecycle_through_states(store: JobStore) -> None:
     assert store.due_requests() == []
     tasks = store.write_tasks()
     assert [t.job_id for t in tasks] == [first.id]
-    store.mark_done(first.id)
+    store.mark_done([first.id])
     counts = store.counts()
     assert (counts["done"], counts["failed"]) == (1, 1)
     assert store.jobs("failed")[0].error == "none"

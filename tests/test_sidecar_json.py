@@ -76,3 +76,23 @@ def test_a_failed_write_names_the_file_and_changes_nothing(tmp_path: Path) -> No
         write_atomic(blocker / "a.json", b"new")
     assert blocker.read_bytes() == b"user data"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]
+
+
+def test_a_batch_lands_every_file_but_one_changed_underneath(tmp_path: Path) -> None:
+    from visionati_sync.sidecars.atomic import WriteBatch
+
+    untouched, changed, new = (tmp_path / n for n in ("a.xmp", "b.xmp", "c.json"))
+    untouched.write_bytes(b"a1")
+    changed.write_bytes(b"b1")
+    os.chmod(changed, 0o600)
+    batch = WriteBatch()
+    batch.stage(untouched, b"a2", Snapshot.read(untouched))
+    batch.stage(changed, b"b2", Snapshot.read(changed))
+    batch.stage(new, b"c")
+    changed.write_bytes(b"b1, then a photo manager's edit")
+    outcomes = batch.commit()
+    assert outcomes[untouched] is None and outcomes[new] is None
+    assert isinstance(outcomes[changed], ChangedUnderneath)
+    assert (untouched.read_bytes(), new.read_bytes()) == (b"a2", b"c")
+    assert changed.read_bytes() == b"b1, then a photo manager's edit"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.xmp", "b.xmp", "c.json"]

@@ -591,12 +591,15 @@ class JobStore:
             for r in rows
         ]
 
-    def mark_done(self, job_id: int) -> None:
+    def mark_done(self, job_ids: Sequence[int]) -> None:
+        """Given jobs whose sidecars are written and durable, mark them done together."""
+        if not job_ids:
+            return
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.state == WRITING)
+                .where(Job.id.in_(job_ids), Job.state == WRITING)
                 .values(state=DONE, error=None, done_at=now, updated_at=now)
             )
 

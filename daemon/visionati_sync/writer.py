@@ -1,7 +1,9 @@
 """Writing sidecars for every job whose result is stored, then marking it done.
 
-Before writing, the file is compared with what was uploaded: a file that changed while its
-request was in flight is queued again instead of getting a stale description.
+A batch of jobs is written together: every sidecar staged, one flush, every rename, one
+fsync per folder, then the jobs are marked done, so a job is never done before its sidecars
+are on disk. Before writing, each file is compared with what was uploaded: a file that
+changed while its request was in flight is queued again instead of getting a stale result.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from .config import SidecarSettings
 from .jobs import JobStore, WriteTask
 from .log import get_logger
 from .payload import FileProblem, check_file, stat_signature
-from .sidecars import SidecarError, write_sidecars
+from .sidecars import Planned, SidecarError, WriteBatch, plan_sidecars, write_sidecars
 
 log = get_logger("writer")
 
@@ -23,28 +25,50 @@ class Writer:
         self.settings = settings
 
     def step(self) -> bool:
-        """Write the sidecars of a batch of jobs; return whether there were any."""
+        """Write the sidecars of a batch of jobs; return whether there was anything to write."""
         tasks = self.store.write_tasks()
+        batch = WriteBatch()
+        planned: list[tuple[WriteTask, list[Planned]]] = []
         for task in tasks:
             with bound_contextvars(job_id=task.job_id, path=task.path):
                 if not self._still_current(task):
                     continue
                 try:
-                    written = write_sidecars(task, self.settings)
+                    plans = plan_sidecars(task, self.settings)
+                    for plan in plans:
+                        batch.stage(plan.path, plan.content, plan.expected)
                 except SidecarError as exc:
-                    log.error("sidecar not written", error=str(exc))
-                    self.store.mark_write_failed(task.job_id, str(exc))
+                    self._failed(task, exc)
                     continue
-                self.store.mark_done(task.job_id)
-                log.info("tagged", sidecars=[p.name for p in written])
+                planned.append((task, plans))
+        outcomes = batch.commit()
+        done = []
+        for task, plans in planned:
+            with bound_contextvars(job_id=task.job_id, path=task.path):
+                errors = [outcomes.get(p.path) for p in plans if outcomes.get(p.path)]
+                if errors:  # someone wrote a sidecar meanwhile: once more, on its own
+                    try:
+                        plans = write_sidecars(task, self.settings)
+                    except SidecarError as exc:
+                        self._failed(task, exc)
+                        continue
+                done.append(task.job_id)
+                for note in {p.note for p in plans if p.note}:
+                    log.warning("XMP sidecar name fell back to append", reason=note)
+                log.info("tagged", sidecars=[p.path.name for p in plans])
+        self.store.mark_done(done)
         return bool(tasks)
+
+    def _failed(self, task: WriteTask, exc: SidecarError) -> None:
+        log.error("sidecar not written", error=str(exc))
+        self.store.mark_write_failed(task.job_id, str(exc))
 
     def _still_current(self, task: WriteTask) -> bool:
         """Whether the file still holds the bytes the result describes (hashing only when
         its size or mtime moved); if not, queue it again."""
         signature = stat_signature(task.path)
         if signature is None or signature == (task.size, task.mtime_ns):
-            return True  # unchanged, or gone (write_sidecars says so)
+            return True  # unchanged, or gone (planning says so)
         try:
             checked = check_file(task.path)
         except FileProblem:

@@ -1,19 +1,26 @@
-"""Sidecar writers: each format renders a file's result beside the image, atomically."""
+"""Sidecar writers: each format decides its bytes (``plan``), and one batch writes them all
+atomically, so that a whole batch of photos costs two disk flushes, not two per file."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import SidecarSettings
 from ..jobs import WriteTask
-from ..log import get_logger
 from . import json as json_sidecar
 from . import xmp
-from .atomic import SidecarError
+from .atomic import ChangedUnderneath, SidecarError, Snapshot, WriteBatch
 
-__all__ = ["SidecarError", "write_sidecars"]
+__all__ = ["Planned", "SidecarError", "WriteBatch", "plan_sidecars", "write_sidecars"]
 
-log = get_logger("sidecars")
+
+@dataclass(frozen=True)
+class Planned:
+    path: Path
+    content: bytes
+    expected: Snapshot | None = None  # for a merge: what the file held when read
+    note: str | None = None
 
 
 def xmp_result(task: WriteTask, settings: SidecarSettings) -> xmp.XmpResult:
@@ -28,25 +35,43 @@ def xmp_result(task: WriteTask, settings: SidecarSettings) -> xmp.XmpResult:
     )
 
 
-def write_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Path]:
-    """Given a stored result, write every configured sidecar; return the paths written.
+def plan_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
+    """Given a stored result, return every configured sidecar's new bytes.
 
-    The XMP goes first: if the user's sidecar cannot be merged, the job fails before any
-    other file is touched.
+    Raises SidecarError, before anything is written, when the photo is gone or its XMP
+    sidecar cannot be merged.
     """
     image = Path(task.path)
     if not image.exists():
         raise SidecarError(f"{image}: the file is gone; no sidecar written")
-    written = []
+    plans = []
     if "xmp" in settings.formats:
         xmp_settings = xmp.XmpSettings(settings.hierarchy_root, settings.overwrite_description)
-        path, note = xmp.write(image, xmp_result(task, settings), xmp_settings, settings.xmp_naming)
-        if note:
-            log.warning("XMP sidecar name fell back to append", reason=note, sidecar=path.name)
-        written.append(path)
+        merged = xmp.plan(image, xmp_result(task, settings), xmp_settings, settings.xmp_naming)
+        plans.append(Planned(merged.path, merged.content, merged.expected, merged.note))
     if "json" in settings.formats:
         content = json_sidecar.render(
             image.name, task.sha256, task.request_id, task.tagged_at, task.options, task.asset
         )
-        written.append(json_sidecar.write(image, settings.json_suffix, content))
-    return written
+        plans.append(Planned(json_sidecar.sidecar_path(image, settings.json_suffix), content))
+    return plans
+
+
+def write_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
+    """Given one stored result, write its sidecars; merge again if a photo manager rewrote
+    the XMP meanwhile. Returns what was written."""
+    for _ in range(5):
+        plans = plan_sidecars(task, settings)
+        batch = WriteBatch()
+        try:
+            for planned in plans:
+                batch.stage(planned.path, planned.content, planned.expected)
+        except SidecarError:
+            batch.discard()
+            raise
+        errors = [e for e in batch.commit().values() if e is not None]
+        if not errors:
+            return plans
+        if not all(isinstance(e, ChangedUnderneath) for e in errors):
+            raise next(e for e in errors if not isinstance(e, ChangedUnderneath))
+    raise SidecarError(f"{task.path}: its sidecars keep changing while we write; left as they are")

@@ -237,7 +237,9 @@ def _new_document() -> _Document:
     text = (
         f'<x:xmpmeta xmlns:x="{X}" x:xmptk="visionati-sync {__version__}">\n'
         f' <rdf:RDF xmlns:rdf="{RDF}">\n'
-        '  <rdf:Description rdf:about=""/>\n'
+        '  <rdf:Description rdf:about=""'
+        + "".join(f' xmlns:{p}="{NAMESPACES[p]}"' for p in ("dc", "lr", "digiKam", "vsync"))
+        + "/>\n"
         " </rdf:RDF>\n"
         "</x:xmpmeta>"
     )
@@ -311,18 +313,27 @@ class _Editor:
         """The rdf:Description a new property goes into, its namespace declared on it."""
         namespace = tag[1:].split("}")[0]
         description = self.descriptions[0]
-        if namespace in description.nsmap.values():
+        in_scope = description.nsmap
+        if namespace in in_scope.values():
             return description
-        prefix = next(p for p, uri in NAMESPACES.items() if uri == namespace)
-        taken = set(description.nsmap)
-        candidate, n = prefix, 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{prefix}{n}"
+        # lxml cannot add a declaration to an element: rebuild it once, declaring every
+        # namespace a merge writes to, so that later properties need no second rebuild
+        wanted = [namespace, *(NAMESPACES[p] for p in ("dc", "lr", "digiKam", "vsync"))]
+        declared = dict(in_scope)
+        added: dict[str, str] = {}
+        for uri in dict.fromkeys(wanted):
+            if uri in declared.values():
+                continue
+            prefix = next(p for p, known in NAMESPACES.items() if known == uri)
+            candidate, n = prefix, 1
+            while candidate in declared:
+                n += 1
+                candidate = f"{prefix}{n}"
+            declared[candidate] = added[candidate] = uri
         parent = description.getparent()
         inherited = parent.nsmap if parent is not None else {}
-        own = {p: u for p, u in description.nsmap.items() if inherited.get(p) != u}
-        replacement = etree.Element(description.tag, nsmap={**own, candidate: namespace})
+        own = {p: u for p, u in in_scope.items() if inherited.get(p) != u}
+        replacement = etree.Element(description.tag, nsmap={**own, **added})
         for key, value in description.attrib.items():
             replacement.set(key, value)
         replacement.text, replacement.tail = description.text, description.tail
@@ -646,18 +657,34 @@ def choose_path(image: Path, naming: str) -> tuple[Path, str | None]:
     return appended, None
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A sidecar write decided but not done: where, what, and what was there when we read."""
+
+    path: Path
+    content: bytes
+    expected: Snapshot
+    note: str | None = None
+
+
+def plan(image: Path, result: XmpResult, settings: XmpSettings, naming: str = "append") -> Planned:
+    """Given a photo and a result, read its sidecar (if any) and decide the merged bytes."""
+    path, note = choose_path(image, naming)
+    snapshot = Snapshot.read(path, limit=MAX_BYTES)
+    content = merge(snapshot.content, result, settings, name=str(path))
+    return Planned(path, content, snapshot, note)
+
+
 def write(
     image: Path, result: XmpResult, settings: XmpSettings, naming: str = "append"
 ) -> tuple[Path, str | None]:
     """Merge ``result`` into the photo's sidecar on disk, atomically; merge again if a photo
     manager rewrote the sidecar meanwhile. Returns the sidecar and any naming note."""
-    path, note = choose_path(image, naming)
     for _ in range(5):
-        snapshot = Snapshot.read(path, limit=MAX_BYTES)
-        content = merge(snapshot.content, result, settings, name=str(path))
+        planned = plan(image, result, settings, naming)
         try:
-            write_atomic(path, content, expected=snapshot)
+            write_atomic(planned.path, planned.content, expected=planned.expected)
         except ChangedUnderneath:
             continue
-        return path, note
-    raise SidecarError(f"{path}: keeps changing while we write; left as it is")
+        return planned.path, planned.note
+    raise SidecarError(f"{image}: its XMP sidecar keeps changing while we write; left as it is")
