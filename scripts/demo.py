@@ -88,7 +88,11 @@ def main() -> int:
         print(f"  tags: {', '.join(asset.get('tags', {}))}")
         for description in asset.get("descriptions", []):
             print(f"  description ({description['source']}): {description['description']}")
-    print(f"\nfull sidecar:\n{images[0].with_name(images[0].name + '.visionati.json').read_text()}")
+    first = images[0]
+    print(f"\n{first.name}.xmp (what darktable, digiKam, Lightroom and Immich read):")
+    print(first.with_name(first.name + ".xmp").read_text())
+    print(f"{first.name}.visionati.json (everything the API said, verbatim):")
+    print(first.with_name(first.name + ".visionati.json").read_text())
     subprocess.run([*VS, "-c", str(config), "status"], check=True)
     print(f"daemon exited with {daemon.returncode}; its log is demo-scratch/daemon.log")
     return daemon.returncode

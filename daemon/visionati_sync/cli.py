@@ -17,10 +17,12 @@ from .config import Config, ConfigError, default_config_path, load_config, missi
 EXIT_CONFIG = 2
 
 
-def _load(ctx: click.Context, config_path: Path | None) -> Config:
+def _load(ctx: click.Context, config_path: Path | None, *, need_key: bool = False) -> Config:
     path = config_path or ctx.obj.get("config") or default_config_path()
     try:
         config = load_config(path)
+        if need_key:
+            config.require_api_key()
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(EXIT_CONFIG)
@@ -64,12 +66,7 @@ def _service(ctx: click.Context, config: Config) -> Any:
 @click.pass_context
 def run(ctx: click.Context, config_path: Path | None) -> None:
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
-    config = _load(ctx, config_path)
-    try:
-        config.require_api_key()
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(EXIT_CONFIG)
+    config = _load(ctx, config_path, need_key=True)
     ctx.exit(_service(ctx, config).run())
 
 
@@ -81,12 +78,7 @@ def scan(ctx: click.Context, config_path: Path | None, paths: tuple[Path, ...]) 
     """Tag what is in the folders (or PATHS) now, then exit: 0 if no file failed, else 1."""
     from .service import scopes_for
 
-    config = _load(ctx, config_path)
-    try:
-        config.require_api_key()
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        ctx.exit(EXIT_CONFIG)
+    config = _load(ctx, config_path, need_key=True)
     folders, scopes = scopes_for(config.settings.folders, list(paths))
     problems = [p for p in missing_folders(config) if not paths]
     problems += [f"{p}: no such file or directory" for p in paths if not p.exists()]

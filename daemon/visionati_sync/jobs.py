@@ -679,18 +679,7 @@ class JobStore:
         if limit is not None:
             query = query.limit(limit)
         with self.engine.begin() as conn:
-            return [
-                JobRow(
-                    j.id,
-                    os.path.join(j.folder, j.relpath),
-                    _VISIBLE.get(j.state, j.state),
-                    j.attempts,
-                    j.error,
-                    j.request_id,
-                    j.updated_at,
-                )
-                for j in conn.execute(query).all()
-            ]
+            return [_job_row(j) for j in conn.execute(query).all()]
 
     def recent_errors(self, limit: int = 5) -> list[JobRow]:
         with self.engine.begin() as conn:
@@ -700,18 +689,7 @@ class JobStore:
                 .order_by(Job.updated_at.desc())
                 .limit(limit)
             ).all()
-        return [
-            JobRow(
-                j.id,
-                os.path.join(j.folder, j.relpath),
-                _VISIBLE.get(j.state, j.state),
-                j.attempts,
-                j.error,
-                j.request_id,
-                j.updated_at,
-            )
-            for j in rows
-        ]
+        return [_job_row(j) for j in rows]
 
     def credits_spent(self, since: datetime | None = None) -> int:
         query = select(func.coalesce(func.sum(ApiRequest.credits_paid), 0))
@@ -751,6 +729,19 @@ class JobStore:
                 select(DaemonState.value).where(DaemonState.key == key)
             ).scalar_one_or_none()
         return None if raw is None else json.loads(raw)
+
+
+def _job_row(job: Any) -> JobRow:
+    """Given a row of the jobs table, return it as users see it (internal states folded)."""
+    return JobRow(
+        job.id,
+        os.path.join(job.folder, job.relpath),
+        _VISIBLE.get(job.state, job.state),
+        job.attempts,
+        job.error,
+        job.request_id,
+        job.updated_at,
+    )
 
 
 def _new_job(folder: str, seen: FileSeen, now: datetime) -> dict[str, Any]:
