@@ -147,7 +147,8 @@ def test_bad_files_fail_alone_with_a_clear_reason_and_the_daemon_goes_on(
         assert missing and missing[0]["folder"] == str(later)
         jobs = {Path(j["path"]).name: j for j in cli_json(config, "jobs", env=env)}
         assert "doomed.jpg" not in jobs
-        vanished = daemon.logged("file vanished before upload")
+        # the watcher's delete event or the submitter's check, whichever comes first
+        vanished = daemon.logged("before upload; dropped from the queue")
         assert vanished and vanished[0]["path"] == str(photos / "doomed.jpg")
         assert vanished[0]["job_id"]
         assert (jobs["empty.jpg"]["state"], jobs["empty.jpg"]["error"]) == (

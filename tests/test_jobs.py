@@ -67,13 +67,16 @@ def test_full_lifecycle_through_states(store: JobStore) -> None:
     assert store.cached_result(f"sha{first.id}", other) is None
 
 
-def test_a_lost_request_puts_its_files_back_without_counting_an_attempt(store: JobStore) -> None:
+def test_a_lost_request_puts_its_files_back_until_they_run_out_of_tries(store: JobStore) -> None:
     store.enqueue("/f", [seen(1)])
-    (job,) = store.claim(1)
-    store.mark_submitted("r", None, OPTIONS, [Upload(job.id, "a", "h", 1, 1)], first_poll_in=0)
-    store.request_lost("r", "Request ID r not found.")
-    (again,) = store.claim(1)
-    assert again.id == job.id
+    for attempt in (1, 2):
+        (job,) = store.claim(1)
+        upload = Upload(job.id, "a", "h", 1, 1)
+        store.mark_submitted(f"r{attempt}", None, OPTIONS, [upload], first_poll_in=0)
+        store.request_lost(f"r{attempt}", f"Request ID r{attempt} not found.", max_attempts=2)
+    assert store.claim(1) == []  # sent twice, lost twice: no third upload
+    (row,) = store.jobs("failed")
+    assert row.attempts == 2 and "Request ID r2 not found." in (row.error or "")
 
 
 def test_retries_end_in_failed_after_max_attempts(store: JobStore) -> None:

@@ -72,19 +72,29 @@ def run(ctx: click.Context, config_path: Path | None) -> None:
 
 @main.command()
 @config_option
+@click.option("--retag", is_flag=True, help="Also tag again files tagged under other api options.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
-def scan(ctx: click.Context, config_path: Path | None, paths: tuple[Path, ...]) -> None:
-    """Tag what is in the folders (or PATHS) now, then exit: 0 if no file failed, else 1."""
+def scan(
+    ctx: click.Context, config_path: Path | None, retag: bool, paths: tuple[Path, ...]
+) -> None:
+    """Tag what is in the folders (or PATHS) now, then exit: 0 if no file failed, else 1.
+
+    Exit 2 when uploads cannot go on: the key was rejected or the credits ran out.
+    """
     from .service import scopes_for
 
     config = _load(ctx, config_path, need_key=True)
     folders, scopes = scopes_for(config.settings.folders, list(paths))
+    service = _service(ctx, config)
+    if retag:
+        count = service.store.requeue_for_retag(config.settings.api.request_options(), scopes)
+        click.echo(f"{count} file(s) tagged under other options queued again", err=True)
     problems = [p for p in missing_folders(config) if not paths]
     problems += [f"{p}: no such file or directory" for p in paths if not p.exists()]
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
-    code = _service(ctx, config).drain(folders, scopes)
+    code = service.drain(folders, scopes)
     ctx.exit(max(code, 1 if problems else 0))
 
 
@@ -110,6 +120,8 @@ def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
         click.echo(f"submissions PAUSED: {report['paused']['reason']}")
     for error in report["recent_errors"]:
         click.echo(f"  {error['state']}: {error['path']}: {error['error']}")
+    for failure in report["backend_errors"]:
+        click.echo(f"  backend errors in request {failure['request_id']}: {failure['errors']}")
 
 
 @main.command()
@@ -139,7 +151,23 @@ def jobs(ctx: click.Context, config_path: Path | None, state: str | None, as_jso
         )
         return
     for r in rows:
-        click.echo(f"{r.state:9} {r.attempts:2}  {r.path}" + (f"  ({r.error})" if r.error else ""))
+        detail = f"  ({r.error})" if r.error else ""
+        click.echo(f"{r.id:6} {r.state:9} {r.attempts:2}  {r.path}{detail}")
+
+
+@main.command()
+@config_option
+@click.option("--all", "every", is_flag=True, help="Every failed file.")
+@click.argument("job_ids", nargs=-1, type=int)
+@click.pass_context
+def retry(
+    ctx: click.Context, config_path: Path | None, every: bool, job_ids: tuple[int, ...]
+) -> None:
+    """Put failed files (JOB ids from `jobs`, or --all) back in the queue."""
+    if not every and not job_ids:
+        raise click.UsageError("name the JOB ids to retry, or give --all")
+    count = _service(ctx, _load(ctx, config_path)).store.retry(job_ids, every=every)
+    click.echo(f"{count} failed file(s) queued again")
 
 
 @main.group("db")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
@@ -31,13 +32,24 @@ class ApiError(Exception):
 
 
 class TransientError(ApiError):
-    """Worth retrying later: network trouble, 5xx, 429, a body we cannot read."""
+    """Worth retrying later: network trouble, 5xx, 429, a body we cannot read.
+
+    ``unreachable`` means the API could not be reached at all (no connection, or it was
+    dropped): the network's fault, not the file's, so it pauses uploads rather than
+    counting against each file.
+    """
 
     def __init__(
-        self, message: str, *, http_status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message, http_status=http_status)
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 class AccessDenied(ApiError):
@@ -206,11 +218,16 @@ class ApiClient:
     """Given the API's base URL and key, make the calls the daemon needs."""
 
     def __init__(
-        self, base_url: str, api_key: str, *, connect_timeout: float = 10, read_timeout: float = 60
+        self,
+        base_url: str,
+        api_key: str | Callable[[], str],
+        *,
+        connect_timeout: float = 10,
+        read_timeout: float = 60,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._origin = origin(self.base_url)
-        self._key = api_key
+        self._key = api_key if callable(api_key) else (lambda: api_key)
         self._timeout = (connect_timeout, read_timeout)
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"visionati-sync/{__version__}"
@@ -263,7 +280,7 @@ class ApiClient:
     ) -> requests.Response:
         if origin(url) != self._origin:  # the one place the key is attached: check first
             raise RejectedRequest(f"refusing to send the API key to another origin: {url}")
-        headers = {"X-API-Key": f"Token {self._key}", "Accept": "application/json"}
+        headers = {"X-API-Key": f"Token {self._key()}", "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
             if not isinstance(body, bytes):
@@ -277,11 +294,15 @@ class ApiClient:
                 timeout=self._timeout,
                 allow_redirects=False,
             )
+        except requests.ConnectTimeout:
+            raise TransientError(
+                f"{method} {_path(url)}: could not connect in time", unreachable=True
+            ) from None
         except requests.Timeout:
             raise TransientError(f"{method} {_path(url)}: timed out") from None
         except requests.ConnectionError as exc:
             raise TransientError(
-                f"{method} {_path(url)}: connection failed: {_reason(exc)}"
+                f"{method} {_path(url)}: connection failed: {_reason(exc)}", unreachable=True
             ) from None
         except requests.RequestException as exc:
             raise TransientError(f"{method} {_path(url)}: {type(exc).__name__}") from None

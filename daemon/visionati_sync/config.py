@@ -134,6 +134,10 @@ class WatchSettings(_Section):
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     folder_retry_interval: float = Field(default=30.0, gt=0)
+    rescan_interval: float = Field(default=3600.0, ge=0)  # 0 = never
+    max_settle_seconds: float = Field(default=300.0, gt=0)
+    polling: bool = False
+    retag_on_change: bool = True
 
 
 class Settings(_Section):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .client import AccessDenied, ApiClient, ApiError, OutOfCredits
 from .jobs import JobStore
 from .log import get_logger
+from .retry import Backoff
 
 log = get_logger("gate")
 
@@ -41,6 +42,8 @@ class Gate:
         self.credit_check_interval = credit_check_interval
         self._clock = clock
         self._pause: _Pause | None = None
+        self._unreachable = 0  # consecutive failures to reach the API
+        self._backoff = Backoff(base=2.0, cap=300.0)
         store.put_state(STATE_KEY, None)
 
     @property
@@ -58,6 +61,20 @@ class Gate:
 
     def close_for_credits(self, reason: str) -> None:
         self.close("credits", f"out of credits: {reason}", self.credit_check_interval)
+
+    def close_for_network(self, reason: str) -> None:
+        """The API could not be reached: wait longer each time, up to five minutes."""
+        self._unreachable += 1
+        self.close("network", f"API unreachable: {reason}", self._backoff.delay(self._unreachable))
+
+    def reached(self) -> None:
+        """An upload got an answer: the network is fine again."""
+        self._unreachable = 0
+
+    def recheck_now(self) -> None:
+        """After a reload (a new key, say), re-check a pause at the next chance."""
+        if self._pause is not None:
+            self._pause.until = 0.0
 
     def is_open(self, client: ApiClient) -> bool:
         """Return whether uploads may go now; when a pause is due for a re-check, do it."""

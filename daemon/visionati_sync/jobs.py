@@ -162,7 +162,9 @@ class JobStore:
             )
             return {r.relpath: (r.size, r.mtime_ns, r.state) for r in rows}
 
-    def enqueue(self, folder: str, files: Iterable[FileSeen]) -> Counter[str]:
+    def enqueue(
+        self, folder: str, files: Iterable[FileSeen], *, retag_on_change: bool = True
+    ) -> Counter[str]:
         """Given complete files found in a folder, queue the new and the changed ones.
 
         A file already known with the same size and mtime is left alone. One that changed is
@@ -195,7 +197,9 @@ class JobStore:
                     elif row.state in (CLAIMED, SUBMITTED, WRITING):
                         counts["inflight"] += 1  # the writer compares before it writes
                     else:
-                        requeue = row.state in (DONE, FAILED, SKIPPED)
+                        requeue = row.state in (FAILED, SKIPPED) or (
+                            row.state == DONE and retag_on_change
+                        )
                         values: dict[str, Any] = {
                             "size": seen.size,
                             "mtime_ns": seen.mtime_ns,
@@ -211,20 +215,99 @@ class JobStore:
                                 "result_id": None,
                             }
                         conn.execute(update(Job).where(Job.id == row.id).values(**values))
-                        counts["requeued" if row.state != PENDING else "updated"] += 1
+                        counts["requeued" if requeue else "updated"] += 1
                 if new_rows:
                     conn.execute(insert(Job), new_rows)
         return counts
 
-    def forget(self, folder: str, relpath: str, reason: str) -> bool:
-        """Given a file that is gone, drop its job if it was still only queued."""
+    def move(self, folder: str, relpath: str, new_folder: str, new_relpath: str) -> str | None:
+        """Given a file moved or renamed inside the watched folders, move its job with it: no
+        new upload. A tagged file gets its sidecars written at the new place from the stored
+        result. Returns the job's state, or None when there was no job to move."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(Job.id, Job.state, Job.result_id).where(
+                    Job.folder == folder, Job.relpath == relpath
+                )
+            ).one_or_none()
+            taken = conn.execute(
+                select(Job.id).where(Job.folder == new_folder, Job.relpath == new_relpath)
+            ).scalar_one_or_none()
+            if row is None or taken is not None:
+                return None
+            values: dict[str, Any] = {
+                "folder": new_folder,
+                "relpath": new_relpath,
+                "updated_at": now,
+            }
+            if row.state == DONE and row.result_id is not None:
+                values["state"] = WRITING
+            conn.execute(update(Job).where(Job.id == row.id).values(**values))
+            return str(values.get("state", row.state))
+
+    def retry(self, job_ids: Sequence[int] = (), *, every: bool = False) -> int:
+        """Put failed jobs (these, or all) back in the queue with a fresh count of attempts."""
+        if not job_ids and not every:
+            return 0
+        now = self.clock()
+        query = update(Job).where(Job.state == FAILED)
+        if not every:
+            query = query.where(Job.id.in_(job_ids))
         with self.engine.begin() as conn:
             result = conn.execute(
-                delete(Job).where(
-                    Job.folder == folder, Job.relpath == relpath, Job.state == PENDING
+                query.values(
+                    state=PENDING,
+                    attempts=0,
+                    error=None,
+                    request_id=None,
+                    next_attempt_at=now,
+                    updated_at=now,
                 )
             )
-            return bool(result.rowcount)
+            return int(result.rowcount or 0)
+
+    def requeue_for_retag(self, options: RequestOptions, scopes: Sequence[Scope] = ()) -> int:
+        """Given the current options, queue again every done file tagged under other ones."""
+        now = self.clock()
+        stale = (
+            select(Job.id)
+            .join(Result, Result.id == Job.result_id)
+            .where(Job.state == DONE, Result.options_fp != options.fingerprint())
+        )
+        if scopes:
+            stale = stale.where(or_(*(scope.condition() for scope in scopes)))
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(Job)
+                .where(Job.id.in_(stale.scalar_subquery()))
+                .values(
+                    state=PENDING,
+                    result_id=None,
+                    request_id=None,
+                    attempts=0,
+                    error=None,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+            )
+            return int(result.rowcount or 0)
+
+    def forget(self, folder: str, relpath: str) -> tuple[int, str] | None:
+        """Given a file that was deleted, drop its job unless a request or a write holds it;
+        return its id and the state it had. Its result stays in the cache: a file put back
+        costs nothing."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                delete(Job)
+                .where(
+                    Job.folder == folder,
+                    Job.relpath == relpath,
+                    Job.state.in_((PENDING, DONE, FAILED, SKIPPED)),
+                )
+                .returning(Job.id, Job.state)
+            ).one_or_none()
+            return None if row is None else (row.id, row.state)
 
     # -- submitting ------------------------------------------------------------------------
 
@@ -274,8 +357,11 @@ class JobStore:
                 )
             )
 
-    def retry_later(self, job_id: int, error: str, delay: float, max_attempts: int) -> bool:
-        """Given a job that hit a transient fault, count the attempt; fail it past the limit.
+    def retry_later(
+        self, job_id: int, error: str, delay: float, max_attempts: int, *, count: bool = True
+    ) -> bool:
+        """Given a job that hit a fault, count the attempt (unless the upload that failed was
+        already counted when it was sent); fail it once it has had ``max_attempts``.
 
         Returns True when the job will be tried again.
         """
@@ -286,7 +372,7 @@ class JobStore:
             ).scalar_one_or_none()
             if attempts is None:
                 return False
-            attempts += 1
+            attempts += 1 if count else 0
             again = attempts < max_attempts
             conn.execute(
                 update(Job)
@@ -520,20 +606,14 @@ class JobStore:
         """Given a request the API says failed, retry its files until they run out of tries."""
         self._end_request(request_id, "failed", error)
         for job_id in self._request_job_ids(request_id):
-            self.retry_later(job_id, f"API: {error}", retry_delay, max_attempts)
+            self.retry_later(job_id, f"API: {error}", retry_delay, max_attempts, count=False)
 
-    def request_lost(self, request_id: str, error: str) -> None:
-        """Given a request the API no longer knows, queue its files again (not an attempt)."""
+    def request_lost(self, request_id: str, error: str, max_attempts: int) -> None:
+        """Given a request the API no longer knows (its results expire after 24 hours), queue
+        its files again; one that has been sent ``max_attempts`` times fails instead."""
         self._end_request(request_id, "lost", error)
-        now = self.clock()
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(Job)
-                .where(Job.request_id == request_id, Job.state == SUBMITTED)
-                .values(
-                    state=PENDING, request_id=None, error=error, next_attempt_at=now, updated_at=now
-                )
-            )
+        for job_id in self._request_job_ids(request_id):
+            self.retry_later(job_id, error, 0, max_attempts, count=False)
 
     def _end_request(self, request_id: str, status: str, error: str) -> None:
         now = self.clock()
@@ -680,6 +760,24 @@ class JobStore:
             query = query.limit(limit)
         with self.engine.begin() as conn:
             return [_job_row(j) for j in conn.execute(query).all()]
+
+    def backend_errors(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The most recent per-backend failures the API reported alongside results."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Result.request_id, Result.tagged_at, Result.errors_json)
+                .where(Result.errors_json.is_not(None))
+                .order_by(Result.tagged_at.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "request_id": r.request_id,
+                "at": r.tagged_at.isoformat(),
+                "errors": json.loads(r.errors_json),
+            }
+            for r in rows
+        ]
 
     def recent_errors(self, limit: int = 5) -> list[JobRow]:
         with self.engine.begin() as conn:

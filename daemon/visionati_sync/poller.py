@@ -101,7 +101,7 @@ class Poller:
             answer = self.client.poll(request_id, response_uri)
         except RequestNotFound as exc:
             log.warning("request unknown to the API; its files are queued again", error=exc.message)
-            self.store.request_lost(request_id, exc.message)
+            self.store.request_lost(request_id, exc.message, self.api.max_attempts)
         except RequestFailed as exc:
             log.error("request failed", error=exc.message)
             self.store.fail_request(
@@ -116,7 +116,9 @@ class Poller:
         except ApiError as exc:
             if failures + 1 >= MAX_POLL_FAILURES:
                 log.error("giving up on request; its files are queued again", error=exc.message)
-                self.store.request_lost(request_id, f"polling kept failing: {exc.message}")
+                self.store.request_lost(
+                    request_id, f"polling kept failing: {exc.message}", self.api.max_attempts
+                )
                 return
             retry_after = exc.retry_after if isinstance(exc, TransientError) else None
             delay = self.backoff.delay(

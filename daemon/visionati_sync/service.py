@@ -21,10 +21,10 @@ from structlog.contextvars import bound_contextvars
 
 from . import db
 from .client import ApiClient
-from .config import Config, FolderSettings
+from .config import Config, ConfigError, FolderSettings, load_config
 from .gate import Gate
-from .jobs import JobStore, Scope, utcnow
-from .log import get_logger
+from .jobs import PENDING, WRITING, JobStore, Scope, utcnow
+from .log import get_logger, register_secret
 from .poller import Poller
 from .scanner import walk
 from .selection import Selector
@@ -61,10 +61,15 @@ class Service:
         db.upgrade(self.engine)
         self.store = JobStore(self.engine)
         self.selector = Selector(tuple(settings.watch.include), tuple(settings.watch.exclude))
-        self.settler = Settler(settings.watch.settle_seconds)
+        self.settler = Settler(
+            settings.watch.settle_seconds, max_wait=settings.watch.max_settle_seconds
+        )
         self.stop = threading.Event()
+        self.reload = threading.Event()
+        self._api_key = config.api_key or ""
         self._wake = {name: threading.Event() for name in ("submitter", "writer")}
         self._threads: list[threading.Thread] = []
+        self._gate: Gate | None = None
 
     # -- parts ---------------------------------------------------------------------------
 
@@ -72,7 +77,7 @@ class Service:
         api = self.config.settings.api
         return ApiClient(
             api.base_url,
-            self.config.require_api_key(),
+            lambda: self._api_key,
             connect_timeout=api.connect_timeout,
             read_timeout=api.timeout,
         )
@@ -123,7 +128,7 @@ class Service:
                         settling += 1
                     else:
                         fresh.append(seen)
-            counts = self.store.enqueue(root, fresh)
+            counts = self.store.enqueue(root, fresh, retag_on_change=self._retag_on_change)
             queued += counts["new"] + counts["requeued"]
             log.info(
                 "scanned folder",
@@ -145,11 +150,67 @@ class Service:
             with bound_contextvars(path=os.path.join(folder, seen.relpath)):
                 log.debug("file complete", size=seen.size)
         for folder, files in by_folder.items():
-            counts = self.store.enqueue(folder, files)  # type: ignore[arg-type]
+            counts = self.store.enqueue(
+                folder,
+                files,  # type: ignore[arg-type]
+                retag_on_change=self._retag_on_change,
+            )
             if counts["new"] or counts["requeued"]:
                 log.info("queued", folder=folder, files=counts["new"] + counts["requeued"])
                 self._wake["submitter"].set()
         return False  # the settler is driven by time: always wait a tick
+
+    @property
+    def _retag_on_change(self) -> bool:
+        return self.config.settings.watch.retag_on_change
+
+    # -- what the watcher reports besides changes ----------------------------------------
+
+    def moved(self, folder: str, relpath: str, new_folder: str, new_relpath: str) -> bool:
+        """A file moved inside the watched folders keeps its job: no new upload."""
+        state = self.store.move(folder, relpath, new_folder, new_relpath)
+        if state is None:
+            return False
+        with bound_contextvars(path=os.path.join(new_folder, new_relpath)):
+            log.info("file moved; its job moved with it", moved_from=os.path.join(folder, relpath))
+        if state == WRITING:
+            self._wake["writer"].set()  # sidecars beside the new name, from the stored result
+        return True
+
+    def deleted(self, folder: str, relpath: str) -> None:
+        forgotten = self.store.forget(folder, relpath)
+        if forgotten is not None:
+            job_id, state = forgotten
+            with bound_contextvars(job_id=job_id, path=os.path.join(folder, relpath)):
+                if state == PENDING:
+                    log.info("file deleted before upload; dropped from the queue")
+                else:
+                    log.debug("file deleted; its job dropped, its result kept", state=state)
+
+    def _reload_config(self) -> None:
+        """SIGHUP: read the config again. A new key applies at once (and a pause for a
+        rejected key is re-checked); other changes need a restart, which the log says."""
+        try:
+            fresh = load_config(Path(self.config.source))
+            key = fresh.require_api_key()
+        except ConfigError as exc:
+            log.error("reload failed; the running configuration stays", error=str(exc))
+            return
+        register_secret(key)
+        self._api_key = key
+        if self._gate is not None:
+            self._gate.recheck_now()
+        old, new = self.config.settings, fresh.settings
+        needs_restart = [
+            name
+            for name in ("folders", "database", "watch", "sidecars")
+            if getattr(old, name) != getattr(new, name)
+        ]
+        if old.api.model_copy(update={"key": None, "key_file": None}) != new.api.model_copy(
+            update={"key": None, "key_file": None}
+        ):
+            needs_restart.append("api")
+        log.info("configuration reloaded: the API key applies now", restart_to_apply=needs_restart)
 
     # -- loops ---------------------------------------------------------------------------
 
@@ -197,26 +258,43 @@ class Service:
     # -- modes ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Watch the folders and tag what arrives until SIGTERM or SIGINT."""
-        _install_stop_signals(self.stop)
-        self.config.require_api_key()
+        """Watch the folders and tag what arrives until SIGTERM or SIGINT; SIGHUP reloads."""
+        _install_stop_signals(self.stop, self.reload)
+        self._api_key = self.config.require_api_key()
         self.recover()
-        folders = self.config.settings.folders
+        settings = self.config.settings
+        folders = settings.folders
         if not folders:
             log.warning(f"{self.config.source}: folders: no folders configured; nothing to watch")
         watcher = Watcher(
             folders,
             self.selector,
             self.settler,
+            polling=settings.watch.polling,
             source=self.config.source,
             on_started=lambda folder: self.scan([folder]),
+            events=self,
         )
         self._start_pipeline()
         log.info("daemon started", folders=len(folders), database=_safe_url(self.engine))
-        retry_every = self.config.settings.watch.folder_retry_interval
+        retry_every, rescan_every = (
+            settings.watch.folder_retry_interval,
+            settings.watch.rescan_interval,
+        )
+        next_ensure, next_rescan = 0.0, time.monotonic() + rescan_every
         while not self.stop.is_set():
-            watcher.ensure()
-            self.stop.wait(retry_every)
+            now = time.monotonic()
+            if self.reload.is_set():
+                self.reload.clear()
+                self._reload_config()
+            if now >= next_ensure:
+                watcher.ensure()
+                next_ensure = now + retry_every
+            if rescan_every and now >= next_rescan:  # no event is trusted to arrive
+                log.info("periodic rescan")
+                self.scan([f for f in folders if f.path.is_dir()])
+                next_rescan = now + rescan_every
+            self.stop.wait(0.5)
         log.info("stopping: finishing sidecar writes; requests in flight resume at next start")
         watcher.stop()
         self._shutdown()
@@ -226,7 +304,7 @@ class Service:
     def drain(self, folders: Sequence[FolderSettings], scopes: Sequence[Scope]) -> int:
         """Process what is in the folders now; return 0 if no file failed, else 1."""
         _install_stop_signals(self.stop)
-        self.config.require_api_key()
+        self._api_key = self.config.require_api_key()
         self.recover()
         self.scan(folders, scopes)
         self._start_pipeline(scopes)
@@ -234,7 +312,7 @@ class Service:
             counts = self.store.counts(scopes)
             if counts["pending"] == counts["submitted"] == 0 and len(self.settler) == 0:
                 break
-            pause = self._gate.paused
+            pause = self._gate.paused if self._gate is not None else None
             if pause is not None and pause.kind in ("auth", "credits"):
                 log.error("scan stopped: " + pause.reason, pending=counts["pending"])
                 self._shutdown()
@@ -262,6 +340,7 @@ class Service:
                 {"path": row.path, "state": row.state, "error": row.error}
                 for row in self.store.recent_errors()
             ],
+            "backend_errors": self.store.backend_errors(),
         }
 
 
@@ -274,14 +353,16 @@ def _safe_url(engine: object) -> str:
     return url.render_as_string(hide_password=True) if url is not None else "?"
 
 
-def _install_stop_signals(stop: threading.Event) -> None:
+def _install_stop_signals(stop: threading.Event, reload: threading.Event | None = None) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
         log.info("signal received", signal=signal.Signals(signum).name)
-        stop.set()
+        (reload if signum == signal.SIGHUP and reload is not None else stop).set()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+        if reload is not None:
+            signal.signal(signal.SIGHUP, handler)
 
 
 def scopes_for(

@@ -117,6 +117,7 @@ class Submitter:
             except ApiError as exc:
                 self._refused(jobs, exc)
                 return
+        self.gate.reached()
         uploads = [
             Upload(job.id, name, checked.sha256, checked.size, checked.mtime_ns)
             for (job, checked), name in zip(ready, names, strict=True)
@@ -139,6 +140,9 @@ class Submitter:
         elif isinstance(exc, OutOfCredits):
             self.store.release(ids, error=f"waiting: {exc.message}")
             self.gate.close_for_credits(exc.message)
+        elif isinstance(exc, TransientError) and exc.unreachable:
+            self.store.release(ids)
+            self.gate.close_for_network(exc.message)
         elif isinstance(exc, TransientError) and exc.http_status == 429:
             delay = exc.retry_after if exc.retry_after is not None else self.backoff.delay(1)
             self.store.release(ids, delay=delay)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -36,6 +36,7 @@ StatFn = Callable[[str], tuple[int, int] | None]
 class _Tracked:
     signature: tuple[int, int] | None
     stable_since: float
+    first_seen: float
 
 
 class Settler:
@@ -47,17 +48,23 @@ class Settler:
         settle_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         stat: StatFn = stat_signature,
+        max_wait: float = 300.0,
     ) -> None:
         self.settle_seconds = settle_seconds
+        self.max_wait = max_wait
         self._clock = clock
         self._stat = stat
         self._tracked: dict[Key, _Tracked] = {}
         self._lock = threading.Lock()
 
     def touch(self, folder: str, relpath: str) -> None:
-        """Something happened to this path: (re)start its settle clock."""
+        """Something happened to this path: (re)start its settle clock (but not the clock of
+        ``max_wait``: a file that never stops changing is still taken in the end)."""
+        now = self._clock()
         with self._lock:
-            self._tracked[(folder, relpath)] = _Tracked(None, self._clock())
+            before = self._tracked.get((folder, relpath))
+            first_seen = before.first_seen if before is not None else now
+            self._tracked[(folder, relpath)] = _Tracked(None, now, first_seen)
 
     def __len__(self) -> int:
         with self._lock:
@@ -86,31 +93,65 @@ class Settler:
                 elif now - tracked.stable_since >= self.settle_seconds:
                     del self._tracked[key]
                     complete.append((key[0], FileSeen(key[1], *signature)))
+                waited = now - tracked.first_seen
+                if signature is not None and key in self._tracked and waited >= self.max_wait:
+                    del self._tracked[key]  # still changing after max_wait: take it as it is
+                    complete.append((key[0], FileSeen(key[1], *signature)))
         return complete, vanished
 
 
+class FileEvents(Protocol):
+    """What the watcher tells the rest of the daemon besides "this file changed"."""
+
+    def moved(self, folder: str, relpath: str, new_folder: str, new_relpath: str) -> bool:
+        """A candidate was moved or renamed within the watched folders; True if handled."""
+
+    def deleted(self, folder: str, relpath: str) -> None:
+        """A candidate was deleted (or moved out of the watched folders)."""
+
+
 class _Handler(FileSystemEventHandler):
-    def __init__(self, root: str, selector: Selector, settler: Settler) -> None:
+    def __init__(
+        self, root: str, selector: Selector, settler: Settler, events: FileEvents | None,
+        locate: Callable[[str], tuple[str, str] | None],
+    ) -> None:  # fmt: skip
         self.root = root
         self.selector = selector
         self.settler = settler
+        self.events = events
+        self.locate = locate
 
-    def _consider(self, path: str | bytes) -> None:
-        path = os.fsdecode(path)
-        relpath = os.path.relpath(path, self.root)
+    def _relative(self, path: str | bytes) -> str | None:
+        relpath = os.path.relpath(os.fsdecode(path), self.root)
         if relpath.startswith(".." + os.sep) or relpath == "..":
-            return
+            return None
         relpath = relpath.replace(os.sep, "/")
-        if self.selector.accepts(relpath):
-            self.settler.touch(self.root, relpath)
+        return relpath if self.selector.accepts(relpath) else None
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type in ("deleted", "opened", "closed_no_write"):
+        if event.is_directory or event.event_type in ("opened", "closed_no_write"):
             return
-        if event.event_type == "moved":
-            self._consider(event.dest_path)  # a rename into place is a new candidate
+        source = self._relative(event.src_path)
+        if event.event_type == "deleted":
+            if source is not None and self.events is not None:
+                self.events.deleted(self.root, source)
             return
-        self._consider(event.src_path)
+        if event.event_type != "moved":
+            if source is not None:
+                self.settler.touch(self.root, source)
+            return
+        target = self.locate(os.fsdecode(event.dest_path))
+        if source is not None and target is None and self.events is not None:
+            self.events.deleted(self.root, source)  # moved out of every watched folder
+        if target is None:
+            return
+        if (
+            source is not None
+            and self.events is not None
+            and self.events.moved(self.root, source, *target)
+        ):
+            return  # its job moved with it: no new upload
+        self.settler.touch(*target)  # a rename into place (rsync, browsers) is a new file
 
 
 class Watcher:
@@ -126,6 +167,7 @@ class Watcher:
         polling: bool = False,
         source: str = "config",
         on_started: Callable[[FolderSettings], object] | None = None,
+        events: FileEvents | None = None,
     ) -> None:
         self.folders = folders
         self.selector = selector
@@ -133,6 +175,7 @@ class Watcher:
         self.polling = polling
         self.source = source
         self.on_started = on_started
+        self.events = events
         self._observers: dict[int, Any] = {}
         self._reported_missing: set[int] = set()
 
@@ -157,7 +200,7 @@ class Watcher:
             self._start_observer(index, folder)
 
     def _start_observer(self, index: int, folder: FolderSettings) -> None:
-        handler = _Handler(str(folder.path), self.selector, self.settler)
+        handler = _Handler(str(folder.path), self.selector, self.settler, self.events, self.locate)
         kinds = [PollingObserver] if self.polling else [Observer, PollingObserver]
         for kind in kinds:
             observer = kind()
@@ -182,6 +225,19 @@ class Watcher:
             if self.on_started is not None:
                 self.on_started(folder)
             return
+
+    def locate(self, path: str) -> tuple[str, str] | None:
+        """Given an absolute path, return (watched folder, relpath) for a candidate in one."""
+        for folder in self.folders:
+            root = str(folder.path)
+            relpath = os.path.relpath(path, root)
+            if relpath == ".." or relpath.startswith(".." + os.sep):
+                continue
+            if not folder.recursive and os.sep in relpath:
+                continue
+            relpath = relpath.replace(os.sep, "/")
+            return (root, relpath) if self.selector.accepts(relpath) else None
+        return None
 
     def _stop_observer(self, index: int) -> None:
         observer = self._observers.pop(index, None)
