@@ -25,6 +25,7 @@ from pydantic import (
 
 from . import catalog
 from .options import RequestOptions
+from .retry import Backoff
 
 DEFAULT_BASE_URL = "https://api.visionati.com"
 CONFIG_ENV = "VISIONATI_SYNC_CONFIG"
@@ -54,6 +55,8 @@ class ApiSettings(_Section):
     timeout: float = Field(default=60.0, gt=0, description="read timeout per HTTP call, seconds")
     connect_timeout: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
+    retry_base_delay: float = Field(default=2.0, gt=0)  # first retry after about this long
+    retry_max_delay: float = Field(default=600.0, gt=0)  # and never more than this apart
     auth_retry_interval: float = Field(default=300.0, gt=0)
     credit_check_interval: float = Field(default=60.0, gt=0)
 
@@ -78,6 +81,11 @@ class ApiSettings(_Section):
     @classmethod
     def _known_role(cls, value: str) -> str:
         return _known("role", [value], catalog.ROLES)[0]
+
+    def backoff(self) -> Backoff:
+        return Backoff(
+            base=self.retry_base_delay, cap=max(self.retry_base_delay, self.retry_max_delay)
+        )
 
     def request_options(self) -> RequestOptions:
         return RequestOptions(

@@ -35,6 +35,7 @@ class Gate:
         *,
         auth_retry_interval: float,
         credit_check_interval: float,
+        backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -43,7 +44,7 @@ class Gate:
         self._clock = clock
         self._pause: _Pause | None = None
         self._unreachable = 0  # consecutive failures to reach the API
-        self._backoff = Backoff(base=2.0, cap=300.0)
+        self._backoff = backoff or Backoff(base=2.0, cap=300.0)
         store.put_state(STATE_KEY, None)
 
     @property

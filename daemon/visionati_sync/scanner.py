@@ -17,6 +17,7 @@ def walk(
     selector: Selector,
     on_error: Callable[[str, OSError], None] | None = None,
     start: str = "",
+    on_temp: Callable[[os.DirEntry[str]], None] | None = None,
 ) -> Iterator[FileSeen]:
     """Given a folder, yield every candidate file below it with its size and mtime.
 
@@ -45,6 +46,8 @@ def walk(
                     if entry.is_dir(follow_symlinks=False):
                         if recursive and selector.accepts_folder(relpath):
                             stack.append(relpath)
+                    elif on_temp is not None and entry.name.endswith(".vs-tmp"):
+                        on_temp(entry)
                     elif entry.is_file(follow_symlinks=False) and selector.accepts(relpath):
                         info = entry.stat(follow_symlinks=False)
                         yield FileSeen(relpath, info.st_size, info.st_mtime_ns)

@@ -28,6 +28,7 @@ from .log import get_logger, register_secret
 from .poller import Poller
 from .scanner import walk
 from .selection import Selector
+from .sidecars.atomic import is_stale_temp
 from .submitter import Submitter
 from .watcher import Settler, Watcher
 from .writer import Writer
@@ -88,6 +89,7 @@ class Service:
             self.store,
             auth_retry_interval=settings.api.auth_retry_interval,
             credit_check_interval=settings.api.credit_check_interval,
+            backoff=settings.api.backoff(),
         )
         wake_writer = self._wake["writer"].set
         submitter = Submitter(
@@ -96,9 +98,12 @@ class Service:
             settings.api,
             gate,
             settle_seconds=settings.watch.settle_seconds,
+            backoff=settings.api.backoff(),
             on_results=wake_writer,
         )
-        poller = Poller(self.store, self._client, settings.api, on_results=wake_writer)
+        poller = Poller(
+            self.store, self._client, settings.api, settings.api.backoff(), on_results=wake_writer
+        )
         return submitter, poller, Writer(self.store, settings.sidecars)
 
     def recover(self) -> None:
@@ -119,7 +124,9 @@ class Service:
             known = self.store.known_files(root)
             fresh, settling = [], 0
             for start in starts:
-                for seen in walk(folder.path, folder.recursive, self.selector, _walk_error, start):
+                for seen in walk(
+                    folder.path, folder.recursive, self.selector, _walk_error, start, _remove_stale
+                ):
                     before = known.get(seen.relpath)
                     if before is not None and before[:2] == (seen.size, seen.mtime_ns):
                         continue
@@ -342,6 +349,16 @@ class Service:
             ],
             "backend_errors": self.store.backend_errors(),
         }
+
+
+def _remove_stale(entry: os.DirEntry[str]) -> None:
+    """A temporary sidecar left by a daemon that was killed mid-write: remove it."""
+    try:
+        if is_stale_temp(entry.name, entry.stat(follow_symlinks=False).st_mtime, time.time()):
+            os.unlink(entry.path)
+            log.info("removed a temporary file left by an interrupted write", path=entry.path)
+    except OSError:
+        pass
 
 
 def _walk_error(path: str, exc: OSError) -> None:

@@ -14,11 +14,41 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import hashlib
 import os
+import re
+import socket
 import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+# Temporary files name their writer (a hash of the host, the pid), so that one left by a
+# killed daemon can be told from one another daemon is writing right now.
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+TEMP_SUFFIX = f".{_HOST}-{os.getpid()}.vs-tmp"
+_TEMP = re.compile(r"^\..+\.([0-9a-f]{6})-(\d+)\.vs-tmp$")
+STALE_AFTER = 24 * 3600
+
+
+def is_stale_temp(name: str, mtime: float, now: float) -> bool:
+    """Given a file's name and mtime, say whether it is a temporary file of ours whose
+    writer is gone (a daemon on this host that is not running, or a day has passed)."""
+    match = _TEMP.match(name)
+    if match is None:
+        return False
+    host, pid = match.group(1), int(match.group(2))
+    if now - mtime > STALE_AFTER:
+        return True
+    if host != _HOST or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class SidecarError(Exception):
@@ -62,7 +92,9 @@ def _write_temp(path: Path, data: bytes, *, durable: bool) -> str:
         raise SidecarError(f"{path}: cannot write: {exc.strerror}") from None
     tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".vs-tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent
+        )
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
