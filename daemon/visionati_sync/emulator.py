@@ -88,6 +88,7 @@ class EmulatorSettings:
     delay: float = 0.0  # and no result before this many seconds after the upload
     expire_seconds: float = 86_400.0  # results are kept this long after completion
     response_origin: str | None = None  # answer response_uri on this origin instead of ours
+    backend_errors: list[dict[str, str]] = field(default_factory=list)  # added to all.errors
 
 
 @dataclass
@@ -450,7 +451,10 @@ class _Handler(BaseHTTPRequestHandler):
             "credits_paid": request.credits_paid,
             "credits": self.server.state.settings.credits,
             "note": SYNTHETIC_NOTE,
-            "all": {"assets": request.assets, "errors": request.errors},
+            "all": {
+                "assets": request.assets,
+                "errors": request.errors + self.server.state.settings.backend_errors,
+            },
         }
 
     def _control(self, method: str, path: str, raw: bytes) -> None:
