@@ -122,6 +122,7 @@ class Job(Base):
         UniqueConstraint("folder", "relpath"),
         Index("ix_jobs_state_next_attempt_at", "state", "next_attempt_at"),
         Index("ix_jobs_request_id", "request_id"),
+        {"sqlite_autoincrement": True},  # a job id (given to `retry`) never names another file
     )
 
 
