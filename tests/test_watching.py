@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import Daemon, base_config, clean_env, cli_json, wait_until, write_config
 
+from support import Daemon, base_config, clean_env, cli_json, wait_until, write_config
 from visionati_sync import samples
 from visionati_sync.emulator import Emulator
 
