@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from . import __version__, db, log
+from . import __version__, catalog, db, log
 from .config import Config, ConfigError, default_config_path, load_config, missing_folders
 
 EXIT_CONFIG = 2
@@ -70,31 +70,115 @@ def run(ctx: click.Context, config_path: Path | None) -> None:
     ctx.exit(_service(ctx, config).run())
 
 
+def _estimate(service: Any, config: Config, folders: Any, scopes: Any, quick: bool) -> Any:
+    from .estimate import estimate
+
+    return estimate(
+        service.store, folders, scopes, service.selector, config.options_for, hash_files=not quick
+    )
+
+
+def _print_estimate(result: Any) -> None:
+    data = result.as_dict()
+    click.echo(
+        f"{data['files']:,} eligible file(s): {data['done']:,} already done, "
+        f"{data['cached']:,} served from the results cache, {data['to_upload']:,} to upload"
+    )
+    for folder in result.folders:
+        backends = "the account's default backends*" if folder.default_backends else "its backends"
+        click.echo(
+            f"  {folder.folder}: {folder.to_upload:,} × {folder.credits_per_image} credits "
+            f"({backends}) = {folder.credits:,} credits"
+        )
+    click.echo(f"cost: {data['credits']:,} credits (${data['dollars']:,.2f})")
+    if data["assumes_default_backends"]:
+        click.echo(
+            "* assumes the documented defaults: " + ", ".join(catalog.DEFAULT_BACKENDS)
+            + "; set api.backends to be sure of the price"
+        )  # fmt: skip
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--quick", is_flag=True, help="Do not hash new files to find cached results.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def estimate(
+    ctx: click.Context,
+    config_path: Path | None,
+    as_json: bool,
+    quick: bool,
+    paths: tuple[Path, ...],
+) -> None:
+    """Count what a scan of the folders (or PATHS) would upload, and what it would cost."""
+    from .service import scopes_for
+
+    config = _load(ctx, config_path)
+    folders, scopes = scopes_for(config.settings.folders, list(paths))
+    result = _estimate(_service(ctx, config), config, folders, scopes, quick)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        _print_estimate(result)
+
+
 @main.command()
 @config_option
 @click.option("--retag", is_flag=True, help="Also tag again files tagged under other api options.")
+@click.option("--dry-run", is_flag=True, help="Only estimate: upload nothing.")
+@click.option(
+    "--confirm-above", default=1000, show_default=True, help="Ask before spending more credits."
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask, whatever the estimate.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
 def scan(
-    ctx: click.Context, config_path: Path | None, retag: bool, paths: tuple[Path, ...]
+    ctx: click.Context,
+    config_path: Path | None,
+    retag: bool,
+    dry_run: bool,
+    confirm_above: int,
+    yes: bool,
+    paths: tuple[Path, ...],
 ) -> None:
     """Tag what is in the folders (or PATHS) now, then exit: 0 if no file failed, else 1.
 
-    Exit 2 when uploads cannot go on: the key was rejected or the credits ran out.
+    Exit 2 when uploads cannot go on: the key was rejected, the credits or the budget ran out,
+    or the estimate was over --confirm-above and not confirmed.
     """
+    from .progress import reporter_for
     from .service import scopes_for
 
-    config = _load(ctx, config_path, need_key=True)
+    config = _load(ctx, config_path, need_key=not dry_run)
     folders, scopes = scopes_for(config.settings.folders, list(paths))
     service = _service(ctx, config)
+    if dry_run:
+        _print_estimate(_estimate(service, config, folders, scopes, quick=False))
+        return
     if retag:
         count = service.store.requeue_for_retag(config.settings.api.request_options(), scopes)
         click.echo(f"{count} file(s) tagged under other options queued again", err=True)
+    if not yes:
+        planned = _estimate(service, config, folders, scopes, quick=True).credits
+        if planned > confirm_above:
+            if not sys.stdin.isatty():
+                click.echo(
+                    f"error: the estimate ({planned:,} credits) is over --confirm-above "
+                    f"{confirm_above:,}; run `estimate` to see it, then pass --yes",
+                    err=True,
+                )
+                ctx.exit(EXIT_CONFIG)
+            question = (
+                f"This scan may spend up to {planned:,} credits (${planned / 100:,.2f}). Go on?"
+            )
+            if not click.confirm(question, err=True):
+                ctx.exit(EXIT_CONFIG)
     problems = [p for p in missing_folders(config) if not paths]
     problems += [f"{p}: no such file or directory" for p in paths if not p.exists()]
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
-    code = service.drain(folders, scopes)
+    code = service.drain(folders, scopes, reporter_for(sys.stderr))
     ctx.exit(max(code, 1 if problems else 0))
 
 

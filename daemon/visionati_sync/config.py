@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +58,10 @@ class ApiSettings(_Section):
     max_attempts: int = Field(default=5, ge=1)
     retry_base_delay: float = Field(default=2.0, gt=0)  # first retry after about this long
     retry_max_delay: float = Field(default=600.0, gt=0)  # and never more than this apart
+    max_inflight_requests: int = Field(default=4, ge=1)
+    max_request_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024)
+    max_credits_per_day: int | None = Field(default=None, ge=0)
+    max_credits_total: int | None = Field(default=None, ge=0)
     auth_retry_interval: float = Field(default=300.0, gt=0)
     credit_check_interval: float = Field(default=60.0, gt=0)
 
@@ -102,9 +107,36 @@ class DatabaseSettings(_Section):
     url: str | None = None
 
 
+class FolderOptions(_Section):
+    """Per-folder overrides of the `api` options that shape a result (and its price)."""
+
+    features: list[str] | None = Field(default=None, min_length=1)
+    backends: list[str] | None = None
+    role: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+    tag_score: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _known("feature", value, catalog.FEATURES)
+
+    @field_validator("backends")
+    @classmethod
+    def _known_backends(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _known("backend", value, catalog.BACKENDS)
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, value: str | None) -> str | None:
+        return None if value is None else _known("role", [value], catalog.ROLES)[0]
+
+
 class FolderSettings(_Section):
     path: Path
     recursive: bool = True
+    api: FolderOptions | None = None
 
 
 class SidecarSettings(_Section):
@@ -183,6 +215,18 @@ class Config:
                 f"{self.source}: api: no API key; set {KEY_ENV}, api.key_file or api.key"
             )
         return self._api_key
+
+    def options_for(self, folder: str | Path) -> RequestOptions:
+        """Given a watched folder, return the request options its files are tagged with."""
+        base = self.settings.api.request_options()
+        for candidate in self.settings.folders:
+            if str(candidate.path) == str(folder) and candidate.api is not None:
+                overrides: dict[str, Any] = {
+                    key: tuple(value) if isinstance(value, list) else value
+                    for key, value in candidate.api.model_dump(exclude_none=True).items()
+                }
+                return replace(base, **overrides)
+        return base
 
     def database_url(self, environ: Mapping[str, str] = os.environ) -> str:
         if self.settings.database.url:

@@ -154,13 +154,22 @@ class JobStore:
 
     # -- finding files ---------------------------------------------------------------------
 
-    def known_files(self, folder: str) -> dict[str, tuple[int, int, str]]:
-        """Given a folder, return relpath → (size, mtime_ns, state) for each job in it."""
+    def changed(self, folder: str, files: Sequence[FileSeen]) -> list[FileSeen]:
+        """Given files found in a folder, return those the table does not know with this size
+        and mtime: a rescan of an unchanged library reads no file, and this one query per
+        chunk (on the folder+relpath index) is all it costs."""
+        if not files:
+            return []
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(Job.relpath, Job.size, Job.mtime_ns, Job.state).where(Job.folder == folder)
-            )
-            return {r.relpath: (r.size, r.mtime_ns, r.state) for r in rows}
+            known = {
+                r.relpath: (r.size, r.mtime_ns)
+                for r in conn.execute(
+                    select(Job.relpath, Job.size, Job.mtime_ns).where(
+                        Job.folder == folder, Job.relpath.in_([f.relpath for f in files])
+                    )
+                )
+            }
+        return [f for f in files if known.get(f.relpath) != (f.size, f.mtime_ns)]
 
     def enqueue(
         self, folder: str, files: Iterable[FileSeen], *, retag_on_change: bool = True
@@ -442,6 +451,7 @@ class JobStore:
         options: RequestOptions,
         uploads: Sequence[Upload],
         first_poll_in: float,
+        credits_estimated: int | None = None,
     ) -> None:
         """Given the API's answer to an upload, record the request and its files together."""
         now = self.clock()
@@ -454,6 +464,7 @@ class JobStore:
                     options_fp=options.fingerprint(),
                     options_json=json.dumps(options.as_dict(), sort_keys=True),
                     file_count=len(uploads),
+                    credits_estimated=credits_estimated,
                     submitted_at=now,
                     next_poll_at=now + timedelta(seconds=first_poll_in),
                     poll_failures=0,
@@ -795,6 +806,45 @@ class JobStore:
             query = query.where(ApiRequest.finished_at >= since)
         with self.engine.begin() as conn:
             return int(conn.execute(query).scalar_one() or 0)
+
+    def credits_committed(self, since: datetime | None = None) -> int:
+        """Credits that requests sent since ``since`` cost: what they were charged, or, while
+        outstanding, what the price table says they will be."""
+        spent = func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0)
+        query = select(func.coalesce(func.sum(spent), 0))
+        if since is not None:
+            query = query.where(ApiRequest.submitted_at >= since)
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).scalar_one() or 0)
+
+    def has_results(self) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(select(Result.id).limit(1)).first() is not None
+
+    def done_under(
+        self, folder: str, relpaths: Sequence[str], options: RequestOptions
+    ) -> dict[str, tuple[int, int]]:
+        """Given files of a folder, return (size, mtime_ns) of those done under ``options``."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job.relpath, Job.size, Job.mtime_ns)
+                .join(Result, Result.id == Job.result_id)
+                .where(
+                    Job.folder == folder,
+                    Job.relpath.in_(relpaths),
+                    Job.state == DONE,
+                    Result.options_fp == options.fingerprint(),
+                )
+            )
+            return {r.relpath: (r.size, r.mtime_ns) for r in rows}
+
+    def outstanding_requests(self) -> int:
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(ApiRequest.status.in_(OUTSTANDING_REQUEST))
+                ).scalar_one()
+            )
 
     def last_balance(self) -> int | None:
         with self.engine.begin() as conn:

@@ -50,9 +50,24 @@ def _redact_processor(_logger: Any, _name: str, event: MutableMapping[str, Any])
     return event
 
 
+class _CurrentStderr:
+    """sys.stderr as it is when a line is written, so that a live progress display that
+    redirects it keeps log lines above itself."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(level: str = "info", stream: TextIO | None = None, json: bool | None = None) -> None:
     """Set up structlog. JSON unless the stream is a terminal; journald adds its own time."""
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()  # type: ignore[assignment]
+    assert stream is not None
     if json is None:
         json = not stream.isatty()
     processors: list[Any] = [

@@ -71,6 +71,7 @@ class ApiRequest(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     poll_failures: Mapped[int] = mapped_column(Integer, default=0)
     credits_paid: Mapped[int | None] = mapped_column(Integer)
+    credits_estimated: Mapped[int | None] = mapped_column(Integer)  # price table, at upload
     credits_balance: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
 

@@ -4,8 +4,9 @@ because no single filesystem event can be trusted (inotify drops events on overf
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from .jobs import FileSeen
 from .selection import Selector
@@ -54,3 +55,18 @@ def walk(
                 except OSError as exc:  # vanished or unreadable while we looked
                     if on_error is not None:
                         on_error(entry.path, exc)
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Given a stream, yield lists of up to ``size`` items: work in bounded memory."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

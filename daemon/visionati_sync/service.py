@@ -12,8 +12,9 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -26,7 +27,8 @@ from .gate import Gate
 from .jobs import PENDING, WRITING, JobStore, Scope, utcnow
 from .log import get_logger, register_secret
 from .poller import Poller
-from .scanner import walk
+from .progress import Reporter
+from .scanner import chunks, walk
 from .selection import Selector
 from .sidecars.atomic import is_stale_temp
 from .submitter import Submitter
@@ -97,6 +99,7 @@ class Service:
             self._client,
             settings.api,
             gate,
+            options_for=self.config.options_for,
             settle_seconds=settings.watch.settle_seconds,
             backoff=settings.api.backoff(),
             on_results=wake_writer,
@@ -113,7 +116,8 @@ class Service:
             log.warning("re-queued files claimed by a worker that is gone", files=released)
 
     def scan(self, folders: Sequence[FolderSettings], scopes: Sequence[Scope] = ()) -> int:
-        """Walk folders; queue files that are quiet, hand recent ones to the settler."""
+        """Walk folders in chunks; queue new and changed files that are quiet, hand recent
+        ones to the settler. Memory stays bounded whatever the size of the library."""
         recent_ns = time.time_ns() - int(self.settler.settle_seconds * 1e9)
         queued = 0
         for folder in folders:
@@ -121,30 +125,28 @@ class Service:
                 continue
             root = str(folder.path)
             starts = [s.prefix for s in scopes if s.folder == root] or [""]
-            known = self.store.known_files(root)
-            fresh, settling = [], 0
+            totals: Counter[str] = Counter()
             for start in starts:
-                for seen in walk(
+                files = walk(
                     folder.path, folder.recursive, self.selector, _walk_error, start, _remove_stale
-                ):
-                    before = known.get(seen.relpath)
-                    if before is not None and before[:2] == (seen.size, seen.mtime_ns):
-                        continue
-                    if seen.mtime_ns > recent_ns:
-                        self.settler.touch(root, seen.relpath)
-                        settling += 1
-                    else:
-                        fresh.append(seen)
-            counts = self.store.enqueue(root, fresh, retag_on_change=self._retag_on_change)
-            queued += counts["new"] + counts["requeued"]
+                )
+                for chunk in chunks(files, 1000):
+                    totals["seen"] += len(chunk)
+                    fresh = []
+                    for seen in self.store.changed(root, chunk):
+                        if seen.mtime_ns > recent_ns:
+                            self.settler.touch(root, seen.relpath)
+                            totals["settling"] += 1
+                        else:
+                            fresh.append(seen)
+                    totals.update(
+                        self.store.enqueue(root, fresh, retag_on_change=self._retag_on_change)
+                    )
+            queued += totals["new"] + totals["requeued"]
             log.info(
-                "scanned folder",
-                folder=root,
-                known=len(known),
-                new=counts["new"],
-                changed=counts["requeued"] + counts["updated"],
-                settling=settling,
-            )
+                "scanned folder", folder=root, files=totals["seen"], new=totals["new"],
+                changed=totals["requeued"] + totals["updated"], settling=totals["settling"],
+            )  # fmt: skip
         if queued:
             self._wake["submitter"].set()
         return queued
@@ -308,19 +310,39 @@ class Service:
         log.info("stopped")
         return 0
 
-    def drain(self, folders: Sequence[FolderSettings], scopes: Sequence[Scope]) -> int:
+    def drain(
+        self,
+        folders: Sequence[FolderSettings],
+        scopes: Sequence[Scope],
+        reporter: Reporter | None = None,
+    ) -> int:
         """Process what is in the folders now; return 0 if no file failed, else 1."""
         _install_stop_signals(self.stop)
         self._api_key = self.config.require_api_key()
         self.recover()
+        started = utcnow()
         self.scan(folders, scopes)
         self._start_pipeline(scopes)
+        try:
+            code = self._wait_drained(scopes, started, reporter)
+        finally:
+            if reporter is not None:
+                reporter.close()
+        return code
+
+    def _wait_drained(
+        self, scopes: Sequence[Scope], started: datetime, reporter: Reporter | None
+    ) -> int:
         while not self.stop.wait(0.2):
             counts = self.store.counts(scopes)
+            if reporter is not None:
+                finished = counts["done"] + counts["failed"] + counts["skipped"]
+                spent = self.store.credits_spent(since=started)
+                reporter.update(finished, sum(counts.values()) + len(self.settler), spent)
             if counts["pending"] == counts["submitted"] == 0 and len(self.settler) == 0:
                 break
             pause = self._gate.paused if self._gate is not None else None
-            if pause is not None and pause.kind in ("auth", "credits"):
+            if pause is not None and pause.kind in ("auth", "credits", "budget"):
                 log.error("scan stopped: " + pause.reason, pending=counts["pending"])
                 self._shutdown()
                 return 2

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(), nullable=True),
         sa.Column("poll_failures", sa.Integer(), nullable=False),
         sa.Column("credits_paid", sa.Integer(), nullable=True),
+        sa.Column("credits_estimated", sa.Integer(), nullable=True),
         sa.Column("credits_balance", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_requests")),

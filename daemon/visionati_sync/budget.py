@@ -1,0 +1,59 @@
+"""How much the next request may spend: the daily and total caps a user set.
+
+Spending is what requests cost: ``credits_paid`` once they complete, the price-table estimate
+while they are outstanding. The day is the local calendar day; a daily cap resumes at the
+next local midnight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from .jobs import Clock, JobStore, utcnow
+
+
+@dataclass(frozen=True)
+class Allowance:
+    credits: int | None  # None: no cap applies
+    reason: str | None = None  # why it is this small (for `status`)
+    resumes_at: datetime | None = None  # when more is allowed again (None: not by itself)
+
+
+class Budget:
+    def __init__(
+        self, store: JobStore, per_day: int | None, total: int | None, clock: Clock = utcnow
+    ) -> None:
+        self.store = store
+        self.per_day = per_day
+        self.total = total
+        self.clock = clock
+
+    def allowance(self) -> Allowance:
+        """Return how many credits may still be spent now, and which cap binds."""
+        if self.per_day is None and self.total is None:
+            return Allowance(None)
+        now = self.clock().astimezone()  # local time: a day is the user's day
+        choices: list[Allowance] = []
+        if self.per_day is not None:
+            midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+            spent = self.store.credits_committed(since=midnight)
+            tomorrow = midnight + timedelta(days=1)
+            choices.append(
+                Allowance(
+                    max(0, self.per_day - spent),
+                    f"daily budget of {self.per_day} credits reached ({spent} spent today); "
+                    f"uploads resume at {tomorrow:%Y-%m-%d %H:%M}",
+                    tomorrow,
+                )
+            )
+        if self.total is not None:
+            spent = self.store.credits_committed()
+            choices.append(
+                Allowance(
+                    max(0, self.total - spent),
+                    f"total budget of {self.total} credits reached ({spent} spent); "
+                    "raise api.max_credits_total to go on",
+                )
+            )
+        return min(choices, key=lambda a: a.credits if a.credits is not None else 1 << 62)
