@@ -333,12 +333,16 @@ class Service:
     def _wait_drained(
         self, scopes: Sequence[Scope], started: datetime, reporter: Reporter | None
     ) -> int:
+        def finished(counts: dict[str, int]) -> int:
+            return counts["done"] + counts["failed"] + counts["skipped"]
+
+        before = finished(self.store.counts(scopes))  # progress counts this scan's work
         while not self.stop.wait(0.2):
             counts = self.store.counts(scopes)
             if reporter is not None:
-                finished = counts["done"] + counts["failed"] + counts["skipped"]
+                total = sum(counts.values()) + len(self.settler) - before
                 spent = self.store.credits_spent(since=started)
-                reporter.update(finished, sum(counts.values()) + len(self.settler), spent)
+                reporter.update(finished(counts) - before, total, spent)
             if counts["pending"] == counts["submitted"] == 0 and len(self.settler) == 0:
                 break
             pause = self._gate.paused if self._gate is not None else None
