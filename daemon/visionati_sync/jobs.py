@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -73,8 +73,9 @@ class Scope:
         )
 
 
-@dataclass(frozen=True)
-class FileSeen:
+class FileSeen(NamedTuple):
+    """A file found on disk (a tuple: a rescan makes one per file in the library)."""
+
     relpath: str
     size: int
     mtime_ns: int
@@ -154,21 +155,38 @@ class JobStore:
 
     # -- finding files ---------------------------------------------------------------------
 
-    def changed(self, folder: str, files: Sequence[FileSeen]) -> list[FileSeen]:
+    def changed(
+        self, folder: str, files: Sequence[FileSeen], directory: str | None = None
+    ) -> list[FileSeen]:
         """Given files found in a folder, return those the table does not know with this size
         and mtime: a rescan of an unchanged library reads no file, and this one query per
         chunk (on the folder+relpath index) is all it costs."""
         if not files:
             return []
-        with self.engine.begin() as conn:
-            known = {
-                r.relpath: (r.size, r.mtime_ns)
-                for r in conn.execute(
-                    select(Job.relpath, Job.size, Job.mtime_ns).where(
-                        Job.folder == folder, Job.relpath.in_([f.relpath for f in files])
-                    )
-                )
-            }
+        if directory is None:  # the caller did not say they all sit in one directory
+            groups = _by_directory(files)
+            if len(groups) > 1:
+                return [f for group in groups for f in self.changed(folder, group)]
+            directory = files[0].relpath.rpartition("/")[0]
+        # one contiguous range of the (folder, relpath) index per directory, in plain SQL: a
+        # rescan runs this for every directory of the library, and random lookups or the
+        # expression layer would cost more than the walk itself
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"SELECT relpath, size, mtime_ns FROM jobs WHERE folder = {mark} "  # noqa: S608
+            f"AND relpath >= {mark} AND relpath < {mark}"
+        )
+        low, high = (f"{directory}/", f"{directory}0") if directory else ("", "\U0010ffff")
+        depth = directory.count("/") + 1 if directory else 0
+        raw = self.engine.raw_connection()  # one SELECT is atomic: no transaction to open
+        try:
+            cursor = raw.cursor()
+            cursor.execute(sql, (folder, low, high))
+            rows = cursor.fetchall()  # plain tuples: no row objects for 50,000 files
+            cursor.close()
+        finally:
+            raw.close()
+        known = {r: (s, m) for r, s, m in rows if r.count("/") == depth}  # not sub-folders' files
         return [f for f in files if known.get(f.relpath) != (f.size, f.mtime_ns)]
 
     def enqueue(
@@ -184,6 +202,8 @@ class JobStore:
         counts: Counter[str] = Counter()
         now = self.clock()
         batch = list(files)
+        if not batch:
+            return counts
         with self.engine.begin() as conn:
             for start in range(0, len(batch), 500):
                 chunk = batch[start : start + 500]
@@ -877,6 +897,13 @@ class JobStore:
                 select(DaemonState.value).where(DaemonState.key == key)
             ).scalar_one_or_none()
         return None if raw is None else json.loads(raw)
+
+
+def _by_directory(files: Sequence[FileSeen]) -> list[list[FileSeen]]:
+    groups: dict[str, list[FileSeen]] = {}
+    for seen in files:
+        groups.setdefault(seen.relpath.rpartition("/")[0], []).append(seen)
+    return list(groups.values())
 
 
 def _job_row(job: Any) -> JobRow:

@@ -11,6 +11,8 @@ from typing import TypeVar
 from .jobs import FileSeen
 from .selection import Selector
 
+T = TypeVar("T")
+
 
 def walk(
     folder: Path,
@@ -24,15 +26,31 @@ def walk(
 
     Symbolic links are not followed: they would make loops and tag one photo twice.
     """
+    for _, files in walk_folders(folder, recursive, selector, on_error, start, on_temp):
+        yield from files
+
+
+def walk_folders(
+    folder: Path,
+    recursive: bool,
+    selector: Selector,
+    on_error: Callable[[str, OSError], None] | None = None,
+    start: str = "",
+    on_temp: Callable[[os.DirEntry[str]], None] | None = None,
+) -> Iterator[tuple[str, list[FileSeen]]]:
+    """``walk``, one directory at a time: (its path relative to the folder, its candidates).
+    Memory holds one directory's worth; a rescan compares one directory per query."""
     start = start.strip("/")
     if start and os.path.isfile(os.path.join(folder, start)):  # `scan` of a single file
         if selector.accepts(start):
             info = os.stat(os.path.join(folder, start), follow_symlinks=False)
-            yield FileSeen(start, info.st_size, info.st_mtime_ns)
+            yield start.rpartition("/")[0], [FileSeen(start, info.st_size, info.st_mtime_ns)]
         return
     stack = [start]
+    globs = bool(selector.include or selector.exclude)
     while stack:
         rel = stack.pop()
+        prefix = f"{rel}/" if rel else ""
         path = os.path.join(folder, rel) if rel else str(folder)
         try:
             entries = os.scandir(path)
@@ -40,24 +58,30 @@ def walk(
             if on_error is not None:
                 on_error(path, exc)
             continue
+        files: list[FileSeen] = []
         with entries:
-            for entry in entries:
-                relpath = f"{rel}/{entry.name}" if rel else entry.name
+            for entry in entries:  # the hot loop of a rescan: cheap checks first
+                name = entry.name
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        if recursive and selector.accepts_folder(relpath):
-                            stack.append(relpath)
-                    elif on_temp is not None and entry.name.endswith(".vs-tmp"):
-                        on_temp(entry)
-                    elif entry.is_file(follow_symlinks=False) and selector.accepts(relpath):
+                        if recursive and selector.accepts_folder_name(name):
+                            stack.append(prefix + name)
+                        continue
+                    if not selector.accepts_name(name):
+                        if on_temp is not None and name.endswith(".vs-tmp"):
+                            on_temp(entry)
+                        continue
+                    relpath = prefix + name
+                    if globs and not selector.accepts_globs(relpath):
+                        continue
+                    if entry.is_file(follow_symlinks=False):
                         info = entry.stat(follow_symlinks=False)
-                        yield FileSeen(relpath, info.st_size, info.st_mtime_ns)
+                        files.append(FileSeen(relpath, info.st_size, info.st_mtime_ns))
                 except OSError as exc:  # vanished or unreadable while we looked
                     if on_error is not None:
                         on_error(entry.path, exc)
-
-
-T = TypeVar("T")
+        if files:
+            yield rel, files
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

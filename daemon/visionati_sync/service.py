@@ -28,7 +28,7 @@ from .jobs import PENDING, WRITING, JobStore, Scope, utcnow
 from .log import get_logger, register_secret
 from .poller import Poller
 from .progress import Reporter
-from .scanner import chunks, walk
+from .scanner import walk_folders
 from .selection import Selector
 from .sidecars.atomic import is_stale_temp
 from .submitter import Submitter
@@ -127,13 +127,12 @@ class Service:
             starts = [s.prefix for s in scopes if s.folder == root] or [""]
             totals: Counter[str] = Counter()
             for start in starts:
-                files = walk(
+                for directory, chunk in walk_folders(
                     folder.path, folder.recursive, self.selector, _walk_error, start, _remove_stale
-                )
-                for chunk in chunks(files, 1000):
+                ):
                     totals["seen"] += len(chunk)
                     fresh = []
-                    for seen in self.store.changed(root, chunk):
+                    for seen in self.store.changed(root, chunk, directory):
                         if seen.mtime_ns > recent_ns:
                             self.settler.touch(root, seen.relpath)
                             totals["settling"] += 1

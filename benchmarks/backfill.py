@@ -1,0 +1,261 @@
+"""Backfill benchmarks: throughput against the API, local overhead, rescans, memory.
+
+Each compares side by side in one run on this machine (ratios travel, figures do not):
+  a. `scan` of 300 images vs the API documentation's reference loop, emulator answering each
+     request after 1 s;
+  b. `scan` of 1,000 images vs a minimal read/base64/POST script, emulator answering at once:
+     files/s and CPU seconds per 1,000 files;
+  c. a rescan of 50,000 unchanged files vs `find -printf '%s %T@'` over the same tree;
+  d. peak RSS of `scan` backfilling 100 and 200 images of 8 MB with default settings.
+The emulator runs in its own process, so its CPU is not counted for either side.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from visionati_sync import samples
+from visionati_sync.config import FolderSettings, load_config
+from visionati_sync.jobs import DONE
+from visionati_sync.models import Job
+from visionati_sync.service import Service
+
+KEY = "emulator-key"
+VS = [sys.executable, "-m", "visionati_sync"]
+
+Row = tuple[str, str, str]
+
+
+@contextmanager
+def emulator(*args: str) -> Iterator[str]:
+    """The emulator in a process of its own; yields its URL."""
+    process = subprocess.Popen(
+        [*VS, "emulator", "--port", "0", *args], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def write_config(folder: Path, url: str, photos: Path, **api: Any) -> Path:
+    config = folder / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "api": {"base_url": url, "key": KEY, **api},
+                "database": {"url": f"sqlite:///{folder / 'state.db'}"},
+                "folders": [{"path": str(photos)}],
+                "log_level": "warning",
+            }
+        )
+    )
+    return config
+
+
+def run_scan(config: Path) -> tuple[float, float, int]:
+    """`visionati-sync scan --yes` as a process: wall seconds, CPU seconds, peak RSS in KB."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*VS, "-c", str(config), "scan", "--yes"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0, process.stderr.read().decode()[-2000:] if process.stderr else ""
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def reference_loop(url: str, images: list[Path]) -> float:
+    """The API documentation's `analyze()`, one file at a time: POST, then poll every 2 s."""
+    headers = {"X-API-Key": f"Token {KEY}", "Content-Type": "application/json"}
+    started = time.perf_counter()
+    for image in images:
+        encoded = base64.b64encode(image.read_bytes()).decode("utf-8")
+        payload = {"file": encoded, "file_name": image.name,
+                   "feature": ["tags", "descriptions"]}  # fmt: skip
+        data = requests.post(f"{url}/api/fetch", json=payload, headers=headers, timeout=60).json()
+        while data.get("status") != "completed":
+            time.sleep(2)
+            data = requests.get(data["response_uri"], headers=headers, timeout=60).json()
+    return time.perf_counter() - started
+
+
+MINIMAL_SCRIPT = """
+import base64, json, sys, requests
+url, batch, paths = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+session = requests.Session()
+headers = {"X-API-Key": "Token emulator-key", "Content-Type": "application/json"}
+for start in range(0, len(paths), batch):
+    chunk = paths[start:start + batch]
+    files = [base64.b64encode(open(p, "rb").read()).decode() for p in chunk]
+    body = json.dumps({"file": files, "file_name": [p.rsplit("/", 1)[-1] for p in chunk],
+                       "feature": ["tags", "descriptions"]})
+    assert session.post(url + "/api/fetch", data=body, headers=headers, timeout=60).ok
+"""
+
+
+def minimal_script(url: str, images: list[Path], batch: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", MINIMAL_SCRIPT, url, str(batch), *map(str, images)]
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+
+
+def small_library(folder: Path, count: int) -> list[Path]:
+    """Photos of about 30 KB each."""
+    folder.mkdir(parents=True)
+    paths = []
+    for n in range(count):
+        path = folder / f"IMG_{n:05d}.jpg"
+        path.write_bytes(samples.jpeg(n, padding=30_000))
+        paths.append(path)
+    old = time.time() - 3600  # complete: nothing waits for them to settle
+    for path in paths:
+        os.utime(path, (old, old))
+    return paths
+
+
+def throughput(scratch: Path) -> list[Row]:
+    with emulator("--delay", "1", "--queued-polls", "0", "--processing-polls", "0") as url:
+        small_library(scratch / "a", 300)
+        wall, _, _ = run_scan(write_config(scratch, url, scratch / "a"))
+        reference = reference_loop(url, small_library(scratch / "a-ref", 20))
+    ours, theirs = 300 / wall, 20 / reference
+    return [
+        ("a. 300 images, API answering after 1 s: `scan` (defaults)", f"{ours:.1f} files/s", ""),
+        ("   the API docs' reference loop, 20 images", f"{theirs:.2f} files/s", ""),
+        ("   ratio (target ≥ 20×)", f"{ours / theirs:.0f}×", _verdict(ours / theirs >= 20)),
+    ]
+
+
+def overhead(scratch: Path, count: int = 1000) -> list[Row]:
+    with emulator("--queued-polls", "0", "--processing-polls", "0") as url:
+        images = small_library(scratch / "b", count)
+        config = write_config(
+            scratch, url, scratch / "b", poll_interval=0.05, max_inflight_requests=16
+        )
+        wall, cpu, _ = run_scan(config)
+        base_wall, base_cpu = minimal_script(url, images, batch=8)
+    per_k, base_per_k = cpu * 1000 / count, base_cpu * 1000 / count
+    return [
+        (f"b. {count:,} images, API answering at once: `scan` (batches of 8)",
+         f"{count / wall:,.0f} files/s, {per_k:.2f} CPU s/1,000", ""),
+        ("   minimal read + base64 + POST script, same batches",
+         f"{count / base_wall:,.0f} files/s, {base_per_k:.2f} CPU s/1,000", ""),
+        ("   ratio, files/s and CPU (target ≤ 2×)",
+         f"{(count / base_wall) / (count / wall):.1f}× slower, {per_k / base_per_k:.1f}× CPU",
+         _verdict(wall <= 2 * base_wall and per_k <= 2 * base_per_k)),
+    ]  # fmt: skip
+
+
+def rescan(scratch: Path, count: int = 50_000, rounds: int = 5) -> list[Row]:
+    tree = scratch / "c"
+    per_dir = 500
+    old = time.time() - 3600
+    for d in range(count // per_dir):
+        folder = tree / f"{2000 + d // 12}" / f"{d % 12 + 1:02d}-{d}"
+        folder.mkdir(parents=True)
+        for n in range(per_dir):
+            path = folder / f"IMG_{n:04d}.jpg"
+            path.write_bytes(b"\xff\xd8\xff")
+            os.utime(path, (old, old))  # long complete: queued, not settling
+    config_path = write_config(scratch, "http://127.0.0.1:9", tree)
+    config = load_config(config_path)
+    service = Service(config)
+    service.scan([FolderSettings(path=tree)])  # the first scan queues all of them
+    with service.engine.begin() as conn:  # as if tagged: a rescan does not look at state
+        conn.execute(Job.__table__.update().values(state=DONE))
+    empty = scratch / "c-empty"
+    empty.mkdir()
+
+    def find(path: Path) -> float:
+        started = time.perf_counter()
+        subprocess.run(
+            ["find", str(path), "-type", "f", "-printf", "%s %T@\n"],
+            stdout=subprocess.DEVNULL, check=True,
+        )  # fmt: skip
+        return time.perf_counter() - started
+
+    ours, theirs = [], []
+    for _ in range(rounds):  # interleaved, so both meet the same machine
+        started = time.perf_counter()
+        queued = service.scan([FolderSettings(path=tree)])
+        ours.append(time.perf_counter() - started)
+        assert queued == 0
+        theirs.append(find(tree) - find(empty))
+    mine, base = statistics.median(ours), statistics.median(theirs)
+    ratios = sorted(o / t for o, t in zip(ours, theirs, strict=True))
+    return [
+        (f"c. rescan of {count:,} unchanged files: visionati-sync", f"{mine:.3f} s", ""),
+        ("   find -printf '%s %T@' (less its start-up)", f"{base:.3f} s", ""),
+        ("   ratio of medians (target ≤ 3×)",
+         f"{mine / base:.1f}× (rounds: {ratios[0]:.1f}–{ratios[-1]:.1f}×)",
+         _verdict(mine <= 3 * base)),
+    ]  # fmt: skip
+
+
+def memory(scratch: Path) -> list[Row]:
+    peaks = {}
+    with emulator("--queued-polls", "0", "--processing-polls", "0") as url:
+        for count in (100, 200):
+            photos = scratch / f"d{count}"
+            photos.mkdir()
+            for n in range(count):
+                (photos / f"IMG_{n:04d}.png").write_bytes(samples.png_of_size(n, 8_000_000))
+            old = time.time() - 3600
+            for path in photos.iterdir():
+                os.utime(path, (old, old))
+            folder = scratch / f"state{count}"
+            folder.mkdir()
+            _, _, peak_kb = run_scan(write_config(folder, url, photos))
+            peaks[count] = peak_kb / 1024
+    growth = peaks[200] - peaks[100]
+    return [
+        ("d. peak RSS, backfill of 100 images of 8 MB (defaults)", f"{peaks[100]:.0f} MB", ""),
+        ("   peak RSS, backfill of 200 images of 8 MB (defaults)", f"{peaks[200]:.0f} MB",
+         _verdict(peaks[200] <= 250 and growth < 25)),
+        ("   growth from 100 to 200 images (target: none)", f"{growth:+.0f} MB", ""),
+    ]  # fmt: skip
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+BENCHMARKS = {"throughput": throughput, "overhead": overhead, "rescan": rescan, "memory": memory}
+
+
+def main(names: list[str] | None = None) -> list[Row]:
+    rows: list[Row] = []
+    for name in names or list(BENCHMARKS):
+        with tempfile.TemporaryDirectory(prefix=f"vs-bench-{name}-") as scratch:
+            rows += BENCHMARKS[name](Path(scratch))
+            print(json.dumps({"done": name}), file=sys.stderr, flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    for row in main(sys.argv[1:]):
+        print(" | ".join(row))
