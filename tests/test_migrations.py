@@ -30,6 +30,12 @@ def test_upgrade_creates_the_schema_and_is_repeatable(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
+def test_the_head_constant_is_the_head_of_the_migrations() -> None:
+    from visionati_sync import migrations  # type: ignore[attr-defined]
+
+    assert db.head_revision() == migrations.HEAD
+
+
 def test_migrations_head_matches_the_models(tmp_path: Path) -> None:
     engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
     db.upgrade(engine)

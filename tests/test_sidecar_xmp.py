@@ -273,3 +273,30 @@ def test_a_sidecar_rewritten_by_a_photo_manager_during_our_write_is_merged_again
     tags = exiftool(sidecar)[sidecar]
     assert tags["XMP-xmp:Rating"] == 1  # their write survived
     assert "dog" in as_list(tags["XMP-dc:Subject"])  # and so did ours
+
+
+@pytest.mark.parametrize("root", ["Visionati", ""])
+@pytest.mark.parametrize(
+    "result",
+    [
+        RESULT,
+        XmpResult("a & <b>.jpg", "r", WHEN, ("Beach & <sea>", "\x07bell"), 'A "quoted" <tag>.'),
+        XmpResult("IMG_1.jpg", "r", WHEN, (), None),
+        XmpResult("IMG_1.jpg", "r", WHEN, ("dog",), "Alt text.", alt_text=True),
+    ],
+)
+def test_a_new_sidecar_from_the_template_is_what_the_merge_would_build(
+    result: XmpResult, root: str
+) -> None:
+    from lxml import etree
+
+    settings = XmpSettings(hierarchy_root=root)
+    clean = XmpResult(
+        result.file_name, result.request_id, result.tagged_at,
+        tuple(xmp.xml_text(k) for k in result.keywords), result.description, result.alt_text,
+    )  # fmt: skip
+    fresh = merge(None, clean, settings)
+    general = merge(xmp.serialize(xmp._new_document()), clean, settings)
+    canonical = [etree.tostring(etree.fromstring(x), method="c14n") for x in (fresh, general)]
+    assert canonical[0] == canonical[1]
+    assert merge(fresh, clean, settings) == fresh

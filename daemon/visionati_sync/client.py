@@ -8,6 +8,7 @@ redirect, and never to a server-chosen ``response_uri`` on another origin.
 from __future__ import annotations
 
 import email.utils
+import os
 import re
 import time
 from collections.abc import Callable
@@ -231,6 +232,13 @@ class ApiClient:
         self._timeout = (connect_timeout, read_timeout)
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"visionati-sync/{__version__}"
+        # The environment's proxies and CA bundle, read once: requests would otherwise walk
+        # os.environ on every call (and let a .netrc add an Authorization header).
+        self._session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self._session.verify = bundle
+        self._session.trust_env = False
 
     def close(self) -> None:
         self._session.close()

@@ -204,6 +204,7 @@ class Config:
         self.settings = settings
         self.source = source
         self._api_key = api_key
+        self._options: dict[str, RequestOptions] = {}
 
     @property
     def api_key(self) -> str | None:
@@ -218,6 +219,12 @@ class Config:
 
     def options_for(self, folder: str | Path) -> RequestOptions:
         """Given a watched folder, return the request options its files are tagged with."""
+        key = str(folder)
+        if key not in self._options:
+            self._options[key] = self._resolve_options(key)
+        return self._options[key]
+
+    def _resolve_options(self, folder: str) -> RequestOptions:
         base = self.settings.api.request_options()
         for candidate in self.settings.folders:
             if str(candidate.path) == str(folder) and candidate.api is not None:

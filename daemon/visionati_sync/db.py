@@ -8,15 +8,16 @@ fails with "database is locked" under contention.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -49,15 +50,18 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _migrations() -> Any:
+    return importlib.import_module("visionati_sync.migrations")
+
+
 def migrations_directory() -> str:
     """Where the migration scripts are, in a checkout or an installed wheel alike."""
-    import importlib
-
-    migrations = importlib.import_module("visionati_sync.migrations")
-    return str(Path(migrations.__file__ or "").parent)
+    return str(Path(_migrations().__file__ or "").parent)
 
 
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", migrations_directory())
     return cfg
@@ -65,6 +69,10 @@ def _alembic_config() -> AlembicConfig:
 
 def upgrade(engine: Engine) -> None:
     """Given an engine, bring its schema to the newest migration (a no-op when current)."""
+    if current_revision(engine) == _migrations().HEAD:
+        return  # the usual case: no need to load Alembic at all
+    from alembic import command
+
     cfg = _alembic_config()
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
@@ -72,9 +80,14 @@ def upgrade(engine: Engine) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):  # no table yet: an empty database
+        return None
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()

@@ -25,6 +25,7 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     and_,
+    bindparam,
     delete,
     false,
     func,
@@ -435,6 +436,18 @@ class JobStore:
         with self.engine.begin() as conn:
             conn.execute(delete(Job).where(Job.id == job_id, Job.state == CLAIMED))
 
+    def cached_results(self, hashes: Sequence[str], options: RequestOptions) -> dict[str, int]:
+        """Given files' hashes and the options, return hash → stored result for those known."""
+        if not hashes:
+            return {}
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Result.sha256, Result.id).where(
+                    Result.options_fp == options.fingerprint(), Result.sha256.in_(set(hashes))
+                )
+            )
+            return {sha: result_id for sha, result_id in rows}
+
     def cached_result(self, sha256: str, options: RequestOptions) -> int | None:
         """Given a file's hash and the options, return a stored result's id if one exists."""
         with self.engine.begin() as conn:
@@ -490,24 +503,33 @@ class JobStore:
                     poll_failures=0,
                 )
             )
-            for upload in uploads:
-                conn.execute(
-                    update(Job)
-                    .where(Job.id == upload.job_id)
-                    .values(
-                        state=SUBMITTED,
-                        request_id=request_id,
-                        upload_name=upload.upload_name,
-                        sha256=upload.sha256,
-                        size=upload.size,
-                        mtime_ns=upload.mtime_ns,
-                        attempts=Job.attempts + 1,
-                        locked_by=None,
-                        locked_at=None,
-                        error=None,
-                        updated_at=now,
-                    )
-                )
+            conn.execute(  # one statement, executed for every file
+                update(Job)
+                .where(Job.id == bindparam("job_id"))
+                .values(
+                    state=SUBMITTED,
+                    request_id=request_id,
+                    upload_name=bindparam("upload_name"),
+                    sha256=bindparam("sha"),
+                    size=bindparam("file_size"),
+                    mtime_ns=bindparam("mtime"),
+                    attempts=Job.attempts + 1,
+                    locked_by=None,
+                    locked_at=None,
+                    error=None,
+                    updated_at=now,
+                ),
+                [
+                    {
+                        "job_id": u.job_id,
+                        "upload_name": u.upload_name,
+                        "sha": u.sha256,
+                        "file_size": u.size,
+                        "mtime": u.mtime_ns,
+                    }
+                    for u in uploads
+                ],
+            )
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -599,36 +621,52 @@ class JobStore:
                     Job.request_id == request_id, Job.state == SUBMITTED
                 )
             ).all()
-            for job in jobs:
-                asset = assets.get(job.id)
-                if asset is None or job.sha256 is None:
-                    conn.execute(
-                        update(Job)
-                        .where(Job.id == job.id)
-                        .values(state=FAILED, error=missing_error, updated_at=now)
-                    )
-                    continue
-                result_id = conn.execute(
-                    select(Result.id).where(Result.sha256 == job.sha256, Result.options_fp == fp)
-                ).scalar_one_or_none()
-                if result_id is None:
-                    result_id = conn.execute(
-                        insert(Result)
-                        .values(
-                            sha256=job.sha256,
-                            options_fp=fp,
-                            request_id=request_id,
-                            tagged_at=now,
-                            options_json=options_json,
-                            asset_json=json.dumps(asset),
-                            errors_json=errors_json,
-                        )
-                        .returning(Result.id)
-                    ).scalar_one()
+            answered = [j for j in jobs if assets.get(j.id) is not None and j.sha256]
+            missing = [j.id for j in jobs if j not in answered]
+            if missing:
                 conn.execute(
                     update(Job)
-                    .where(Job.id == job.id)
-                    .values(state=WRITING, result_id=result_id, error=None, updated_at=now)
+                    .where(Job.id.in_(missing))
+                    .values(state=FAILED, error=missing_error, updated_at=now)
+                )
+            hashes = {j.sha256 for j in answered}
+            stored = dict(
+                conn.execute(
+                    select(Result.sha256, Result.id).where(
+                        Result.options_fp == fp, Result.sha256.in_(hashes)
+                    )
+                ).all()
+            )
+            new = {j.sha256: assets[j.id] for j in answered if j.sha256 not in stored}
+            if new:
+                conn.execute(
+                    insert(Result),
+                    [
+                        {
+                            "sha256": sha,
+                            "options_fp": fp,
+                            "request_id": request_id,
+                            "tagged_at": now,
+                            "options_json": options_json,
+                            "asset_json": json.dumps(asset),
+                            "errors_json": errors_json,
+                        }
+                        for sha, asset in new.items()
+                    ],
+                )
+                stored.update(
+                    conn.execute(
+                        select(Result.sha256, Result.id).where(
+                            Result.options_fp == fp, Result.sha256.in_(list(new))
+                        )
+                    ).all()
+                )
+            if answered:
+                conn.execute(
+                    update(Job)
+                    .where(Job.id == bindparam("job_id"))
+                    .values(state=WRITING, result_id=bindparam("rid"), error=None, updated_at=now),
+                    [{"job_id": j.id, "rid": stored[j.sha256]} for j in answered],
                 )
 
     def fail_request(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -20,10 +20,19 @@ class RequestOptions:
     language: str
     prompt: str | None
     tag_score: float
+    _fingerprint: str = field(init=False, repr=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        canonical = self.as_dict()
+        canonical["features"] = sorted(self.features)
+        canonical["backends"] = sorted(self.backends)
+        blob = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+        object.__setattr__(self, "_fingerprint", hashlib.sha256(blob).hexdigest()[:16])
 
     def as_dict(self) -> dict[str, Any]:
         """Given the options, return them as plain JSON-able data (sidecars record this)."""
         data = asdict(self)
+        del data["_fingerprint"]
         data["features"] = list(self.features)
         data["backends"] = list(self.backends)
         return data
@@ -47,8 +56,4 @@ class RequestOptions:
 
     def fingerprint(self) -> str:
         """A short stable hash; order of features and backends does not matter to the API."""
-        canonical = self.as_dict()
-        canonical["features"] = sorted(self.features)
-        canonical["backends"] = sorted(self.backends)
-        blob = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return self._fingerprint

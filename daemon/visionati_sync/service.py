@@ -93,7 +93,11 @@ class Service:
             credit_check_interval=settings.api.credit_check_interval,
             backoff=settings.api.backoff(),
         )
-        wake_writer = self._wake["writer"].set
+
+        def wake_writer() -> None:
+            self._wake["writer"].set()
+            self._wake["submitter"].set()  # a request answered frees a place in flight
+
         submitter = Submitter(
             self.store,
             self._client,

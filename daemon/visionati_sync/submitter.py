@@ -76,22 +76,31 @@ class Submitter:
         for job in claimed:
             with bound_contextvars(job_id=job.id, path=job.path):
                 checked = self._check(job)
-                if checked is None:
-                    continue
-                options = self.options_for(job.folder)
-                cached = self.store.cached_result(checked.sha256, options)
-                if cached is not None:
-                    upload = Upload(job.id, "", checked.sha256, checked.size, checked.mtime_ns)
-                    self.store.use_cached(upload, cached)
-                    log.info("same bytes tagged before; result reused, no upload")
-                    self.on_results()
-                    continue
-                groups.setdefault(options, []).append((job, checked))
+                if checked is not None:
+                    groups.setdefault(self.options_for(job.folder), []).append((job, checked))
         for options, ready in groups.items():
+            ready = self._serve_from_cache(options, ready)
             ready = self._within_limits(options, ready)
             if ready:
                 self._upload(options, ready)
         return True
+
+    def _serve_from_cache(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
+        """Files whose bytes were tagged before under these options need no upload."""
+        cached = self.store.cached_results([checked.sha256 for _, checked in ready], options)
+        rest = []
+        for job, checked in ready:
+            result_id = cached.get(checked.sha256)
+            if result_id is None:
+                rest.append((job, checked))
+                continue
+            with bound_contextvars(job_id=job.id, path=job.path):
+                upload = Upload(job.id, "", checked.sha256, checked.size, checked.mtime_ns)
+                self.store.use_cached(upload, result_id)
+                log.info("same bytes tagged before; result reused, no upload")
+        if len(rest) < len(ready):
+            self.on_results()
+        return rest
 
     def _check(self, job: ClaimedJob) -> CheckedFile | None:
         try:

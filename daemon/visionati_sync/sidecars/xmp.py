@@ -15,11 +15,13 @@ earlier keywords and never the user's. ``merge`` is pure: bytes in, bytes out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -110,6 +112,14 @@ class XmpResult:
     alt_text: bool = False
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """Given text from the API, drop what XML cannot hold (control characters)."""
+    return _NOT_XML.sub("", value)
+
+
 def keywords_from_asset(
     asset: dict[str, Any], max_keywords: int | None = None, min_score: float | None = None
 ) -> tuple[str, ...]:
@@ -127,7 +137,7 @@ def keywords_from_asset(
         score = max(scores, default=0.0)
         if min_score is not None and score < min_score:
             continue
-        label = str(name).strip()
+        label = xml_text(str(name)).strip()
         if not label:
             continue
         key = label.casefold()
@@ -150,8 +160,8 @@ def description_from_asset(asset: dict[str, Any], sources: Sequence[str] = ()) -
     for source in sources:
         for entry in entries:
             if entry.get("source") == source:
-                return str(entry["description"]).strip()
-    return str(entries[0]["description"]).strip()
+                return xml_text(str(entry["description"])).strip()
+    return xml_text(str(entries[0]["description"])).strip()
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -451,11 +461,11 @@ def _blank(text: str | None) -> bool:
 def _indent_of(parent: Any) -> tuple[str, str]:
     """The whitespace before a new last child of ``parent`` and after it, copied from the
     children already there; a parent without children indents one space deeper than itself."""
-    children = list(parent)
-    if children:
+    if len(parent):
         if not _blank(parent.text):
             return "", ""  # written compactly: stay compact
-        return parent.text, children[-1].tail if _blank(children[-1].tail) else ""
+        last = parent[-1]
+        return parent.text, last.tail if _blank(last.tail) else ""
     previous = parent.getprevious()
     grandparent = parent.getparent()
     before: str | None = None
@@ -469,14 +479,14 @@ def _indent_of(parent: Any) -> tuple[str, str]:
 
 def _append(parent: Any, tag: str, text: str | None = None) -> Any:
     child_indent, closing = _indent_of(parent)
-    children = list(parent)
+    last = parent[-1] if len(parent) else None
     element = etree.SubElement(parent, tag)
     if text is not None:
         element.text = text
-    if len(children) == 0:
+    if last is None:
         parent.text = child_indent
     else:
-        children[-1].tail = child_indent
+        last.tail = child_indent
     element.tail = closing
     return element
 
@@ -505,7 +515,9 @@ def merge(
 
     The same result merged twice gives back exactly the bytes it was given.
     """
-    document = _new_document() if existing is None else parse(existing, name or "sidecar")
+    if existing is None:
+        return _fresh(result, settings)
+    document = parse(existing, name or "sidecar")
     editor = _Editor(document)
     vsync = {key: f"{{{VSYNC}}}{key}" for key in ("Keywords", "HierarchyRoot", "Description")}
     previous_found = editor.find(vsync["Keywords"])
@@ -551,6 +563,59 @@ def merge(
     if existing is not None and not editor.changed:
         return existing
     return serialize(document)
+
+
+def _fresh(result: XmpResult, settings: XmpSettings) -> bytes:
+    """A sidecar of our own from a template: what ``merge`` would build into an empty packet
+    (a backfill writes mostly these), without building it element by element."""
+    root = settings.hierarchy_root
+    keywords = list(dict.fromkeys(result.keywords))
+
+    def bag(tag: str, kind: str, values: Iterable[str]) -> str:
+        items = "".join(f"\n     <rdf:li>{escape(v)}</rdf:li>" for v in values)
+        return f"\n   <{tag}>\n    <rdf:{kind}>{items}\n    </rdf:{kind}>\n   </{tag}>"
+
+    def alt(tag: str, text: str) -> str:
+        return (
+            f'\n   <{tag}>\n    <rdf:Alt>\n     <rdf:li xml:lang="x-default">{escape(text)}'
+            f"</rdf:li>\n    </rdf:Alt>\n   </{tag}>"
+        )
+
+    def simple(tag: str, text: str) -> str:
+        return f"\n   <{tag}>{escape(text)}</{tag}>"
+
+    body = ""
+    if keywords:
+        body += bag("dc:subject", "Bag", keywords)
+        body += bag(
+            "lr:hierarchicalSubject", "Bag", (HIERARCHICAL.value(k, root) for k in keywords)
+        )
+        body += bag("digiKam:TagsList", "Seq", (TAGS_LIST.value(k, root) for k in keywords))
+    declarations = "".join(
+        f' xmlns:{p}="{NAMESPACES[p]}"' for p in ("dc", "lr", "digiKam", "vsync")
+    )
+    if result.description:
+        body += alt("dc:description", result.description)
+        if result.alt_text:
+            body += alt("Iptc4xmpCore:AltTextAccessibility", result.description)
+            declarations += f' xmlns:Iptc4xmpCore="{NAMESPACES["Iptc4xmpCore"]}"'
+    if keywords:
+        body += bag("vsync:Keywords", "Bag", keywords)
+    body += simple("vsync:HierarchyRoot", root)
+    body += simple("vsync:Description", result.description) if result.description else ""
+    body += simple("vsync:File", result.file_name)
+    body += simple("vsync:RequestID", result.request_id)
+    body += simple(
+        "vsync:TaggedAt", result.tagged_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    return (
+        f'<?xpacket begin="\ufeff" id="{PACKET_ID}"?>\n'
+        f'<x:xmpmeta xmlns:x="{X}" x:xmptk="visionati-sync {__version__}">\n'
+        f' <rdf:RDF xmlns:rdf="{RDF}">\n'
+        f'  <rdf:Description rdf:about=""{declarations}>{body}\n  </rdf:Description>\n'
+        " </rdf:RDF>\n</x:xmpmeta>\n"
+        '<?xpacket end="w"?>\n'
+    ).encode()
 
 
 def _seed_source(
