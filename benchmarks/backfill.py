@@ -28,7 +28,7 @@ from typing import Any
 import requests
 import yaml
 
-from visionati_sync import samples
+from visionati_sync import log, samples
 from visionati_sync.config import FolderSettings, load_config
 from visionati_sync.jobs import DONE
 from visionati_sync.models import Job
@@ -183,6 +183,7 @@ def rescan(scratch: Path, count: int = 50_000, rounds: int = 5) -> list[Row]:
             os.utime(path, (old, old))  # long complete: queued, not settling
     config_path = write_config(scratch, "http://127.0.0.1:9", tree)
     config = load_config(config_path)
+    log.configure("warning")  # the table, not the daemon's info lines
     service = Service(config)
     service.scan([FolderSettings(path=tree)])  # the first scan queues all of them
     with service.engine.begin() as conn:  # as if tagged: a rescan does not look at state

@@ -1,6 +1,7 @@
 """Run every benchmark, side by side on this machine, and print one table.
 
-Usage: make bench   (or: .venv/bin/python benchmarks/run.py)
+Usage: make bench   (or: .venv/bin/python benchmarks/run.py; about five minutes; one part
+alone: .venv/bin/python benchmarks/backfill.py throughput|overhead|rescan|memory)
 Figures go into docs/benchmarks.md together with the machine they were measured on.
 """
 
@@ -13,9 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import backfill
 import xmp_sidecars
 
-BENCHMARKS = [xmp_sidecars.main]
+BENCHMARKS = [xmp_sidecars.main, backfill.main]
 
 
 def machine() -> str:

@@ -62,9 +62,9 @@ def test_full_lifecycle_through_states(store: JobStore) -> None:
     assert store.jobs("failed")[0].error == "none"
     assert store.credits_spent() == 6 and store.last_balance() == 94
     # the same bytes under the same options are a cache hit; other options are not
-    assert store.cached_result(f"sha{first.id}", OPTIONS) is not None
+    assert store.cached_results([f"sha{first.id}"], OPTIONS) != {}
     other = RequestOptions(("tags",), ("openai",), "general", "English", None, 0.9)
-    assert store.cached_result(f"sha{first.id}", other) is None
+    assert store.cached_results([f"sha{first.id}"], other) == {}
 
 
 def test_a_lost_request_puts_its_files_back_until_they_run_out_of_tries(store: JobStore) -> None:

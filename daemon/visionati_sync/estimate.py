@@ -9,7 +9,7 @@ holds anything at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from . import catalog
@@ -17,7 +17,7 @@ from .config import FolderSettings
 from .jobs import FileSeen, JobStore, Scope
 from .options import RequestOptions
 from .payload import FileProblem, check_file
-from .scanner import chunks, walk
+from .scanner import walk_folders
 from .selection import Selector
 
 
@@ -79,32 +79,27 @@ def estimate(
         entry = FolderEstimate(
             root, credits_per_image=per_image, default_backends=not options.backends
         )
-        for chunk in chunks(_files(folder, scopes, selector), 1000):
-            entry.files += len(chunk)
-            current = store.done_under(root, [f.relpath for f in chunk], options)
-            for seen in chunk:
-                if current.get(seen.relpath) == (seen.size, seen.mtime_ns):
-                    entry.done += 1
-                elif use_cache and _cached(store, root, seen, options):
-                    entry.cached += 1
-                else:
-                    entry.to_upload += 1
+        for start in [s.prefix for s in scopes if s.folder == root] or [""]:
+            for _, files in walk_folders(folder.path, folder.recursive, selector, start=start):
+                entry.files += len(files)
+                current = store.done_under(root, [f.relpath for f in files], options)
+                unknown = [f for f in files if current.get(f.relpath) != (f.size, f.mtime_ns)]
+                entry.done += len(files) - len(unknown)
+                cached = _cached(store, root, unknown, options) if use_cache else 0
+                entry.cached += cached
+                entry.to_upload += len(unknown) - cached
         entry.credits = entry.to_upload * per_image
         result.folders.append(entry)
     return result
 
 
-def _files(
-    folder: FolderSettings, scopes: Sequence[Scope], selector: Selector
-) -> Iterator[FileSeen]:
-    root = str(folder.path)
-    for start in [s.prefix for s in scopes if s.folder == root] or [""]:
-        yield from walk(folder.path, folder.recursive, selector, start=start)
-
-
-def _cached(store: JobStore, root: str, seen: FileSeen, options: RequestOptions) -> bool:
-    try:
-        checked = check_file(f"{root}/{seen.relpath}")
-    except FileProblem:
-        return False
-    return store.cached_result(checked.sha256, options) is not None
+def _cached(store: JobStore, root: str, files: list[FileSeen], options: RequestOptions) -> int:
+    """How many of these files' bytes the results cache already holds (hashing each)."""
+    hashes = []
+    for seen in files:
+        try:
+            hashes.append(check_file(f"{root}/{seen.relpath}").sha256)
+        except FileProblem:
+            continue
+    known = store.cached_results(hashes, options)
+    return sum(1 for sha in hashes if sha in known)

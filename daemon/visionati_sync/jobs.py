@@ -448,15 +448,6 @@ class JobStore:
             )
             return {sha: result_id for sha, result_id in rows}
 
-    def cached_result(self, sha256: str, options: RequestOptions) -> int | None:
-        """Given a file's hash and the options, return a stored result's id if one exists."""
-        with self.engine.begin() as conn:
-            return conn.execute(
-                select(Result.id).where(
-                    Result.sha256 == sha256, Result.options_fp == options.fingerprint()
-                )
-            ).scalar_one_or_none()
-
     def use_cached(self, upload: Upload, result_id: int) -> None:
         """Given a claimed job whose bytes were tagged before, reuse that result: no upload."""
         now = self.clock()

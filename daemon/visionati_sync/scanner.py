@@ -4,14 +4,11 @@ because no single filesystem event can be trusted (inotify drops events on overf
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 from .jobs import FileSeen
 from .selection import Selector
-
-T = TypeVar("T")
 
 
 def walk(
@@ -82,15 +79,3 @@ def walk_folders(
                         on_error(entry.path, exc)
         if files:
             yield rel, files
-
-
-def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Given a stream, yield lists of up to ``size`` items: work in bounded memory."""
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
