@@ -94,6 +94,9 @@ def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
 
     images = sorted(p for p in photos.iterdir() if p.suffix in (".jpg", ".png"))
     assert len(images) == 50
+    about_files = [r for r in daemon.lines() if "path" in r]
+    assert len(about_files) >= 50
+    assert all(r.get("job_id") for r in about_files), "a line about a file without its job id"
     fields = DEFAULT_OPTIONS.payload_fields()
     for image in images:
         document = sidecar(image)

@@ -250,10 +250,12 @@ class JobStore:
                     conn.execute(insert(Job), new_rows)
         return counts
 
-    def move(self, folder: str, relpath: str, new_folder: str, new_relpath: str) -> str | None:
+    def move(
+        self, folder: str, relpath: str, new_folder: str, new_relpath: str
+    ) -> tuple[int, str] | None:
         """Given a file moved or renamed inside the watched folders, move its job with it: no
         new upload. A tagged file gets its sidecars written at the new place from the stored
-        result. Returns the job's state, or None when there was no job to move."""
+        result. Returns the job's id and state, or None when there was no job to move."""
         now = self.clock()
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -274,7 +276,7 @@ class JobStore:
             if row.state == DONE and row.result_id is not None:
                 values["state"] = WRITING
             conn.execute(update(Job).where(Job.id == row.id).values(**values))
-            return str(values.get("state", row.state))
+            return row.id, str(values.get("state", row.state))
 
     def retry(self, job_ids: Sequence[int] = (), *, every: bool = False) -> int:
         """Put failed jobs (these, or all) back in the queue with a fresh count of attempts."""

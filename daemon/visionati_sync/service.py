@@ -180,10 +180,11 @@ class Service:
 
     def moved(self, folder: str, relpath: str, new_folder: str, new_relpath: str) -> bool:
         """A file moved inside the watched folders keeps its job: no new upload."""
-        state = self.store.move(folder, relpath, new_folder, new_relpath)
-        if state is None:
+        moved = self.store.move(folder, relpath, new_folder, new_relpath)
+        if moved is None:
             return False
-        with bound_contextvars(path=os.path.join(new_folder, new_relpath)):
+        job_id, state = moved
+        with bound_contextvars(job_id=job_id, path=os.path.join(new_folder, new_relpath)):
             log.info("file moved; its job moved with it", moved_from=os.path.join(folder, relpath))
         if state == WRITING:
             self._wake["writer"].set()  # sidecars beside the new name, from the stored result
