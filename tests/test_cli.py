@@ -56,3 +56,17 @@ def test_the_emulator_command_serves_the_api(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_database_url_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
+    for url, reason in (
+        ("notaurl", "Could not parse SQLAlchemy URL"),
+        (f"sqlite:///{tmp_path}/missing-folder/is-a-file/x.db", "File exists"),
+    ):
+        (tmp_path / "missing-folder").mkdir(exist_ok=True)
+        (tmp_path / "missing-folder" / "is-a-file").write_text("not a folder")
+        config = write_config(tmp_path / "config.yaml", {"database": {"url": url}})
+        result = cli(config, "status", env=clean_env(tmp_path))
+        assert result.returncode == 2
+        assert f"{config}: database.url: cannot open: {reason}" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -43,7 +43,8 @@ def test_name_is_appended_and_never_clobbers_takeout_json(tmp_path: Path) -> Non
     image = tmp_path / "IMG_1.jpg"
     takeout = tmp_path / "IMG_1.jpg.json"
     takeout.write_text('{"google": "takeout"}')
-    written = json_sidecar.write(image, ".visionati.json", render())
+    written = json_sidecar.sidecar_path(image, ".visionati.json")
+    write_atomic(written, render())
     assert written == tmp_path / "IMG_1.jpg.visionati.json"
     assert takeout.read_text() == '{"google": "takeout"}'
 

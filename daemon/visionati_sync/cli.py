@@ -6,13 +6,26 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__, catalog, db, log
-from .config import Config, ConfigError, default_config_path, load_config, missing_folders
+from .config import (
+    Config,
+    ConfigError,
+    FolderSettings,
+    default_config_path,
+    load_config,
+    missing_folders,
+)
+
+if TYPE_CHECKING:  # imported where used: `status` need not load the whole daemon
+    from .estimate import Estimate
+    from .jobs import Scope
+    from .service import Service
 
 EXIT_CONFIG = 2
 
@@ -51,13 +64,17 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj["config"] = config_path
 
 
-def _service(ctx: click.Context, config: Config) -> Any:
+def _service(ctx: click.Context, config: Config) -> Service:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from .service import Service
 
     try:
         return Service(config)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except (SQLAlchemyError, ImportError, OSError) as exc:  # no database there, or no driver
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
+        reason = reason or str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        click.echo(f"error: {config.source}: database.url: cannot open: {reason}", err=True)
         ctx.exit(EXIT_CONFIG)
 
 
@@ -70,7 +87,13 @@ def run(ctx: click.Context, config_path: Path | None) -> None:
     ctx.exit(_service(ctx, config).run())
 
 
-def _estimate(service: Any, config: Config, folders: Any, scopes: Any, quick: bool) -> Any:
+def _estimate(
+    service: Service,
+    config: Config,
+    folders: Sequence[FolderSettings],
+    scopes: Sequence[Scope],
+    quick: bool,
+) -> Estimate:
     from .estimate import estimate
 
     return estimate(
@@ -78,7 +101,7 @@ def _estimate(service: Any, config: Config, folders: Any, scopes: Any, quick: bo
     )
 
 
-def _print_estimate(result: Any) -> None:
+def _print_estimate(result: Estimate) -> None:
     data = result.as_dict()
     click.echo(
         f"{data['files']:,} eligible file(s): {data['done']:,} already done, "

@@ -79,7 +79,7 @@ def estimate(
         entry = FolderEstimate(
             root, credits_per_image=per_image, default_backends=not options.backends
         )
-        for start in [s.prefix for s in scopes if s.folder == root] or [""]:
+        for start in Scope.starts(scopes, root):
             for _, files in walk_folders(folder.path, folder.recursive, selector, start=start):
                 entry.files += len(files)
                 current = store.done_under(root, [f.relpath for f in files], options)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -23,11 +22,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     and_,
     bindparam,
     delete,
-    false,
     func,
     insert,
     or_,
@@ -37,12 +36,12 @@ from sqlalchemy import (
 
 from .models import ApiRequest, DaemonState, Job, Result
 from .options import RequestOptions
+from .workers import worker_name
 
 PENDING, CLAIMED, SUBMITTED, WRITING = "pending", "claimed", "submitted", "writing"
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 VISIBLE_STATES = (PENDING, SUBMITTED, DONE, FAILED, SKIPPED)
 _VISIBLE = {CLAIMED: PENDING, WRITING: SUBMITTED}
-UNFINISHED = (PENDING, CLAIMED, SUBMITTED, WRITING)
 OUTSTANDING_REQUEST = ("queued", "processing")
 
 Clock = Callable[[], datetime]
@@ -52,17 +51,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def worker_name() -> str:
-    """Names this process in claims: host and pid, so a dead owner can be recognised."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 @dataclass(frozen=True)
 class Scope:
     """A part of the library: a folder, optionally only below a sub-path of it."""
 
     folder: str
     prefix: str = ""
+
+    @staticmethod
+    def starts(scopes: Sequence[Scope], folder: str) -> list[str]:
+        """Given the scopes of a scan, where to start walking ``folder`` ("" = all of it)."""
+        return [scope.prefix for scope in scopes if scope.folder == folder] or [""]
 
     def condition(self) -> ColumnElement[bool]:
         if not self.prefix:
@@ -156,19 +155,12 @@ class JobStore:
 
     # -- finding files ---------------------------------------------------------------------
 
-    def changed(
-        self, folder: str, files: Sequence[FileSeen], directory: str | None = None
-    ) -> list[FileSeen]:
-        """Given files found in a folder, return those the table does not know with this size
-        and mtime: a rescan of an unchanged library reads no file, and this one query per
-        chunk (on the folder+relpath index) is all it costs."""
+    def changed(self, folder: str, directory: str, files: Sequence[FileSeen]) -> list[FileSeen]:
+        """Given the files found in one directory of a folder, return those the table does not
+        know with this size and mtime: a rescan of an unchanged library reads no file, and
+        this one query per directory is all it costs."""
         if not files:
             return []
-        if directory is None:  # the caller did not say they all sit in one directory
-            groups = _by_directory(files)
-            if len(groups) > 1:
-                return [f for group in groups for f in self.changed(folder, group)]
-            directory = files[0].relpath.rpartition("/")[0]
         # one contiguous range of the (folder, relpath) index per directory, in plain SQL: a
         # rescan runs this for every directory of the library, and random lookups or the
         # expression layer would cost more than the walk itself
@@ -397,30 +389,34 @@ class JobStore:
 
         Returns True when the job will be tried again.
         """
-        now = self.clock()
         with self.engine.begin() as conn:
-            attempts = conn.execute(
-                select(Job.attempts).where(Job.id == job_id)
-            ).scalar_one_or_none()
-            if attempts is None:
-                return False
-            attempts += 1 if count else 0
-            again = attempts < max_attempts
-            conn.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(
-                    state=PENDING if again else FAILED,
-                    attempts=attempts,
-                    error=error if again else f"{error} (gave up after {attempts} attempts)",
-                    locked_by=None,
-                    locked_at=None,
-                    request_id=None,
-                    next_attempt_at=now + timedelta(seconds=delay),
-                    updated_at=now,
-                )
+            return self._retry(conn, job_id, error, delay, max_attempts, count)
+
+    def _retry(
+        self, conn: Connection, job_id: int, error: str, delay: float, max_attempts: int,
+        count: bool,
+    ) -> bool:  # fmt: skip
+        now = self.clock()
+        attempts = conn.execute(select(Job.attempts).where(Job.id == job_id)).scalar_one_or_none()
+        if attempts is None:
+            return False
+        attempts += 1 if count else 0
+        again = attempts < max_attempts
+        conn.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                state=PENDING if again else FAILED,
+                attempts=attempts,
+                error=error if again else f"{error} (gave up after {attempts} attempts)",
+                locked_by=None,
+                locked_at=None,
+                request_id=None,
+                next_attempt_at=now + timedelta(seconds=delay),
+                updated_at=now,
             )
-            return again
+        )
+        return again
 
     def finish_unsent(self, job_id: int, state: str, error: str) -> None:
         """Given a claimed job that will not be uploaded, mark it failed or skipped."""
@@ -546,14 +542,6 @@ class JobStore:
                 for r in rows
             ]
 
-    def next_poll_at(self) -> datetime | None:
-        with self.engine.begin() as conn:
-            return conn.execute(
-                select(func.min(ApiRequest.next_poll_at)).where(
-                    ApiRequest.status.in_(OUTSTANDING_REQUEST)
-                )
-            ).scalar_one_or_none()
-
     def defer_poll(
         self, request_id: str, status: str, delay: float, *, failure: bool = False
     ) -> None:
@@ -665,19 +653,21 @@ class JobStore:
     def fail_request(
         self, request_id: str, error: str, *, retry_delay: float, max_attempts: int
     ) -> None:
-        """Given a request the API says failed, retry its files until they run out of tries."""
-        self._end_request(request_id, "failed", error)
-        for job_id in self._request_job_ids(request_id):
-            self.retry_later(job_id, f"API: {error}", retry_delay, max_attempts, count=False)
+        """Given a request the API says failed, retry its files until they run out of tries
+        (its upload counted as their attempt), in the transaction that ends the request."""
+        self._end_request(request_id, "failed", error, f"API: {error}", retry_delay, max_attempts)
 
     def request_lost(self, request_id: str, error: str, max_attempts: int) -> None:
         """Given a request the API no longer knows (its results expire after 24 hours), queue
         its files again; one that has been sent ``max_attempts`` times fails instead."""
-        self._end_request(request_id, "lost", error)
-        for job_id in self._request_job_ids(request_id):
-            self.retry_later(job_id, error, 0, max_attempts, count=False)
+        self._end_request(request_id, "lost", error, error, 0, max_attempts)
 
-    def _end_request(self, request_id: str, status: str, error: str) -> None:
+    def _end_request(
+        self, request_id: str, status: str, error: str, job_error: str, delay: float,
+        max_attempts: int,
+    ) -> None:  # fmt: skip
+        """End a request and put its files back (or fail them) in one transaction: a crash
+        in between would leave files waiting on a request nobody polls any more."""
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(
@@ -685,14 +675,11 @@ class JobStore:
                 .where(ApiRequest.id == request_id)
                 .values(status=status, error=error, finished_at=now, last_polled_at=now)
             )
-
-    def _request_job_ids(self, request_id: str) -> list[int]:
-        with self.engine.begin() as conn:
-            return list(
-                conn.execute(
-                    select(Job.id).where(Job.request_id == request_id, Job.state == SUBMITTED)
-                ).scalars()
-            )
+            job_ids = conn.execute(
+                select(Job.id).where(Job.request_id == request_id, Job.state == SUBMITTED)
+            ).scalars()
+            for job_id in list(job_ids):
+                self._retry(conn, job_id, job_error, delay, max_attempts, count=False)
 
     # -- writing sidecars ------------------------------------------------------------------
 
@@ -795,7 +782,7 @@ class JobStore:
                 owned = or_(owned, Job.locked_by.is_(None))
             result = conn.execute(
                 update(Job)
-                .where(Job.state == CLAIMED, owned if dead else false())
+                .where(Job.state == CLAIMED, owned)
                 .values(state=PENDING, locked_by=None, locked_at=None, updated_at=now)
             )
             return int(result.rowcount or 0)
@@ -928,13 +915,6 @@ class JobStore:
                 select(DaemonState.value).where(DaemonState.key == key)
             ).scalar_one_or_none()
         return None if raw is None else json.loads(raw)
-
-
-def _by_directory(files: Sequence[FileSeen]) -> list[list[FileSeen]]:
-    groups: dict[str, list[FileSeen]] = {}
-    for seen in files:
-        groups.setdefault(seen.relpath.rpartition("/")[0], []).append(seen)
-    return list(groups.values())
 
 
 def _job_row(job: Any) -> JobRow:

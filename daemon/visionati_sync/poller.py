@@ -67,6 +67,7 @@ def record_completion(store: JobStore, request_id: str, answer: Completed) -> No
     for name in missing:
         log.error(
             "no result for file",
+            job_id=uploads[name],
             request_id=request_id,
             upload_name=name,
             api_error=errors_by_name.get(name),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 from collections import Counter
@@ -17,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from structlog.contextvars import bound_contextvars
 
@@ -24,7 +24,7 @@ from . import db
 from .client import ApiClient
 from .config import Config, ConfigError, FolderSettings, load_config
 from .gate import Gate
-from .jobs import PENDING, WRITING, JobStore, Scope, utcnow
+from .jobs import PENDING, WRITING, FileSeen, JobStore, Scope, utcnow
 from .log import get_logger, register_secret
 from .poller import Poller
 from .progress import Reporter
@@ -33,27 +33,12 @@ from .selection import Selector
 from .sidecars.atomic import is_stale_temp
 from .submitter import Submitter
 from .watcher import Settler, Watcher
+from .workers import owner_alive
 from .writer import Writer
 
 log = get_logger("service")
 
 SHUTDOWN_GRACE = 8.0  # seconds; systemd's default stop timeout is 90, ours is 10
-
-
-def owner_alive(owner: str) -> bool:
-    """Given a claim owner ``host:pid``, say whether it may still be running."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's claim: its lease is its own business
-    if int(pid) == os.getpid():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Service:
@@ -128,15 +113,14 @@ class Service:
             if not folder.path.is_dir():
                 continue
             root = str(folder.path)
-            starts = [s.prefix for s in scopes if s.folder == root] or [""]
             totals: Counter[str] = Counter()
-            for start in starts:
+            for start in Scope.starts(scopes, root):
                 for directory, chunk in walk_folders(
                     folder.path, folder.recursive, self.selector, _walk_error, start, _remove_stale
                 ):
                     totals["seen"] += len(chunk)
                     fresh = []
-                    for seen in self.store.changed(root, chunk, directory):
+                    for seen in self.store.changed(root, directory, chunk):
                         if seen.mtime_ns > recent_ns:
                             self.settler.touch(root, seen.relpath)
                             totals["settling"] += 1
@@ -156,17 +140,13 @@ class Service:
 
     def _settle_step(self) -> bool:
         complete, _vanished = self.settler.ready()
-        by_folder: dict[str, list[object]] = {}
+        by_folder: dict[str, list[FileSeen]] = {}
         for folder, seen in complete:
             by_folder.setdefault(folder, []).append(seen)
             with bound_contextvars(path=os.path.join(folder, seen.relpath)):
                 log.debug("file complete", size=seen.size)
         for folder, files in by_folder.items():
-            counts = self.store.enqueue(
-                folder,
-                files,  # type: ignore[arg-type]
-                retag_on_change=self._retag_on_change,
-            )
+            counts = self.store.enqueue(folder, files, retag_on_change=self._retag_on_change)
             if counts["new"] or counts["requeued"]:
                 log.info("queued", folder=folder, files=counts["new"] + counts["requeued"])
                 self._wake["submitter"].set()
@@ -360,7 +340,7 @@ class Service:
         log.info("scan finished", interrupted=interrupted, **counts)
         return 1 if counts["failed"] or interrupted else 0
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> dict[str, Any]:
         """Return what `status` shows: counts, oldest pending age, spend, pause, errors."""
         now = utcnow()
         oldest = self.store.oldest_pending()

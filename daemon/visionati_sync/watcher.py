@@ -85,17 +85,12 @@ class Settler:
                 if signature is None:
                     del self._tracked[key]
                     vanished.append(key)
-                elif signature != tracked.signature:
+                    continue
+                if signature != tracked.signature:  # changed since the last look
                     tracked.signature, tracked.stable_since = signature, now
-                    if self.settle_seconds == 0:
-                        del self._tracked[key]
-                        complete.append((key[0], FileSeen(key[1], *signature)))
-                elif now - tracked.stable_since >= self.settle_seconds:
+                quiet = now - tracked.stable_since >= self.settle_seconds
+                if quiet or now - tracked.first_seen >= self.max_wait:  # or taken as it is
                     del self._tracked[key]
-                    complete.append((key[0], FileSeen(key[1], *signature)))
-                waited = now - tracked.first_seen
-                if signature is not None and key in self._tracked and waited >= self.max_wait:
-                    del self._tracked[key]  # still changing after max_wait: take it as it is
                     complete.append((key[0], FileSeen(key[1], *signature)))
         return complete, vanished
 

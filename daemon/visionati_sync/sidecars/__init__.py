@@ -3,24 +3,15 @@ atomically, so that a whole batch of photos costs two disk flushes, not two per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import SidecarSettings
 from ..jobs import WriteTask
 from . import json as json_sidecar
 from . import xmp
-from .atomic import ChangedUnderneath, SidecarError, Snapshot, WriteBatch
+from .atomic import Planned, SidecarError, WriteBatch, write_with_retry
 
 __all__ = ["Planned", "SidecarError", "WriteBatch", "plan_sidecars", "write_sidecars"]
-
-
-@dataclass(frozen=True)
-class Planned:
-    path: Path
-    content: bytes
-    expected: Snapshot | None = None  # for a merge: what the file held when read
-    note: str | None = None
 
 
 def xmp_result(task: WriteTask, settings: SidecarSettings) -> xmp.XmpResult:
@@ -47,8 +38,7 @@ def plan_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
     plans = []
     if "xmp" in settings.formats:
         xmp_settings = xmp.XmpSettings(settings.hierarchy_root, settings.overwrite_description)
-        merged = xmp.plan(image, xmp_result(task, settings), xmp_settings, settings.xmp_naming)
-        plans.append(Planned(merged.path, merged.content, merged.expected, merged.note))
+        plans.append(xmp.plan(image, xmp_result(task, settings), xmp_settings, settings.xmp_naming))
     if "json" in settings.formats:
         content = json_sidecar.render(
             image.name, task.sha256, task.request_id, task.tagged_at, task.options, task.asset
@@ -60,18 +50,4 @@ def plan_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
 def write_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
     """Given one stored result, write its sidecars; merge again if a photo manager rewrote
     the XMP meanwhile. Returns what was written."""
-    for _ in range(5):
-        plans = plan_sidecars(task, settings)
-        batch = WriteBatch()
-        try:
-            for planned in plans:
-                batch.stage(planned.path, planned.content, planned.expected)
-        except SidecarError:
-            batch.discard()
-            raise
-        errors = [e for e in batch.commit().values() if e is not None]
-        if not errors:
-            return plans
-        if not all(isinstance(e, ChangedUnderneath) for e in errors):
-            raise next(e for e in errors if not isinstance(e, ChangedUnderneath))
-    raise SidecarError(f"{task.path}: its sidecars keep changing while we write; left as they are")
+    return write_with_retry(lambda: plan_sidecars(task, settings))

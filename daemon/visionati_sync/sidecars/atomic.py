@@ -14,19 +14,20 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import hashlib
 import os
 import re
-import socket
 import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from ..workers import HOST_TAG, pid_alive
 
 # Temporary files name their writer (a hash of the host, the pid), so that one left by a
 # killed daemon can be told from one another daemon is writing right now.
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
-TEMP_SUFFIX = f".{_HOST}-{os.getpid()}.vs-tmp"
+TEMP_SUFFIX = f".{HOST_TAG}-{os.getpid()}.vs-tmp"
 _TEMP = re.compile(r"^\..+\.([0-9a-f]{6})-(\d+)\.vs-tmp$")
 STALE_AFTER = 24 * 3600
 
@@ -40,15 +41,7 @@ def is_stale_temp(name: str, mtime: float, now: float) -> bool:
     host, pid = match.group(1), int(match.group(2))
     if now - mtime > STALE_AFTER:
         return True
-    if host != _HOST or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return host == HOST_TAG and not pid_alive(pid)
 
 
 class SidecarError(Exception):
@@ -79,9 +72,20 @@ class Snapshot:
         return cls(data)
 
 
-def _write_temp(path: Path, data: bytes, *, durable: bool) -> str:
+@dataclass(frozen=True)
+class Planned:
+    """A write decided but not done: where, what, and (for a merge) what the file held when
+    it was read, so a concurrent writer is noticed before the rename."""
+
+    path: Path
+    content: bytes
+    expected: Snapshot | None = None
+    note: str | None = None
+
+
+def _write_temp(path: Path, data: bytes) -> str:
     """Write ``data`` to a hidden temporary file beside ``path`` with ``path``'s mode and
-    owner; return its name."""
+    owner; return its name. Durable only once ``_make_durable`` has run."""
     owner: tuple[int, int] | None = None
     try:
         info = path.stat()
@@ -97,9 +101,6 @@ def _write_temp(path: Path, data: bytes, *, durable: bool) -> str:
         )
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
         if owner is not None and os.geteuid() == 0:  # root keeps the user's file the user's
             with contextlib.suppress(OSError):
@@ -122,21 +123,42 @@ def _install(tmp_name: str, path: Path, expected: Snapshot | None) -> None:
         _unlink(tmp_name)  # gone after a successful rename; removed after a failure
 
 
-def write_atomic(
-    path: Path, data: bytes, expected: Snapshot | None = None, *, sync_dir: bool = True
-) -> bool:
-    """Given a target and its new bytes, replace it atomically; keep its mode and owner.
+def write_atomic(path: Path, data: bytes, expected: Snapshot | None = None) -> bool:
+    """Given a target and its new bytes, replace it atomically (a batch of one); keep its
+    mode and owner.
 
     With ``expected``, raise ChangedUnderneath instead of replacing a file that no longer
     holds what we read. Returns False (and writes nothing) when the bytes are unchanged.
-    ``sync_dir=False`` leaves making the rename durable to the caller (``sync_directories``).
     """
     if expected is not None and expected.content == data:
         return False
-    _install(_write_temp(path, data, durable=True), path, expected)
-    if sync_dir:
-        _fsync_dir(path.parent)
+    batch = WriteBatch()
+    batch.stage(path, data, expected)
+    error = batch.commit()[path]
+    if error is not None:
+        raise error
     return True
+
+
+def write_with_retry(plan: Callable[[], list[Planned]], attempts: int = 5) -> list[Planned]:
+    """Given how to decide some writes (read, merge), make them; if a photo manager rewrote
+    one of the files meanwhile, read and decide again, rather than overwrite its write."""
+    for _ in range(attempts):
+        plans = plan()
+        batch = WriteBatch()
+        try:
+            for planned in plans:
+                batch.stage(planned.path, planned.content, planned.expected)
+        except SidecarError:
+            batch.discard()
+            raise
+        errors = [error for error in batch.commit().values() if error is not None]
+        if not errors:
+            return plans
+        for error in errors:
+            if not isinstance(error, ChangedUnderneath):
+                raise error
+    raise SidecarError(f"{plans[0].path}: keeps changing while we write; left as it is")
 
 
 @dataclass
@@ -156,7 +178,7 @@ class WriteBatch:
         """Write the new bytes beside ``path``; nothing is replaced until ``commit``."""
         if expected is not None and expected.content == data:
             return
-        self._staged.append(_Staged(path, _write_temp(path, data, durable=False), expected))
+        self._staged.append(_Staged(path, _write_temp(path, data), expected))
 
     def commit(self) -> dict[Path, SidecarError | None]:
         """Make every staged file durable, rename each into place (unless its target changed
@@ -195,25 +217,24 @@ _SYNCFS = _syncfs()
 
 
 def _make_durable(tmp_names: list[str]) -> None:
-    """One syncfs per filesystem where Linux offers it, else an fsync per file."""
-    by_device: dict[int, str] = {}
+    """For several files on a filesystem, one syncfs where Linux offers it; for one file, or
+    without syncfs, an fsync per file."""
+    by_device: dict[int, list[str]] = {}
     for name in tmp_names:
-        by_device.setdefault(os.stat(name).st_dev, name)
-    for name in by_device.values():
-        if _SYNCFS is not None:
-            fd = os.open(name, os.O_RDONLY)
-            try:
-                if _SYNCFS(fd) == 0:  # type: ignore[operator]
-                    continue
-            finally:
-                os.close(fd)
-        for other in tmp_names:  # no syncfs: fsync each file of this filesystem
-            if os.stat(other).st_dev == os.stat(name).st_dev:
-                fd = os.open(other, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+        by_device.setdefault(os.stat(name).st_dev, []).append(name)
+    for names in by_device.values():
+        if len(names) > 1 and _SYNCFS is not None and _call_on(names[0], _SYNCFS) == 0:
+            continue
+        for name in names:
+            _call_on(name, os.fsync)
+
+
+def _call_on(name: str, function: Any) -> Any:
+    fd = os.open(name, os.O_RDONLY)
+    try:
+        return function(fd)
+    finally:
+        os.close(fd)
 
 
 def sync_directories(folders: set[Path]) -> None:

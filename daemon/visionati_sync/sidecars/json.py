@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .atomic import write_atomic
 
 
 def sidecar_path(image: Path, suffix: str) -> Path:
@@ -44,9 +43,3 @@ def render(
         for key, value in document.items()
     )
     return ("{\n" + ",\n".join(fields) + "\n}\n").encode("utf-8")
-
-
-def write(image: Path, suffix: str, content: bytes) -> Path:
-    target = sidecar_path(image, suffix)
-    write_atomic(target, content)
-    return target

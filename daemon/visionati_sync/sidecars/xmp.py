@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from .. import __version__
-from .atomic import ChangedUnderneath, SidecarError, Snapshot, write_atomic
+from .atomic import Planned, SidecarError, Snapshot, write_with_retry
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 XML = "http://www.w3.org/XML/1998/namespace"
@@ -722,16 +722,6 @@ def choose_path(image: Path, naming: str) -> tuple[Path, str | None]:
     return appended, None
 
 
-@dataclass(frozen=True)
-class Planned:
-    """A sidecar write decided but not done: where, what, and what was there when we read."""
-
-    path: Path
-    content: bytes
-    expected: Snapshot
-    note: str | None = None
-
-
 def plan(image: Path, result: XmpResult, settings: XmpSettings, naming: str = "append") -> Planned:
     """Given a photo and a result, read its sidecar (if any) and decide the merged bytes."""
     path, note = choose_path(image, naming)
@@ -745,11 +735,5 @@ def write(
 ) -> tuple[Path, str | None]:
     """Merge ``result`` into the photo's sidecar on disk, atomically; merge again if a photo
     manager rewrote the sidecar meanwhile. Returns the sidecar and any naming note."""
-    for _ in range(5):
-        planned = plan(image, result, settings, naming)
-        try:
-            write_atomic(planned.path, planned.content, expected=planned.expected)
-        except ChangedUnderneath:
-            continue
-        return planned.path, planned.note
-    raise SidecarError(f"{image}: its XMP sidecar keeps changing while we write; left as it is")
+    (written,) = write_with_retry(lambda: [plan(image, result, settings, naming)])
+    return written.path, written.note
