@@ -28,10 +28,11 @@ from typing import Any
 import requests
 import yaml
 
-from visionati_sync import log, samples
+from visionati_sync import log
 from visionati_sync.config import FolderSettings, load_config
-from visionati_sync.jobs import DONE
-from visionati_sync.models import Job
+from visionati_sync.devtools import samples
+from visionati_sync.jobtable.schema import Job
+from visionati_sync.records import State
 from visionati_sync.service import Service
 
 KEY = "emulator-key"
@@ -185,9 +186,9 @@ def rescan(scratch: Path, count: int = 50_000, rounds: int = 5) -> list[Row]:
     config = load_config(config_path)
     log.configure("warning")  # the table, not the daemon's info lines
     service = Service(config)
-    service.scan([FolderSettings(path=tree)])  # the first scan queues all of them
-    with service.engine.begin() as conn:  # as if tagged: a rescan does not look at state
-        conn.execute(Job.__table__.update().values(state=DONE))
+    service.intake.scan([FolderSettings(path=tree)])  # the first scan queues all of them
+    with service.table.engine.begin() as conn:  # as if tagged: a rescan does not look at state
+        conn.execute(Job.__table__.update().values(state=State.DONE))
     empty = scratch / "c-empty"
     empty.mkdir()
 
@@ -202,7 +203,7 @@ def rescan(scratch: Path, count: int = 50_000, rounds: int = 5) -> list[Row]:
     ours, theirs = [], []
     for _ in range(rounds):  # interleaved, so both meet the same machine
         started = time.perf_counter()
-        queued = service.scan([FolderSettings(path=tree)])
+        queued = service.intake.scan([FolderSettings(path=tree)])
         ours.append(time.perf_counter() - started)
         assert queued == 0
         theirs.append(find(tree) - find(empty))

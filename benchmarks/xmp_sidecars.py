@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from visionati_sync import samples
+from visionati_sync.devtools import samples
 from visionati_sync.sidecars import xmp
 from visionati_sync.sidecars.atomic import WriteBatch
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from visionati_sync.models import Base
+from visionati_sync.jobtable.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

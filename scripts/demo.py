@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from visionati_sync import samples
+from visionati_sync.devtools import samples
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = ROOT / "demo-scratch"

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from support import EmulatorControl
+from support import EmulatorControl, Library
 from visionati_sync import log
-from visionati_sync.emulator import Emulator, EmulatorSettings
+from visionati_sync.devtools.emulator import Emulator, EmulatorSettings
 
 
 @pytest.fixture
@@ -21,6 +22,12 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def control(emulator: Emulator) -> EmulatorControl:
     return EmulatorControl(emulator.url)
+
+
+@pytest.fixture
+def library(tmp_path: Path, emulator: Emulator) -> Library:
+    """A photo folder (empty) and a config for it against the emulator."""
+    return Library(tmp_path, emulator.url)
 
 
 @pytest.fixture(autouse=True)

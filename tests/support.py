@@ -40,13 +40,13 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
 
 
 def base_config(
-    emulator_url: str, tmp: Path, folders: list[Path], **overrides: Any
+    emulator_url: str, tmp: Path, folders: list[Any], **overrides: Any
 ) -> dict[str, Any]:
     """A config for tests: fast polls and settling, a database in the test's folder."""
     config: dict[str, Any] = {
         "api": {"base_url": emulator_url, "key": KEY, "poll_interval": 0.2, "timeout": 10},
         "database": {"url": f"sqlite:///{tmp / 'state.db'}"},
-        "folders": [{"path": str(f)} for f in folders],
+        "folders": [f if isinstance(f, dict) else {"path": str(f)} for f in folders],
         "watch": {"settle_seconds": 0.5, "folder_retry_interval": 0.5},
     }
     for section, values in overrides.items():
@@ -165,3 +165,50 @@ class EmulatorControl:
 
     def faults(self, *faults: dict[str, Any]) -> None:
         requests.post(f"{self.url}/_emulator/faults", json={"faults": list(faults)}, timeout=10)
+
+
+class Library:
+    """A user's photo folder, a config for it against the emulator, and the commands the user
+    runs on it: the set-up every end-to-end test starts from (the ``library`` fixture)."""
+
+    def __init__(self, tmp: Path, emulator_url: str) -> None:
+        self.tmp = tmp
+        self.url = emulator_url
+        self.photos = tmp / "photos"
+        self.photos.mkdir(exist_ok=True)
+        self.config = tmp / "config.yaml"
+        self.env = clean_env(tmp)
+        self.configure()
+
+    def configure(self, folders: list[Any] | None = None, **overrides: Any) -> Path:
+        """(Re)write the config: the photo folder (or ``folders``: paths, or folder entries
+        as the config has them), plus ``overrides`` by section."""
+        folders = [self.photos] if folders is None else folders
+        return write_config(self.config, base_config(self.url, self.tmp, folders, **overrides))
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return cli(self.config, *args, env=self.env, timeout=timeout)
+
+    def json(self, *args: str) -> Any:
+        return cli_json(self.config, *args, env=self.env)
+
+    def status(self) -> dict[str, Any]:
+        return self.json("status")  # type: ignore[no-any-return]
+
+    def counts(self) -> dict[str, int]:
+        return self.status()["counts"]  # type: ignore[no-any-return]
+
+    def jobs(self, *args: str) -> dict[str, dict[str, Any]]:
+        """`jobs --json`, by file name."""
+        return {Path(job["path"]).name: job for job in self.json("jobs", *args)}
+
+    def wait_for(self, state: str, count: int, timeout: float = 30) -> dict[str, int]:
+        """Wait until ``count`` files are in ``state``, as `status` says."""
+        return wait_until(
+            lambda: (c := self.counts())[state] == count and c,
+            timeout, 0.2, f"{count} file(s) {state}",
+        )  # fmt: skip
+
+    def daemon(self, log: str = "daemon.log", wrapper: list[str] | None = None) -> Daemon:
+        """``visionati-sync run`` on this library, as a subprocess."""
+        return Daemon(self.config, self.tmp / log, self.env, wrapper)

@@ -16,25 +16,16 @@ from typing import Any
 
 import pytest
 
-from support import (
-    KEY,
-    Daemon,
-    EmulatorControl,
-    base_config,
-    clean_env,
-    cli,
-    cli_json,
-    wait_until,
-    write_config,
-)
-from visionati_sync import db, samples
+from support import KEY, EmulatorControl, Library, wait_until
 from visionati_sync.budget import Budget
 from visionati_sync.client import ApiClient
 from visionati_sync.config import ApiSettings, SidecarSettings
-from visionati_sync.emulator import Emulator
+from visionati_sync.devtools import samples
+from visionati_sync.devtools.emulator import Emulator
 from visionati_sync.gate import Gate
-from visionati_sync.jobs import FileSeen, JobStore
+from visionati_sync.jobtable import PAUSE_KEY, JobTable
 from visionati_sync.poller import Poller
+from visionati_sync.records import FileSeen
 from visionati_sync.submitter import Submitter
 from visionati_sync.writer import Writer
 
@@ -54,48 +45,41 @@ SETTINGS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_the_estimate_is_exactly_what_the_api_charges(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl, setting: str
+    tmp_path: Path, library: Library, control: EmulatorControl, setting: str
 ) -> None:
     control.settings(queued_polls=0, processing_polls=0)
     api, folder_api = SETTINGS[setting]
-    photos, shop = tmp_path / "photos", tmp_path / "shop"
+    photos, shop = library.photos, tmp_path / "shop"
     samples.write_library(photos, 700)
     samples.write_library(shop, 300, start=700)
     folders = [
         {"path": str(photos)},
         {"path": str(shop), **({"api": folder_api} if folder_api else {})},
     ]
-    settings = base_config(emulator.url, tmp_path, [], api={**FAST, **api})
-    settings["folders"] = folders
-    config = write_config(tmp_path / "config.yaml", settings)
-    env = clean_env(tmp_path)
-    estimate = cli_json(config, "estimate", env=env)
+    library.configure(folders, api={**FAST, **api})
+    estimate = library.json("estimate")
     assert (estimate["files"], estimate["to_upload"], estimate["done"]) == (1000, 1000, 0)
     assert estimate["assumes_default_backends"] is (not api.get("backends"))
-    result = cli(config, "scan", "--yes", env=env, timeout=300)
+    result = library.cli("scan", "--yes", timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     charged = sum(entry["credits"] for entry in control.uploads())
     assert estimate["credits"] == charged
     assert estimate["dollars"] == round(charged / 100, 2)
     # afterwards: nothing left to pay for; a copy is served from the cache
     shutil.copy(photos / "IMG_00001.jpg", photos / "copy.jpg")
-    after = cli_json(config, "estimate", env=env)
+    after = library.json("estimate")
     assert (after["done"], after["cached"], after["to_upload"], after["credits"]) == (1000, 1, 0, 0)
 
 
-def test_the_text_estimate_says_when_it_assumes_the_default_backends(
-    tmp_path: Path, emulator: Emulator
-) -> None:
-    photos = tmp_path / "photos"
-    samples.write_library(photos, 10)
-    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos]))
-    text = cli(config, "estimate", env=clean_env(tmp_path)).stdout
+def test_the_text_estimate_says_when_it_assumes_the_default_backends(library: Library) -> None:
+    samples.write_library(library.photos, 10)
+    text = library.cli("estimate").stdout
     assert (
         "10 eligible file(s): 0 already done, 0 served from the results cache, 10 to upload" in text
     )
     assert "cost: 90 credits ($0.90)" in text
     assert "assumes the documented defaults: claude, gemini, grok, openai" in text
-    dry = cli(config, "scan", "--dry-run", env=clean_env(tmp_path))
+    dry = library.cli("scan", "--dry-run")
     assert dry.returncode == 0 and "cost: 90 credits" in dry.stdout
 
 
@@ -122,68 +106,61 @@ def test_the_daily_budget_stops_at_the_cap_and_resumes_the_next_day(
 ) -> None:
     control.settings(queued_polls=0, processing_polls=0)
     clock = Clock(datetime(2026, 11, 26, 18, 0, tzinfo=UTC))
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    db.upgrade(engine)
-    store = JobStore(engine, clock=clock)
+    table = JobTable.open(f"sqlite:///{tmp_path / 'state.db'}", clock=clock)
     photos = tmp_path / "photos"
     images = samples.write_library(photos, 30)
     old = time.time() - 60
-    store.enqueue(
+    table.queue.enqueue(
         str(photos), [FileSeen(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in images]
     )
     for image in images:
         os.utime(image, (old, old))
-    store.enqueue(
+    table.queue.enqueue(
         str(photos), [FileSeen(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in images]
     )
     api = ApiSettings(
         base_url=emulator.url, poll_interval=0.1, batch_size=8, max_credits_per_day=50
     )
-    budget = Budget(store, api.max_credits_per_day, None, clock=clock)
-    gate = Gate(store, auth_retry_interval=60, credit_check_interval=60,
+    budget = Budget(table.reports, api.max_credits_per_day, None, clock=clock)
+    gate = Gate(table.reports, auth_retry_interval=60, credit_check_interval=60,
                 clock=lambda: clock().timestamp())  # fmt: skip
 
     def client() -> ApiClient:
         return ApiClient(emulator.url, KEY)
 
-    submitter = Submitter(store, client, api, gate, budget=budget, clock=clock)
-    poller = Poller(store, client, api)
-    writer = Writer(store, SidecarSettings(formats=["json"]))
+    submitter = Submitter(table, client, api, gate, budget=budget, clock=clock)
+    poller = Poller(table.requests, client, api)
+    writer = Writer(table.writes, SidecarSettings(formats=["json"]))
     run_pipeline(submitter, poller, writer, 3)
     charged = [entry["credits"] for entry in control.uploads()]
     assert sum(charged) == 45  # 5 photos × 9 credits; a sixth would pass 50
-    assert store.counts()["done"] == 5 and store.counts()["pending"] == 25
-    paused = store.get_state("submissions_paused")
+    assert table.reports.counts()["done"] == 5 and table.reports.counts()["pending"] == 25
+    paused = table.reports.get_state(PAUSE_KEY)
     assert paused["kind"] == "budget"
     assert paused["reason"].startswith("daily budget of 50 credits reached (45 spent today)")
     clock.offset = timedelta(hours=6)  # past midnight
     run_pipeline(submitter, poller, writer, 3)
     assert sum(entry["credits"] for entry in control.uploads()) == 90
-    assert store.counts()["done"] == 10
+    assert table.reports.counts()["done"] == 10
 
 
 @pytest.mark.slow
-def test_scan_asks_before_a_large_spend(tmp_path: Path, emulator: Emulator) -> None:
-    photos = tmp_path / "photos"
-    samples.write_library(photos, 20)  # 180 credits
-    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos]))
-    env = clean_env(tmp_path)
-    refused = cli(config, "scan", "--confirm-above", "100", env=env)
+def test_scan_asks_before_a_large_spend(library: Library) -> None:
+    samples.write_library(library.photos, 20)  # 180 credits
+    refused = library.cli("scan", "--confirm-above", "100")
     assert refused.returncode == 2
     assert "the estimate (180 credits) is over --confirm-above 100" in refused.stderr
-    assert cli_json(config, "status", env=env)["counts"]["done"] == 0
-    assert cli(config, "scan", "--confirm-above", "100", "--yes", env=env).returncode == 0
+    assert library.counts()["done"] == 0
+    assert library.cli("scan", "--confirm-above", "100", "--yes").returncode == 0
 
 
 @pytest.mark.slow
 def test_progress_is_a_live_display_on_a_terminal_and_log_lines_elsewhere(
-    tmp_path: Path, emulator: Emulator
+    library: Library,
 ) -> None:
-    photos = tmp_path / "photos"
+    photos = library.photos
     samples.write_library(photos, 12)
-    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos]))
-    env = clean_env(tmp_path)
-    plain = cli(config, "scan", env=env)
+    plain = library.cli("scan")
     assert plain.returncode == 0
     progress = [line for line in plain.stderr.splitlines() if '"progress"' in line]
     assert progress and '"done": 12' in progress[-1] and '"total": 12' in progress[-1]
@@ -192,7 +169,7 @@ def test_progress_is_a_live_display_on_a_terminal_and_log_lines_elsewhere(
     (photos / "more").mkdir()
     samples.write_library(photos / "more", 6, start=100)
     screen = run_on_terminal(
-        [sys.executable, "-m", "visionati_sync", "-c", str(config), "scan"], env
+        [sys.executable, "-m", "visionati_sync", "-c", str(library.config), "scan"], library.env
     )
     assert "6/6" in screen and "files/s" in screen and "credits" in screen
 
@@ -222,41 +199,42 @@ def run_on_terminal(command: list[str], env: dict[str, str]) -> str:
     return output.decode(errors="replace")
 
 
-@pytest.mark.slow
-def test_requests_in_flight_are_capped(
+def test_no_request_goes_out_while_the_in_flight_cap_is_reached(
     tmp_path: Path, emulator: Emulator, control: EmulatorControl
 ) -> None:
-    control.settings(queued_polls=100_000)
+    control.settings(queued_polls=100_000)  # the API holds every request
+    table = JobTable.open(f"sqlite:///{tmp_path / 'state.db'}")
     photos = tmp_path / "photos"
-    samples.write_library(photos, 10)
-    config = write_config(
-        tmp_path / "config.yaml",
-        base_config(emulator.url, tmp_path, [photos],
-                    api={"batch_size": 2, "max_inflight_requests": 2}),
-    )  # fmt: skip
-    env = clean_env(tmp_path)
-    with Daemon(config, tmp_path / "daemon.log", env) as daemon:
-        wait_until(lambda: cli_json(config, "status", env=env)["counts"]["submitted"] == 4, 30)
-        time.sleep(1.5)  # it must not send more while two requests are unanswered
-        assert len(control.uploads()) == 2
-        control.settings(queued_polls=0)
-        wait_until(lambda: cli_json(config, "status", env=env)["counts"]["done"] == 10, 30, 0.2)
-        assert daemon.stop() == 0
-    assert len(control.uploads()) == 5
-
-
-@pytest.mark.slow
-def test_a_request_never_exceeds_its_byte_cap(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl
-) -> None:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for n in range(4):
-        (photos / f"big{n}.png").write_bytes(samples.png_of_size(n, 500_000))
-    config = write_config(
-        tmp_path / "config.yaml",
-        base_config(emulator.url, tmp_path, [photos], api={"max_request_bytes": 1_048_576}),
+    images = samples.write_library(photos, 10)
+    table.queue.enqueue(
+        str(photos), [FileSeen(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in images]
     )
-    assert cli(config, "scan", env=clean_env(tmp_path)).returncode == 0
+    api = ApiSettings(
+        base_url=emulator.url, batch_size=2, max_inflight_requests=2, poll_interval=0.1
+    )
+    gate = Gate(table.reports, auth_retry_interval=60, credit_check_interval=60)
+    submitter = Submitter(table, lambda: ApiClient(emulator.url, KEY), api, gate)
+    poller = Poller(table.requests, lambda: ApiClient(emulator.url, KEY), api)
+    assert submitter.step() and submitter.step()
+    assert not submitter.step()  # two requests unanswered: nothing is claimed or sent
+    assert len(control.uploads()) == 2
+    assert table.reports.counts()["pending"] == 6
+    control.settings(queued_polls=0, processing_polls=0)
+
+    def answered() -> bool:
+        poller.step()
+        return table.requests.outstanding() == 0
+
+    wait_until(answered, 10, what="both requests answered")  # two places free
+    assert submitter.step() and submitter.step() and not submitter.step()
+    assert len(control.uploads()) == 4
+
+
+@pytest.mark.slow
+def test_a_request_never_exceeds_its_byte_cap(library: Library, control: EmulatorControl) -> None:
+    for n in range(4):
+        (library.photos / f"big{n}.png").write_bytes(samples.png_of_size(n, 500_000))
+    library.configure(api={"max_request_bytes": 1_048_576})
+    assert library.cli("scan").returncode == 0
     sizes: list[Any] = [len(entry["file_names"]) for entry in control.uploads()]
     assert sizes == [1, 1, 1, 1]  # 4 × 667 KB of base64: one per 1 MiB request

@@ -7,39 +7,26 @@ import hashlib
 import json
 import subprocess
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from support import (
-    Daemon,
-    EmulatorControl,
-    base_config,
-    clean_env,
-    cli_json,
-    wait_until,
-    write_config,
-)
-from visionati_sync import samples
-from visionati_sync.emulator import Emulator
+from support import EmulatorControl, Library, wait_until
+from visionati_sync.devtools import samples
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_file_changed_while_its_upload_is_in_flight_is_tagged_again(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+    library: Library, control: EmulatorControl
 ) -> None:
     control.settings(queued_polls=100_000)  # the request stays with the API
-    photos = tmp_path / "photos"
-    (image,) = samples.write_library(photos, 1)
-    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos]))
-    env = clean_env(tmp_path)
-    with Daemon(config, tmp_path / "daemon.log", env) as daemon:
-        wait_until(lambda: cli_json(config, "status", env=env)["counts"]["submitted"] == 1, 30)
+    (image,) = samples.write_library(library.photos, 1)
+    with library.daemon() as daemon:
+        library.wait_for("submitted", 1)
         first = control.uploaded_hashes()
         image.write_bytes(samples.png(12345))  # edited while the API works on the old bytes
         control.settings(queued_polls=0)
-        wait_until(lambda: cli_json(config, "status", env=env)["counts"]["done"] == 1, 30, 0.2)
+        library.wait_for("done", 1)
         assert daemon.logged("file changed after upload; tagging it again")
         assert daemon.stop() == 0
     new = hashlib.sha256(image.read_bytes()).hexdigest()
@@ -49,18 +36,11 @@ def test_a_file_changed_while_its_upload_is_in_flight_is_tagged_again(
     assert sidecar["sha256"] == new  # the sidecar describes what is on disk now
 
 
-def test_the_periodic_rescan_finds_what_the_watcher_never_heard_of(
-    tmp_path: Path, emulator: Emulator
-) -> None:
-    photos = tmp_path / "photos"
-    hidden_from_inotify = photos / "share"
+def test_the_periodic_rescan_finds_what_the_watcher_never_heard_of(library: Library) -> None:
+    hidden_from_inotify = library.photos / "share"
     hidden_from_inotify.mkdir(parents=True)
-    config = write_config(
-        tmp_path / "config.yaml",
-        base_config(emulator.url, tmp_path, [photos], watch={"rescan_interval": 1}),
-    )
-    env = clean_env(tmp_path)
-    with Daemon(config, tmp_path / "daemon.log", env) as daemon:
+    library.configure(watch={"rescan_interval": 1})
+    with library.daemon() as daemon:
         wait_until(lambda: daemon.logged("watching folder"), 20)
         # a file system mounted over a watched folder: inotify watches the folder beneath it
         # and is never told of files written into the mount (as with a remote share's writes)
@@ -72,7 +52,7 @@ def test_the_periodic_rescan_finds_what_the_watcher_never_heard_of(
             pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
         try:
             (hidden_from_inotify / "unseen.jpg").write_bytes(samples.jpeg(7))
-            wait_until(lambda: cli_json(config, "status", env=env)["counts"]["done"] == 1, 30, 0.2)
+            library.wait_for("done", 1)
             assert daemon.logged("periodic rescan")
             found = [r for r in daemon.logged("scanned folder") if r.get("new") == 1]
             assert found, "the file was found by a rescan, not by an event"

@@ -10,8 +10,9 @@ from pathlib import Path
 import requests
 
 from support import KEY, base_config, clean_env, cli, write_config
-from visionati_sync import __version__, db
-from visionati_sync.emulator import Emulator
+from visionati_sync import __version__
+from visionati_sync.devtools.emulator import Emulator
+from visionati_sync.jobtable import engine as db
 
 
 def test_version() -> None:
@@ -61,12 +62,13 @@ def test_the_emulator_command_serves_the_api(tmp_path: Path) -> None:
 def test_a_database_url_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
     for url, reason in (
         ("notaurl", "Could not parse SQLAlchemy URL"),
-        (f"sqlite:///{tmp_path}/missing-folder/is-a-file/x.db", "File exists"),
+        (f"sqlite:///{tmp_path}/missing-folder/is-a-file/x.db", "Not a directory"),
     ):
         (tmp_path / "missing-folder").mkdir(exist_ok=True)
         (tmp_path / "missing-folder" / "is-a-file").write_text("not a folder")
         config = write_config(tmp_path / "config.yaml", {"database": {"url": url}})
-        result = cli(config, "status", env=clean_env(tmp_path))
-        assert result.returncode == 2
-        assert f"{config}: database.url: cannot open: {reason}" in result.stderr
-        assert "Traceback" not in result.stderr
+        for command in (["status"], ["retry", "--all"]):  # to read, and to write
+            result = cli(config, *command, env=clean_env(tmp_path))
+            assert result.returncode == 2
+            assert f"{config}: database.url: cannot open: {reason}" in result.stderr
+            assert "Traceback" not in result.stderr

@@ -24,7 +24,7 @@ from visionati_sync.client import (
     interpret,
     parse_retry_after,
 )
-from visionati_sync.emulator import Emulator, EmulatorSettings
+from visionati_sync.devtools.emulator import Emulator, EmulatorSettings
 
 
 def answer(status: int, body: object, headers: dict[str, str] | None = None) -> object:

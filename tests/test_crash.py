@@ -16,17 +16,8 @@ from pathlib import Path
 import pytest
 
 from readers import as_list, exiftool
-from support import (
-    Daemon,
-    EmulatorControl,
-    base_config,
-    clean_env,
-    cli_json,
-    wait_until,
-    write_config,
-)
-from visionati_sync import samples
-from visionati_sync.emulator import Emulator
+from support import EmulatorControl, Library, wait_until
+from visionati_sync.devtools import samples
 from visionati_sync.sidecars.xmp import keywords_from_asset
 
 pytestmark = pytest.mark.slow
@@ -34,25 +25,22 @@ FILES, KILLS = 200, 10
 
 
 def test_ten_kills_lose_nothing_and_pay_nothing_twice(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+    tmp_path: Path, library: Library, control: EmulatorControl
 ) -> None:
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     control.settings(queued_polls=2, processing_polls=2)
-    photos = tmp_path / "photos"
+    photos = library.photos
     images = samples.write_library(photos, FILES)
-    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos]))
-    env = clean_env(tmp_path)
     for kill in range(KILLS):
-        with Daemon(config, tmp_path / f"run{kill}.log", env) as daemon:
+        with library.daemon(f"run{kill}.log") as daemon:
             wait_until(lambda: daemon.logged("daemon started"), 30)  # kill while it works
-            time.sleep(rng.uniform(0.05, 1.2))
+            time.sleep(rng.uniform(0.05, 1.2))  # a random moment, not a wait for something
             daemon.stop(signal.SIGKILL)
-    with Daemon(config, tmp_path / "final.log", env) as daemon:
+    with library.daemon("final.log") as daemon:
         wait_until(
-            lambda: cli_json(config, "status", env=env)["counts"]["done"] == FILES, 120, 0.5,
-            f"every file done (seed {seed})",
-        )  # fmt: skip
+            lambda: library.counts()["done"] == FILES, 120, 0.5, f"every file done (seed {seed})"
+        )
         assert daemon.stop() == 0
 
     # exactly one set of sidecars per photo, matching it; no temporary file left behind

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -14,18 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from support import (
-    Daemon,
-    EmulatorControl,
-    base_config,
-    clean_env,
-    cli,
-    cli_json,
-    wait_until,
-    write_config,
-)
-from visionati_sync import samples
-from visionati_sync.emulator import Emulator, synthesize_asset
+from support import EmulatorControl, Library, base_config, clean_env, cli, wait_until, write_config
+from visionati_sync.devtools import samples
+from visionati_sync.devtools.emulator import Emulator, synthesize_asset
 from visionati_sync.options import RequestOptions
 
 pytestmark = pytest.mark.slow
@@ -41,10 +33,6 @@ def sidecar(path: Path) -> dict:
     return json.loads(path.with_name(path.name + ".visionati.json").read_text())
 
 
-def counts(config: Path, env: dict[str, str]) -> dict[str, int]:
-    return cli_json(config, "status", env=env)["counts"]
-
-
 def drop_privileges() -> list[str]:
     """As root, run the daemon without the capability to read any file: an unreadable file
     must be unreadable to it, as for an ordinary user."""
@@ -55,16 +43,11 @@ def drop_privileges() -> list[str]:
 
 
 def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+    tmp_path: Path, library: Library, control: EmulatorControl
 ) -> None:
     control.settings(queued_polls=3, processing_polls=3)
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    config = write_config(
-        tmp_path / "config.yaml",
-        base_config(emulator.url, tmp_path, [photos], watch={"settle_seconds": 1.0}),
-    )
-    env = clean_env(tmp_path)
+    photos = library.photos
+    library.configure(watch={"settle_seconds": 1.0})
     staging = tmp_path / "staging"
     quick = samples.write_library(staging, 40)
     slow = {f"slow_{n:02d}.png": samples.png_of_size(1000 + n, 48_000) for n in range(10)}
@@ -77,7 +60,7 @@ def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
                 handle.flush()
                 time.sleep(0.4)
 
-    with Daemon(config, tmp_path / "daemon.log", env) as daemon:
+    with library.daemon() as daemon:
         wait_until(lambda: daemon.logged("watching folder"), 30, what="the watch to start")
         writers = [threading.Thread(target=write_slowly, args=item) for item in slow.items()]
         for writer in writers:
@@ -86,7 +69,7 @@ def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
             shutil.copy(path, photos / path.name)
         for writer in writers:
             writer.join()
-        wait_until(lambda: counts(config, env)["done"] == 50, 120, 0.5, "50 files done")
+        library.wait_for("done", 50, 120)
         assert daemon.alive()
         started = time.monotonic()
         assert daemon.stop() == 0
@@ -105,20 +88,15 @@ def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
     uploaded = Counter(control.uploaded_hashes())
     assert sorted(uploaded) == sorted(sha(p) for p in images)  # nothing partial went out
     assert set(uploaded.values()) == {1}  # and nothing twice
-    assert counts(config, env) == {
-        "pending": 0,
-        "submitted": 0,
-        "done": 50,
-        "failed": 0,
-        "skipped": 0,
-    }
+    assert library.counts() == {
+        "pending": 0, "submitted": 0, "done": 50, "failed": 0, "skipped": 0,
+    }  # fmt: skip
 
 
 def test_bad_files_fail_alone_with_a_clear_reason_and_the_daemon_goes_on(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+    tmp_path: Path, library: Library, control: EmulatorControl
 ) -> None:
-    photos, later = tmp_path / "photos", tmp_path / "not-yet-mounted"
-    photos.mkdir()
+    photos, later = library.photos, tmp_path / "not-yet-mounted"
     (photos / "good.jpg").write_bytes(samples.jpeg(1))
     (photos / "empty.jpg").write_bytes(b"")
     (photos / "notes.jpg").write_text("this is a text file with an image name")
@@ -138,17 +116,14 @@ def test_bad_files_fail_alone_with_a_clear_reason_and_the_daemon_goes_on(
             "body": {"error": "slow down"},
         }
     )
-    config = write_config(
-        tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos, later])
-    )
-    env = clean_env(tmp_path)
-    with Daemon(config, tmp_path / "daemon.log", env, wrapper=drop_privileges()) as daemon:
+    library.configure([photos, later])
+    with library.daemon(wrapper=drop_privileges()) as daemon:
         wait_until(lambda: daemon.logged("submissions paused"), 30, what="the rate-limit pause")
         (photos / "doomed.jpg").unlink()
-        wait_until(lambda: counts(config, env)["done"] == 1, 60, 0.3, "good.jpg done")
+        library.wait_for("done", 1, 60)
         missing = daemon.logged("folders[1].path: directory does not exist")
         assert missing and missing[0]["folder"] == str(later)
-        jobs = {Path(j["path"]).name: j for j in cli_json(config, "jobs", env=env)}
+        jobs = library.jobs()
         assert "doomed.jpg" not in jobs
         # the watcher's delete event or the submitter's check, whichever comes first
         vanished = daemon.logged("before upload; dropped from the queue")
@@ -169,7 +144,7 @@ def test_bad_files_fail_alone_with_a_clear_reason_and_the_daemon_goes_on(
         later.mkdir()
         wait_until(lambda: daemon.logged("watching folder", folder=str(later)), 20)
         (later / "late.png").write_bytes(samples.png(9))
-        wait_until(lambda: counts(config, env)["done"] == 2, 60, 0.3, "late.png done")
+        library.wait_for("done", 2, 60)
         assert daemon.alive()
         assert daemon.stop() == 0
     assert sidecar(later / "late.png")["sha256"] == sha(later / "late.png")
@@ -179,48 +154,40 @@ def test_bad_files_fail_alone_with_a_clear_reason_and_the_daemon_goes_on(
 
 
 def test_a_wrong_key_pauses_uploads_without_a_storm_and_leaks_nowhere(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+    tmp_path: Path, library: Library, control: EmulatorControl
 ) -> None:
     wrong = "sk-wrong-but-secret-0123456789"
-    photos = tmp_path / "photos"
-    samples.write_library(photos, 5)
-    config = write_config(
-        tmp_path / "config.yaml",
-        base_config(emulator.url, tmp_path, [photos], api={"key": wrong, "auth_retry_interval": 2}),
-    )
-    env = clean_env(tmp_path)
-    with Daemon(config, tmp_path / "daemon.log", env) as daemon:
+    samples.write_library(library.photos, 5)
+    library.configure(api={"key": wrong, "auth_retry_interval": 1})
+    with library.daemon() as daemon:
         paused = wait_until(lambda: daemon.logged("submissions paused"), 30)
         assert paused[0]["reason"] == "API key rejected: Access denied."
-        time.sleep(6)  # let it run: the number of requests over this time is the point
-        status = cli_json(config, "status", env=env)
+        # it goes on: three calls in all, the refused upload and two key checks
+        calls = wait_until(lambda: len(c := control.log()) >= 3 and c, 30, 0.1)
+        status = library.status()
         assert status["paused"]["kind"] == "auth"
         assert status["counts"]["pending"] == 5
         assert daemon.alive()
         assert daemon.stop() == 0
-    requests_made = control.log()
-    assert len(requests_made) <= 1 + 6 / 2 + 2  # one upload, then a cheap key check every 2 s
-    assert all(e["path"] == "/api/fetch" for e in requests_made)
-    assert not list(photos.glob("*.visionati.json"))
-    for place in [tmp_path / "daemon.log", *tmp_path.glob("state.db*")]:
+    assert all(e["path"] == "/api/fetch" for e in control.log())  # key checks cost nothing
+    gaps = [b["time"] - a["time"] for a, b in itertools.pairwise(calls)]
+    assert min(gaps) >= 0.9, gaps  # a check every auth_retry_interval, never a storm
+    assert not list(library.photos.glob("*.visionati.json"))
+    for place in [daemon.log_path, *tmp_path.glob("state.db*")]:
         assert wrong.encode() not in place.read_bytes(), place
 
 
 def test_a_valid_key_never_reaches_logs_database_or_sidecars(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+    tmp_path: Path, library: Library, control: EmulatorControl
 ) -> None:
     secret = "sk-live-do-not-leak-9876543210"
     control.settings(keys=[secret])
-    photos = tmp_path / "photos"
-    samples.write_library(photos, 3)
-    config = write_config(
-        tmp_path / "config.yaml",
-        base_config(emulator.url, tmp_path, [photos], api={"key": None}, log_level="debug"),
-    )
-    env = clean_env(tmp_path, VISIONATI_API_KEY=secret)
-    result = cli(config, "scan", env=env)
+    samples.write_library(library.photos, 3)
+    library.configure(api={"key": None}, log_level="debug")
+    library.env["VISIONATI_API_KEY"] = secret
+    result = library.cli("scan")
     assert result.returncode == 0, result.stderr
-    places = [*tmp_path.glob("state.db*"), *photos.glob("*.json")]
+    places = [*tmp_path.glob("state.db*"), *library.photos.glob("*.json")]
     assert len(places) >= 4
     assert secret not in result.stderr + result.stdout
     for place in places:
@@ -247,19 +214,16 @@ def test_missing_key_stops_with_a_clear_error(tmp_path: Path, emulator: Emulator
 
 
 def test_kill_9_then_restart_resumes_without_uploading_again(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+    library: Library, control: EmulatorControl
 ) -> None:
     control.settings(queued_polls=1000)  # requests stay outstanding while we kill
-    photos = tmp_path / "photos"
-    samples.write_library(photos, 12)
-    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos]))
-    env = clean_env(tmp_path)
-    with Daemon(config, tmp_path / "first.log", env) as daemon:
-        wait_until(lambda: counts(config, env)["submitted"] == 12, 30, 0.2, "all submitted")
+    samples.write_library(library.photos, 12)
+    with library.daemon("first.log") as daemon:
+        library.wait_for("submitted", 12)
         daemon.stop(signal.SIGKILL)
     control.settings(queued_polls=1)
-    with Daemon(config, tmp_path / "second.log", env) as daemon:
-        wait_until(lambda: counts(config, env)["done"] == 12, 60, 0.3, "all done after restart")
+    with library.daemon("second.log") as daemon:
+        library.wait_for("done", 12, 60)
         assert daemon.stop() == 0
     hashes = Counter(control.uploaded_hashes())
     assert len(hashes) == 12 and set(hashes.values()) == {1}

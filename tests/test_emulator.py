@@ -8,8 +8,8 @@ import hashlib
 import requests
 
 from support import KEY, EmulatorControl
-from visionati_sync import samples
-from visionati_sync.emulator import SYNTHETIC_NOTE, Emulator, synthesize_asset
+from visionati_sync.devtools import samples
+from visionati_sync.devtools.emulator import SYNTHETIC_NOTE, Emulator, synthesize_asset
 
 HEADERS = {"X-API-Key": f"Token {KEY}"}
 

@@ -12,8 +12,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from visionati_sync import db
-from visionati_sync.models import Base
+from visionati_sync.jobtable import engine as db
+from visionati_sync.jobtable.schema import Base
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_upgrade_works_from_an_installed_wheel(tmp_path: Path) -> None:
     database = tmp_path / "from-wheel.db"
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import visionati_sync, visionati_sync.db as d;"
+        "import visionati_sync, visionati_sync.jobtable.engine as d;"
         "assert visionati_sync.__file__.startswith(sys.argv[1]), visionati_sync.__file__;"
         "assert d.migrations_directory().startswith(sys.argv[1]);"
         "e = d.make_engine('sqlite:///' + sys.argv[2]); d.upgrade(e);"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from visionati_sync import samples
+from visionati_sync.devtools import samples
 from visionati_sync.payload import FileProblem, check_file, unique_names, write_body
 
 

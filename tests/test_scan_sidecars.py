@@ -9,28 +9,23 @@ from pathlib import Path
 import pytest
 
 from readers import as_list, exiftool, exiv2_loads
-from support import base_config, clean_env, cli, cli_json, write_config
-from visionati_sync import samples
-from visionati_sync.emulator import Emulator
+from support import Library
+from visionati_sync.devtools import samples
 from visionati_sync.sidecars.xmp import keywords_from_asset
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).parent / "data" / "xmp"
 
 
-def scan(tmp_path: Path, emulator: Emulator, photos: Path, **sidecars: object) -> tuple[int, str]:
-    config = write_config(
-        tmp_path / "config.yaml",
-        base_config(emulator.url, tmp_path, [photos], sidecars=sidecars or {}),
-    )
-    result = cli(config, "scan", env=clean_env(tmp_path))
+def scan(library: Library, **sidecars: object) -> tuple[int, str]:
+    library.configure(sidecars=sidecars or {})
+    result = library.cli("scan")
     return result.returncode, result.stderr
 
 
-def test_default_writes_xmp_and_json_that_agree(tmp_path: Path, emulator: Emulator) -> None:
-    photos = tmp_path / "photos"
-    images = samples.write_library(photos, 4)
-    code, stderr = scan(tmp_path, emulator, photos)
+def test_default_writes_xmp_and_json_that_agree(library: Library) -> None:
+    images = samples.write_library(library.photos, 4)
+    code, stderr = scan(library)
     assert code == 0, stderr
     sidecars = [image.with_name(image.name + ".xmp") for image in images]
     tags = exiftool(*sidecars)
@@ -52,32 +47,26 @@ def test_default_writes_xmp_and_json_that_agree(tmp_path: Path, emulator: Emulat
 @pytest.mark.parametrize(
     ("formats", "suffixes"), [(["xmp"], [".xmp"]), (["json"], [".visionati.json"])]
 )
-def test_xmp_only_and_json_only(
-    tmp_path: Path, emulator: Emulator, formats: list[str], suffixes: list[str]
-) -> None:
-    photos = tmp_path / "photos"
+def test_xmp_only_and_json_only(library: Library, formats: list[str], suffixes: list[str]) -> None:
+    photos = library.photos
     (image,) = samples.write_library(photos, 1)
-    code, stderr = scan(tmp_path, emulator, photos, formats=formats)
+    code, stderr = scan(library, formats=formats)
     assert code == 0, stderr
     assert sorted(p.name for p in photos.iterdir()) == sorted(
         [image.name] + [image.name + suffix for suffix in suffixes]
     )
 
 
-def test_a_broken_sidecar_fails_its_photo_alone_and_stays_as_it_was(
-    tmp_path: Path, emulator: Emulator
-) -> None:
-    photos = tmp_path / "photos"
-    broken, fine, darktable = samples.write_library(photos, 3)
+def test_a_broken_sidecar_fails_its_photo_alone_and_stays_as_it_was(library: Library) -> None:
+    broken, fine, darktable = samples.write_library(library.photos, 3)
     broken_xmp = broken.with_name(broken.name + ".xmp")
     broken_xmp.write_bytes(b"<x:xmpmeta><rdf:RDF>half a sidecar")
     shutil.copy(DATA / "darktable.xmp", darktable.with_name(darktable.name + ".xmp"))
-    code, stderr = scan(tmp_path, emulator, photos)
+    code, stderr = scan(library)
     assert code == 1, stderr  # one file failed
     assert broken_xmp.read_bytes() == b"<x:xmpmeta><rdf:RDF>half a sidecar"
     assert not broken.with_name(broken.name + ".visionati.json").exists()
-    config = tmp_path / "config.yaml"
-    jobs = {Path(j["path"]).name: j for j in cli_json(config, "jobs", env=clean_env(tmp_path))}
+    jobs = library.jobs()
     assert jobs[broken.name]["state"] == "failed"
     assert jobs[broken.name]["error"].startswith(f"{broken_xmp}: cannot parse XMP")
     assert jobs[fine.name]["state"] == jobs[darktable.name]["state"] == "done"

@@ -25,11 +25,11 @@ def test_a_file_is_ready_only_after_it_stops_changing() -> None:
     for step in range(10):  # grows every second: never ready
         files.now += 1
         files.sizes["/f/a.jpg"] += 10
-        assert settler.ready() == ([], []), step
+        assert settler.ready() == [], step
     files.now += 1
-    assert settler.ready()[0] == []  # first quiet look starts the clock
+    assert settler.ready() == []  # first quiet look starts the clock
     files.now += 2
-    complete, _ = settler.ready()
+    complete = settler.ready()
     assert [(folder, seen.relpath, seen.size) for folder, seen in complete] == [
         ("/f", "a.jpg", 110)
     ]
@@ -44,12 +44,25 @@ def test_a_busy_path_never_holds_back_a_quiet_one() -> None:
     for _ in range(8):
         settler.touch("/f", "busy.jpg")  # an event storm on one path
         files.now += 0.5
-        ready += [seen.relpath for _, seen in settler.ready()[0]]
+        ready += [seen.relpath for _, seen in settler.ready()]
     assert ready == ["quiet.jpg"]
 
 
-def test_a_file_that_vanishes_is_reported_and_forgotten() -> None:
+def test_a_file_that_vanishes_is_forgotten() -> None:
     _, settler = make()
     settler.touch("/f", "gone.jpg")
-    assert settler.ready() == ([], [("/f", "gone.jpg")])
+    assert settler.ready() == []
     assert len(settler) == 0
+
+
+def test_a_file_that_never_stops_changing_is_taken_after_the_maximum_wait() -> None:
+    now = [0.0]
+    size = [1]
+    settler = Settler(2.0, clock=lambda: now[0], stat=lambda _: (size[0], size[0]), max_wait=10.0)
+    taken_at = []
+    for _ in range(30):
+        settler.touch("/f", "log.jpg")  # written to every half second
+        size[0] += 1
+        now[0] += 0.5
+        taken_at += [now[0] for _ in settler.ready()]
+    assert len(taken_at) == 1 and 10.0 <= taken_at[0] <= 10.5

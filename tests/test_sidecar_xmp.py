@@ -13,14 +13,26 @@ from pathlib import Path
 import pytest
 
 from readers import KEYWORD_TAGS, as_list, exiftool, exiv2_loads
+from visionati_sync import __version__
 from visionati_sync.sidecars import xmp
+from visionati_sync.sidecars.atomic import write_with_retry
 from visionati_sync.sidecars.xmp import XmpError, XmpResult, XmpSettings, merge
+from visionati_sync.sidecars.xmp.packet import NAMESPACES, PACKET_ID, RDF
 
 DATA = Path(__file__).parent / "data" / "xmp"
 SHAPES = sorted(p.name for p in DATA.glob("*.xmp"))
 WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 RESULT = XmpResult("IMG_1.jpg", "req-1", WHEN, ("dog", "Beach", "sunset"), "A dog on a beach.")
 SETTINGS = XmpSettings()
+
+
+def write_xmp(
+    image: Path, result: XmpResult, settings: XmpSettings, naming: str = "append"
+) -> tuple[Path, str | None]:
+    """One photo's sidecar written as the daemon's writer does: planned, written atomically,
+    planned again if a photo manager rewrote it meanwhile."""
+    (written,) = write_with_retry(lambda: [xmp.plan(image, result, settings, naming)])
+    return written.path, written.note
 
 
 def write(tmp_path: Path, name: str, content: bytes) -> Path:
@@ -185,7 +197,7 @@ def test_unsafe_or_broken_sidecars_are_refused_and_left_alone(
     image.write_bytes(b"\xff\xd8\xff")
     sidecar = write(tmp_path, "IMG_1.jpg.xmp", content)
     with pytest.raises(XmpError, match=reason) as caught:
-        xmp.write(image, RESULT, SETTINGS)
+        write_xmp(image, RESULT, SETTINGS)
     assert str(sidecar) in str(caught.value)
     assert sidecar.read_bytes() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["IMG_1.jpg", "IMG_1.jpg.xmp"]
@@ -219,12 +231,12 @@ def test_existing_sidecars_are_found_under_either_name(tmp_path: Path) -> None:
 def test_two_photos_sharing_a_stem_never_share_a_replace_named_sidecar(tmp_path: Path) -> None:
     jpeg, png = photo(tmp_path, "IMG_1.jpg"), photo(tmp_path, "IMG_1.png")
     settings_root = XmpSettings()
-    path, note = xmp.write(jpeg, RESULT, settings_root, "replace")
+    path, note = write_xmp(jpeg, RESULT, settings_root, "replace")
     assert path == tmp_path / "IMG_1.jpg.xmp" and note is not None  # a clash: append
     raw = photo(tmp_path, "IMG_2.cr2")
     shutil.copy(DATA / "lightroom.xmp", tmp_path / "IMG_2.xmp")  # Lightroom's, for the raw
     jpeg2 = photo(tmp_path, "IMG_2.jpg")
-    path, note = xmp.write(jpeg2, RESULT, settings_root, "replace")
+    path, note = write_xmp(jpeg2, RESULT, settings_root, "replace")
     assert path == tmp_path / "IMG_2.jpg.xmp" and note is not None
     assert (tmp_path / "IMG_2.xmp").read_bytes() == (DATA / "lightroom.xmp").read_bytes()
     assert raw.exists() and png.exists()
@@ -233,7 +245,7 @@ def test_two_photos_sharing_a_stem_never_share_a_replace_named_sidecar(tmp_path:
 def test_a_replace_named_sidecar_we_wrote_stays_ours(tmp_path: Path) -> None:
     image = photo(tmp_path, "IMG_3.jpg")
     result = XmpResult("IMG_3.jpg", "req-3", WHEN, ("dog",), None)
-    assert xmp.write(image, result, SETTINGS, "replace") == (tmp_path / "IMG_3.xmp", None)
+    assert write_xmp(image, result, SETTINGS, "replace") == (tmp_path / "IMG_3.xmp", None)
     photo(tmp_path, "IMG_3.png")  # appears later
     assert xmp.choose_path(image, "replace") == (tmp_path / "IMG_3.xmp", None)
     assert xmp.choose_path(tmp_path / "IMG_3.png", "replace")[0] == tmp_path / "IMG_3.png.xmp"
@@ -244,11 +256,11 @@ def test_a_write_keeps_permissions_and_writing_twice_changes_nothing(tmp_path: P
     sidecar = tmp_path / "IMG_1.jpg.xmp"
     shutil.copy(DATA / "darktable.xmp", sidecar)
     os.chmod(sidecar, 0o600)
-    xmp.write(image, RESULT, SETTINGS)
+    write_xmp(image, RESULT, SETTINGS)
     first = sidecar.read_bytes()
     inode = sidecar.stat().st_ino
     assert stat.S_IMODE(sidecar.stat().st_mode) == 0o600
-    xmp.write(image, RESULT, SETTINGS)
+    write_xmp(image, RESULT, SETTINGS)
     assert sidecar.read_bytes() == first and sidecar.stat().st_ino == inode  # not rewritten
     assert sorted(p.name for p in tmp_path.iterdir()) == ["IMG_1.jpg", "IMG_1.jpg.xmp"]
 
@@ -268,7 +280,7 @@ def test_a_sidecar_rewritten_by_a_photo_manager_during_our_write_is_merged_again
         return real_merge(existing, *args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(xmp, "merge", merge_while_darktable_writes)
-    xmp.write(image, RESULT, SETTINGS)
+    write_xmp(image, RESULT, SETTINGS)
     assert len(calls) == 2
     tags = exiftool(sidecar)[sidecar]
     assert tags["XMP-xmp:Rating"] == 1  # their write survived
@@ -296,7 +308,15 @@ def test_a_new_sidecar_from_the_template_is_what_the_merge_would_build(
         tuple(xmp.xml_text(k) for k in result.keywords), result.description, result.alt_text,
     )  # fmt: skip
     fresh = merge(None, clean, settings)
-    general = merge(xmp.serialize(xmp._new_document()), clean, settings)
+    prefixes = ("dc", "lr", "digiKam", "vsync")
+    declarations = "".join(f' xmlns:{p}="{NAMESPACES[p]}"' for p in prefixes)
+    empty = (
+        f'<?xpacket begin="\ufeff" id="{PACKET_ID}"?>\n'
+        f'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="visionati-sync {__version__}">\n'
+        f' <rdf:RDF xmlns:rdf="{RDF}">\n  <rdf:Description rdf:about=""{declarations}/>\n'
+        ' </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end="w"?>\n'
+    ).encode()
+    general = merge(empty, clean, settings)
     canonical = [etree.tostring(etree.fromstring(x), method="c14n") for x in (fresh, general)]
     assert canonical[0] == canonical[1]
     assert merge(fresh, clean, settings) == fresh

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from .jobs import Clock, JobStore, utcnow
+from .jobtable import Reports
+from .records import Clock, utcnow
 
 
 @dataclass(frozen=True)
@@ -19,12 +20,19 @@ class Allowance:
     reason: str | None = None  # why it is this small (for `status`)
     resumes_at: datetime | None = None  # when more is allowed again (None: not by itself)
 
+    def wait_seconds(self, now: datetime) -> float:
+        """Given the time, how long until more may be spent (an hour when only the user can
+        lift the cap: the gate looks again then, after a config change)."""
+        if self.resumes_at is None:
+            return 3600.0
+        return max(1.0, (self.resumes_at - now).total_seconds())
+
 
 class Budget:
     def __init__(
-        self, store: JobStore, per_day: int | None, total: int | None, clock: Clock = utcnow
+        self, reports: Reports, per_day: int | None, total: int | None, clock: Clock = utcnow
     ) -> None:
-        self.store = store
+        self.reports = reports
         self.per_day = per_day
         self.total = total
         self.clock = clock
@@ -37,7 +45,7 @@ class Budget:
         choices: list[Allowance] = []
         if self.per_day is not None:
             midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-            spent = self.store.credits_committed(since=midnight)
+            spent = self.reports.credits_committed(since=midnight)
             tomorrow = midnight + timedelta(days=1)
             choices.append(
                 Allowance(
@@ -48,7 +56,7 @@ class Budget:
                 )
             )
         if self.total is not None:
-            spent = self.store.credits_committed()
+            spent = self.reports.credits_committed()
             choices.append(
                 Allowance(
                     max(0, self.total - spent),

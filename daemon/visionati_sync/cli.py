@@ -8,11 +8,11 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from . import __version__, catalog, db, log
+from . import __version__, catalog, log
 from .config import (
     Config,
     ConfigError,
@@ -21,10 +21,13 @@ from .config import (
     load_config,
     missing_folders,
 )
+from .records import VISIBLE_STATES, State
 
 if TYPE_CHECKING:  # imported where used: `status` need not load the whole daemon
     from .estimate import Estimate
-    from .jobs import Scope
+    from .jobtable import JobTable
+    from .records import Scope
+    from .selection import Selector
     from .service import Service
 
 EXIT_CONFIG = 2
@@ -64,7 +67,15 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj["config"] = config_path
 
 
+def _cannot_open(ctx: click.Context, config: Config, exc: Exception) -> NoReturn:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
+    reason = reason or str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    click.echo(f"error: {config.source}: database.url: cannot open: {reason}", err=True)
+    ctx.exit(EXIT_CONFIG)
+
+
 def _service(ctx: click.Context, config: Config) -> Service:
+    """The daemon's parts over a job table opened to write (and migrated if behind)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from .service import Service
@@ -72,10 +83,20 @@ def _service(ctx: click.Context, config: Config) -> Service:
     try:
         return Service(config)
     except (SQLAlchemyError, ImportError, OSError) as exc:  # no database there, or no driver
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
-        reason = reason or str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        click.echo(f"error: {config.source}: database.url: cannot open: {reason}", err=True)
-        ctx.exit(EXIT_CONFIG)
+        _cannot_open(ctx, config, exc)
+
+
+def _table(ctx: click.Context, config: Config, *, readonly: bool = True) -> JobTable:
+    """The job table alone; to read, it is neither migrated nor write-locked."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .jobtable import JobTable
+    from .jobtable.engine import SchemaMismatch
+
+    try:
+        return JobTable.open(config.database_url(), readonly=readonly)
+    except (SQLAlchemyError, ImportError, OSError, SchemaMismatch) as exc:
+        _cannot_open(ctx, config, exc)
 
 
 @main.command()
@@ -88,7 +109,8 @@ def run(ctx: click.Context, config_path: Path | None) -> None:
 
 
 def _estimate(
-    service: Service,
+    table: JobTable,
+    selector: Selector,
     config: Config,
     folders: Sequence[FolderSettings],
     scopes: Sequence[Scope],
@@ -96,9 +118,7 @@ def _estimate(
 ) -> Estimate:
     from .estimate import estimate
 
-    return estimate(
-        service.store, folders, scopes, service.selector, config.options_for, hash_files=not quick
-    )
+    return estimate(table, folders, scopes, selector, config.options_for, hash_files=not quick)
 
 
 def _print_estimate(result: Estimate) -> None:
@@ -135,11 +155,13 @@ def estimate(
     paths: tuple[Path, ...],
 ) -> None:
     """Count what a scan of the folders (or PATHS) would upload, and what it would cost."""
-    from .service import scopes_for
+    from .intake import scopes_for
 
     config = _load(ctx, config_path)
     folders, scopes = scopes_for(config.settings.folders, list(paths))
-    result = _estimate(_service(ctx, config), config, folders, scopes, quick)
+    result = _estimate(
+        _table(ctx, config), config.settings.watch.selector(), config, folders, scopes, quick
+    )
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -170,20 +192,21 @@ def scan(
     Exit 2 when uploads cannot go on: the key was rejected, the credits or the budget ran out,
     or the estimate was over --confirm-above and not confirmed.
     """
+    from .intake import scopes_for
     from .progress import reporter_for
-    from .service import scopes_for
 
     config = _load(ctx, config_path, need_key=not dry_run)
     folders, scopes = scopes_for(config.settings.folders, list(paths))
     service = _service(ctx, config)
+    table, selector = service.table, service.selector
     if dry_run:
-        _print_estimate(_estimate(service, config, folders, scopes, quick=False))
+        _print_estimate(_estimate(table, selector, config, folders, scopes, quick=False))
         return
     if retag:
-        count = service.store.requeue_for_retag(config.settings.api.request_options(), scopes)
+        count = table.queue.requeue_for_retag(config.settings.api.request_options(), scopes)
         click.echo(f"{count} file(s) tagged under other options queued again", err=True)
     if not yes:
-        planned = _estimate(service, config, folders, scopes, quick=True).credits
+        planned = _estimate(table, selector, config, folders, scopes, quick=True).credits
         if planned > confirm_above:
             if not sys.stdin.isatty():
                 click.echo(
@@ -211,7 +234,8 @@ def scan(
 @click.pass_context
 def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
     """Show counts by state, spend, whether submissions are paused, recent errors."""
-    report = _service(ctx, _load(ctx, config_path)).status()
+    config = _load(ctx, config_path)
+    report = _table(ctx, config).reports.status()
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -233,12 +257,13 @@ def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
 
 @main.command()
 @config_option
-@click.option("--state", type=click.Choice(["pending", "submitted", "done", "failed", "skipped"]))
+@click.option("--state", type=click.Choice([str(state) for state in VISIBLE_STATES]))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def jobs(ctx: click.Context, config_path: Path | None, state: str | None, as_json: bool) -> None:
     """List files and their state."""
-    rows = _service(ctx, _load(ctx, config_path)).store.jobs(state)
+    config = _load(ctx, config_path)
+    rows = _table(ctx, config).reports.jobs(None if state is None else State(state))
     if as_json:
         click.echo(
             json.dumps(
@@ -273,7 +298,8 @@ def retry(
     """Put failed files (JOB ids from `jobs`, or --all) back in the queue."""
     if not every and not job_ids:
         raise click.UsageError("name the JOB ids to retry, or give --all")
-    count = _service(ctx, _load(ctx, config_path)).store.retry(job_ids, every=every)
+    config = _load(ctx, config_path)
+    count = _table(ctx, config, readonly=False).queue.retry(job_ids, every=every)
     click.echo(f"{count} failed file(s) queued again")
 
 
@@ -287,10 +313,12 @@ def db_group() -> None:
 @click.pass_context
 def upgrade(ctx: click.Context, config_path: Path | None) -> None:
     """Create or upgrade the job table's schema to the newest version."""
+    from .jobtable import engine as engines
+
     config = _load(ctx, config_path)
-    engine = db.make_engine(config.database_url())
-    db.upgrade(engine)
-    click.echo(f"database at revision {db.current_revision(engine)}")
+    engine = engines.make_engine(config.database_url())
+    engines.upgrade(engine)
+    click.echo(f"database at revision {engines.current_revision(engine)}")
 
 
 @main.command()
@@ -315,7 +343,7 @@ def emulator(
     verbose: bool,
 ) -> None:
     """Serve a local stand-in for the Visionati API (synthetic results, no account needed)."""
-    from .emulator import Emulator, EmulatorSettings
+    from .devtools.emulator import Emulator, EmulatorSettings
 
     settings = EmulatorSettings(
         keys=list(keys) or ["emulator-key"],

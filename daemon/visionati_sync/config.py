@@ -11,10 +11,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,6 +28,7 @@ from pydantic import (
 from . import catalog
 from .options import RequestOptions
 from .retry import Backoff
+from .selection import Selector
 
 DEFAULT_BASE_URL = "https://api.visionati.com"
 CONFIG_ENV = "VISIONATI_SYNC_CONFIG"
@@ -37,6 +39,25 @@ class ConfigError(Exception):
     """A configuration problem, worded for the user: file, key path, what is wrong."""
 
 
+def _check_known(kind: str, known: tuple[str, ...], values: list[str]) -> list[str]:
+    """Given names from the config, check each is one the API knows, and listed once."""
+    for value in values:
+        if value not in known:
+            raise ValueError(f"unknown {kind} {value!r}; known: {', '.join(known)}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"a {kind} is listed twice")
+    return values
+
+
+Features = Annotated[
+    list[str], AfterValidator(lambda v: _check_known("feature", catalog.FEATURES, v))
+]
+Backends = Annotated[
+    list[str], AfterValidator(lambda v: _check_known("backend", catalog.BACKENDS, v))
+]
+Role = Annotated[str, AfterValidator(lambda v: _check_known("role", catalog.ROLES, [v])[0])]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,9 +66,9 @@ class ApiSettings(_Section):
     base_url: str = DEFAULT_BASE_URL
     key: SecretStr | None = None
     key_file: Path | None = None
-    features: list[str] = Field(default_factory=lambda: ["tags", "descriptions"], min_length=1)
-    backends: list[str] = Field(default_factory=list)
-    role: str = "general"
+    features: Features = Field(default_factory=lambda: ["tags", "descriptions"], min_length=1)
+    backends: Backends = Field(default_factory=list)
+    role: Role = "general"
     language: str = "English"
     prompt: str | None = None
     tag_score: float = Field(default=0.9, ge=0, le=1)
@@ -72,21 +93,6 @@ class ApiSettings(_Section):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("features")
-    @classmethod
-    def _known_features(cls, value: list[str]) -> list[str]:
-        return _known("feature", value, catalog.FEATURES)
-
-    @field_validator("backends")
-    @classmethod
-    def _known_backends(cls, value: list[str]) -> list[str]:
-        return _known("backend", value, catalog.BACKENDS)
-
-    @field_validator("role")
-    @classmethod
-    def _known_role(cls, value: str) -> str:
-        return _known("role", [value], catalog.ROLES)[0]
-
     def backoff(self) -> Backoff:
         return Backoff(
             base=self.retry_base_delay, cap=max(self.retry_base_delay, self.retry_max_delay)
@@ -110,27 +116,12 @@ class DatabaseSettings(_Section):
 class FolderOptions(_Section):
     """Per-folder overrides of the `api` options that shape a result (and its price)."""
 
-    features: list[str] | None = Field(default=None, min_length=1)
-    backends: list[str] | None = None
-    role: str | None = None
+    features: Features | None = Field(default=None, min_length=1)
+    backends: Backends | None = None
+    role: Role | None = None
     language: str | None = None
     prompt: str | None = None
     tag_score: float | None = Field(default=None, ge=0, le=1)
-
-    @field_validator("features")
-    @classmethod
-    def _known_features(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _known("feature", value, catalog.FEATURES)
-
-    @field_validator("backends")
-    @classmethod
-    def _known_backends(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _known("backend", value, catalog.BACKENDS)
-
-    @field_validator("role")
-    @classmethod
-    def _known_role(cls, value: str | None) -> str | None:
-        return None if value is None else _known("role", [value], catalog.ROLES)[0]
 
 
 class FolderSettings(_Section):
@@ -178,6 +169,9 @@ class WatchSettings(_Section):
     max_settle_seconds: float = Field(default=300.0, gt=0)
     polling: bool = False
     retag_on_change: bool = True
+
+    def selector(self) -> Selector:
+        return Selector(tuple(self.include), tuple(self.exclude))
 
 
 class Settings(_Section):
@@ -242,15 +236,6 @@ class Config:
 
     def __repr__(self) -> str:  # never show the key
         return f"Config(source={self.source!r})"
-
-
-def _known(kind: str, values: list[str], known: tuple[str, ...]) -> list[str]:
-    for value in values:
-        if value not in known:
-            raise ValueError(f"unknown {kind} {value!r}; known: {', '.join(known)}")
-    if len(set(values)) != len(values):
-        raise ValueError(f"a {kind} is listed twice")
-    return values
 
 
 def state_directory(environ: Mapping[str, str] = os.environ) -> Path:

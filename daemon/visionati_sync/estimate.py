@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 
 from . import catalog
 from .config import FolderSettings
-from .jobs import FileSeen, JobStore, Scope
+from .jobtable import JobTable
 from .options import RequestOptions
 from .payload import FileProblem, check_file
-from .scanner import walk_folders
+from .records import FileSeen, Scope
+from .scanner import walk_folder
 from .selection import Selector
 
 
@@ -59,7 +60,7 @@ class Estimate:
 
 
 def estimate(
-    store: JobStore,
+    table: JobTable,
     folders: Sequence[FolderSettings],
     scopes: Sequence[Scope],
     selector: Selector,
@@ -69,7 +70,7 @@ def estimate(
 ) -> Estimate:
     """Given the folders to scan, count and price what a scan would upload."""
     result = Estimate()
-    use_cache = hash_files and store.has_results()
+    use_cache = hash_files and table.requests.has_results()
     for folder in folders:
         if not folder.path.is_dir():
             continue
@@ -79,21 +80,20 @@ def estimate(
         entry = FolderEstimate(
             root, credits_per_image=per_image, default_backends=not options.backends
         )
-        for start in Scope.starts(scopes, root):
-            for _, files in walk_folders(folder.path, folder.recursive, selector, start=start):
-                entry.files += len(files)
-                current = store.done_under(root, [f.relpath for f in files], options)
-                unknown = [f for f in files if current.get(f.relpath) != (f.size, f.mtime_ns)]
-                entry.done += len(files) - len(unknown)
-                cached = _cached(store, root, unknown, options) if use_cache else 0
-                entry.cached += cached
-                entry.to_upload += len(unknown) - cached
+        for _, files in walk_folder(folder, scopes, selector):
+            entry.files += len(files)
+            current = table.reports.done_under(root, [f.relpath for f in files], options)
+            unknown = [f for f in files if current.get(f.relpath) != (f.size, f.mtime_ns)]
+            entry.done += len(files) - len(unknown)
+            cached = _cached(table, root, unknown, options) if use_cache else 0
+            entry.cached += cached
+            entry.to_upload += len(unknown) - cached
         entry.credits = entry.to_upload * per_image
         result.folders.append(entry)
     return result
 
 
-def _cached(store: JobStore, root: str, files: list[FileSeen], options: RequestOptions) -> int:
+def _cached(table: JobTable, root: str, files: list[FileSeen], options: RequestOptions) -> int:
     """How many of these files' bytes the results cache already holds (hashing each)."""
     hashes = []
     for seen in files:
@@ -101,5 +101,5 @@ def _cached(store: JobStore, root: str, files: list[FileSeen], options: RequestO
             hashes.append(check_file(f"{root}/{seen.relpath}").sha256)
         except FileProblem:
             continue
-    known = store.cached_results(hashes, options)
+    known = table.requests.cached_results(hashes, options)
     return sum(1 for sha in hashes if sha in known)

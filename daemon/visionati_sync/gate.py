@@ -2,7 +2,7 @@
 
 A rejected key or an empty account stops all submissions at once (retrying each file would be
 a storm); the gate re-checks rarely and cheaply, and tells `status` (through the job table)
-why it is closed.
+why it is closed. The kinds of pause, and how each ends, are ``policy.PauseKind``.
 """
 
 from __future__ import annotations
@@ -12,61 +12,66 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .client import AccessDenied, ApiClient, ApiError, OutOfCredits
-from .jobs import JobStore
+from .jobtable import PAUSE_KEY, Reports
 from .log import get_logger
+from .policy import Pause, PauseKind
 from .retry import Backoff
 
 log = get_logger("gate")
 
-STATE_KEY = "submissions_paused"
-
 
 @dataclass
-class _Pause:
-    kind: str  # auth, credits, rate
+class Closed:
+    kind: PauseKind
     reason: str
-    until: float
+    until: float  # on the gate's clock
 
 
 class Gate:
     def __init__(
         self,
-        store: JobStore,
+        reports: Reports,
         *,
         auth_retry_interval: float,
         credit_check_interval: float,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store = store
+        self.reports = reports
         self.auth_retry_interval = auth_retry_interval
         self.credit_check_interval = credit_check_interval
         self._clock = clock
-        self._pause: _Pause | None = None
+        self._closed: Closed | None = None
         self._unreachable = 0  # consecutive failures to reach the API
         self._backoff = backoff or Backoff(base=2.0, cap=300.0)
-        store.put_state(STATE_KEY, None)
+        reports.put_state(PAUSE_KEY, None)
 
     @property
-    def paused(self) -> _Pause | None:
-        return self._pause
+    def paused(self) -> Closed | None:
+        return self._closed
 
-    def close(self, kind: str, reason: str, seconds: float) -> None:
-        if self._pause is None or self._pause.kind != kind:
-            log.error("submissions paused", why=kind, reason=reason, recheck_in=round(seconds, 1))
-        self._pause = _Pause(kind, reason, self._clock() + seconds)
-        self.store.put_state(STATE_KEY, {"kind": kind, "reason": reason})
+    def pause(self, pause: Pause) -> None:
+        """Close the gate for this reason, until the pause's time or the kind's interval."""
+        seconds = pause.seconds
+        if seconds is None:
+            seconds = self._interval(pause.kind)
+        if self._closed is None or self._closed.kind != pause.kind:
+            log.error(
+                "submissions paused", why=pause.kind, reason=pause.reason,
+                recheck_in=round(seconds, 1),
+            )  # fmt: skip
+        self._closed = Closed(pause.kind, pause.reason, self._clock() + seconds)
+        self.reports.put_state(PAUSE_KEY, {"kind": pause.kind, "reason": pause.reason})
 
-    def close_for_auth(self, reason: str) -> None:
-        self.close("auth", f"API key rejected: {reason}", self.auth_retry_interval)
-
-    def close_for_credits(self, reason: str) -> None:
-        self.close("credits", f"out of credits: {reason}", self.credit_check_interval)
-
-    def close_for_network(self, reason: str) -> None:
-        """The API could not be reached: wait longer each time, up to five minutes."""
-        self._unreachable += 1
-        self.close("network", f"API unreachable: {reason}", self._backoff.delay(self._unreachable))
+    def _interval(self, kind: PauseKind) -> float:
+        if kind == PauseKind.AUTH:
+            return self.auth_retry_interval
+        if kind == PauseKind.CREDITS:
+            return self.credit_check_interval
+        if kind == PauseKind.NETWORK:  # a longer wait each time, up to five minutes
+            self._unreachable += 1
+            return self._backoff.delay(self._unreachable)
+        return 60.0
 
     def reached(self) -> None:
         """An upload got an answer: the network is fine again."""
@@ -74,32 +79,32 @@ class Gate:
 
     def recheck_now(self) -> None:
         """After a reload (a new key, say), re-check a pause at the next chance."""
-        if self._pause is not None:
-            self._pause.until = 0.0
+        if self._closed is not None:
+            self._closed.until = 0.0
 
     def is_open(self, client: ApiClient) -> bool:
         """Return whether uploads may go now; when a pause is due for a re-check, do it."""
-        pause = self._pause
-        if pause is None:
+        closed = self._closed
+        if closed is None:
             return True
-        if self._clock() < pause.until:
+        if self._clock() < closed.until:
             return False
         try:
-            if pause.kind == "auth":
+            if closed.kind == PauseKind.AUTH:
                 client.check_key()
-            elif pause.kind == "credits" and client.credits() <= 0:
+            elif closed.kind == PauseKind.CREDITS and client.credits() <= 0:
                 raise OutOfCredits("No credits.")
         except AccessDenied as exc:
-            self.close_for_auth(exc.message)
+            self.pause(Pause(PauseKind.AUTH, f"API key rejected: {exc.message}"))
             return False
         except OutOfCredits as exc:
-            self.close_for_credits(exc.message)
+            self.pause(Pause(PauseKind.CREDITS, f"out of credits: {exc.message}"))
             return False
         except ApiError as exc:
-            self.close(pause.kind, pause.reason, min(60.0, self.auth_retry_interval))
+            self.pause(Pause(closed.kind, closed.reason, min(60.0, self.auth_retry_interval)))
             log.warning("re-check failed; trying again later", error=exc.message)
             return False
-        log.info("submissions resumed", after=pause.kind)
-        self._pause = None
-        self.store.put_state(STATE_KEY, None)
+        log.info("submissions resumed", after=closed.kind)
+        self._closed = None
+        self.reports.put_state(PAUSE_KEY, None)
         return True

@@ -1,5 +1,6 @@
 """Following every outstanding request until it completes or fails, all in one loop: each
-request has its own next-poll time, so a slow request never holds back the others."""
+request has its own next-poll time, so a slow request never holds back the others. What a
+failed poll means is decided in ``policy``."""
 
 from __future__ import annotations
 
@@ -8,24 +9,15 @@ from typing import Any
 
 from structlog.contextvars import bound_contextvars
 
-from .client import (
-    Accepted,
-    AccessDenied,
-    ApiClient,
-    ApiError,
-    Completed,
-    RequestFailed,
-    RequestNotFound,
-    TransientError,
-)
+from . import policy
+from .client import Accepted, ApiClient, ApiError, Completed
 from .config import ApiSettings
-from .jobs import JobStore
+from .jobtable import Requests
 from .log import get_logger
+from .records import OutstandingRequest
 from .retry import Backoff
 
 log = get_logger("poller")
-
-MAX_POLL_FAILURES = 40  # with backoff capped at 10 minutes, several hours of trying
 
 
 def match_assets(
@@ -42,14 +34,14 @@ def match_assets(
     return by_job, missing
 
 
-def record_completion(store: JobStore, request_id: str, answer: Completed) -> None:
+def record_completion(requests: Requests, request_id: str, answer: Completed) -> None:
     """Given a completed answer, store every file's result (one transaction)."""
-    uploads = store.request_uploads(request_id)
+    uploads = requests.uploads(request_id)
     by_job, missing = match_assets(answer.assets, uploads)
     errors_by_name = {
         str(e.get("name")): str(e.get("error")) for e in answer.errors if isinstance(e, dict)
     }
-    store.complete_request(
+    requests.complete(
         request_id,
         answer.credits_paid,
         answer.credits,
@@ -77,13 +69,13 @@ def record_completion(store: JobStore, request_id: str, answer: Completed) -> No
 class Poller:
     def __init__(
         self,
-        store: JobStore,
+        requests: Requests,
         client_factory: Callable[[], ApiClient],
         api: ApiSettings,
         backoff: Backoff | None = None,
         on_results: Callable[[], None] = lambda: None,
     ) -> None:
-        self.store = store
+        self.requests = requests
         self.client = client_factory()
         self.api = api
         self.backoff = backoff or Backoff()
@@ -91,45 +83,43 @@ class Poller:
 
     def step(self) -> bool:
         """Poll every request that is due once; return whether any was."""
-        due = self.store.due_requests()
+        due = self.requests.due()
         for request in due:
             with bound_contextvars(request_id=request.id):
-                self._poll_one(request.id, request.response_uri, request.poll_failures)
+                self._poll_one(request)
         return bool(due)
 
-    def _poll_one(self, request_id: str, response_uri: str | None, failures: int) -> None:
+    def _poll_one(self, request: OutstandingRequest) -> None:
         try:
-            answer = self.client.poll(request_id, response_uri)
-        except RequestNotFound as exc:
-            log.warning("request unknown to the API; its files are queued again", error=exc.message)
-            self.store.request_lost(request_id, exc.message, self.api.max_attempts)
-        except RequestFailed as exc:
-            log.error("request failed", error=exc.message)
-            self.store.fail_request(
-                request_id,
-                exc.message,
-                retry_delay=self.backoff.delay(1),
-                max_attempts=self.api.max_attempts,
-            )
-        except AccessDenied as exc:
-            log.error("poll refused: API key rejected", error=exc.message)
-            self.store.defer_poll(request_id, "queued", self.api.auth_retry_interval, failure=True)
+            answer = self.client.poll(request.id, request.response_uri)
         except ApiError as exc:
-            if failures + 1 >= MAX_POLL_FAILURES:
-                log.error("giving up on request; its files are queued again", error=exc.message)
-                self.store.request_lost(
-                    request_id, f"polling kept failing: {exc.message}", self.api.max_attempts
-                )
-                return
-            retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-            delay = self.backoff.delay(
-                failures + 1, at_least=max(self.api.poll_interval, retry_after or 0)
-            )
-            log.warning("poll failed; will retry", error=exc.message, retry_in=round(delay, 1))
-            self.store.defer_poll(request_id, "queued", delay, failure=True)
+            self._failed(request, exc)
+            return
+        if isinstance(answer, Accepted):
+            self.requests.defer_poll(request.id, answer.status, self.api.poll_interval)
         else:
-            if isinstance(answer, Accepted):
-                self.store.defer_poll(request_id, answer.status, self.api.poll_interval)
-            else:
-                record_completion(self.store, request_id, answer)
-                self.on_results()
+            record_completion(self.requests, request.id, answer)
+            self.on_results()
+
+    def _failed(self, request: OutstandingRequest, exc: ApiError) -> None:
+        verdict = policy.after_poll_error(
+            exc,
+            request.poll_failures,
+            poll_interval=self.api.poll_interval,
+            auth_retry_interval=self.api.auth_retry_interval,
+            backoff=self.backoff,
+        )
+        match verdict:
+            case policy.Requeue(error, gave_up):
+                why = "giving up on request" if gave_up else "request unknown to the API"
+                log.warning(f"{why}; its files are queued again", error=error)
+                self.requests.lost(request.id, error, self.api.max_attempts)
+            case policy.FailRequest(error):
+                log.error("request failed", error=error)
+                self.requests.fail(
+                    request.id, error,
+                    retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
+                )  # fmt: skip
+            case policy.PollLater(delay):
+                log.warning("poll failed; will retry", error=exc.message, retry_in=round(delay, 1))
+                self.requests.defer_poll(request.id, "queued", delay, failure=True)

@@ -1,42 +1,49 @@
-"""Walking a watched folder for candidate files: at start, on `scan`, and periodically,
-because no single filesystem event can be trusted (inotify drops events on overflow)."""
+"""Walking a watched folder for candidate files: at start, on `scan`, periodically (no single
+filesystem event can be trusted: inotify drops events on overflow), and for `estimate`."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from .jobs import FileSeen
+from .config import FolderSettings
+from .records import FileSeen, Scope
 from .selection import Selector
 
+OnError = Callable[[str, OSError], None]
+OnTemp = Callable[[os.DirEntry[str]], None]
 
-def walk(
-    folder: Path,
-    recursive: bool,
+
+def walk_folder(
+    folder: FolderSettings,
+    scopes: Sequence[Scope],
     selector: Selector,
-    on_error: Callable[[str, OSError], None] | None = None,
-    start: str = "",
-    on_temp: Callable[[os.DirEntry[str]], None] | None = None,
-) -> Iterator[FileSeen]:
-    """Given a folder, yield every candidate file below it with its size and mtime.
-
-    Symbolic links are not followed: they would make loops and tag one photo twice.
-    """
-    for _, files in walk_folders(folder, recursive, selector, on_error, start, on_temp):
-        yield from files
+    on_error: OnError | None = None,
+    on_temp: OnTemp | None = None,
+) -> Iterator[tuple[str, list[FileSeen]]]:
+    """Given a configured folder and the scopes of a scan, ``walk_folders`` over the parts of
+    it the scopes name (all of it when they name none of it); nothing when it is missing."""
+    if not folder.path.is_dir():
+        return
+    for start in Scope.starts(scopes, str(folder.path)):
+        yield from walk_folders(folder.path, folder.recursive, selector, on_error, start, on_temp)
 
 
 def walk_folders(
     folder: Path,
     recursive: bool,
     selector: Selector,
-    on_error: Callable[[str, OSError], None] | None = None,
+    on_error: OnError | None = None,
     start: str = "",
-    on_temp: Callable[[os.DirEntry[str]], None] | None = None,
+    on_temp: OnTemp | None = None,
 ) -> Iterator[tuple[str, list[FileSeen]]]:
-    """``walk``, one directory at a time: (its path relative to the folder, its candidates).
-    Memory holds one directory's worth; a rescan compares one directory per query."""
+    """Given a folder, yield every candidate file below it with its size and mtime, one
+    directory at a time: (its path relative to the folder, its candidates). Memory holds one
+    directory's worth; a rescan compares one directory per query.
+
+    Symbolic links are not followed: they would make loops and tag one photo twice.
+    """
     start = start.strip("/")
     if start and os.path.isfile(os.path.join(folder, start)):  # `scan` of a single file
         if selector.accepts(start):

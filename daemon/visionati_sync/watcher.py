@@ -21,9 +21,9 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from .config import FolderSettings
-from .jobs import FileSeen
 from .log import get_logger
 from .payload import stat_signature
+from .records import FileSeen
 from .selection import Selector
 
 log = get_logger("watcher")
@@ -70,12 +70,13 @@ class Settler:
         with self._lock:
             return len(self._tracked)
 
-    def ready(self) -> tuple[list[tuple[str, FileSeen]], list[Key]]:
-        """Return (files now complete, paths that vanished) and stop tracking both."""
+    def ready(self) -> list[tuple[str, FileSeen]]:
+        """Return the files now complete, and stop tracking them and the paths that vanished
+        (a deleted file's job is the watcher's delete event's business)."""
         now = self._clock()
         with self._lock:
             items = list(self._tracked.items())
-        complete, vanished = [], []
+        complete = []
         for key, tracked in items:
             signature = self._stat(os.path.join(*key))
             with self._lock:
@@ -84,7 +85,6 @@ class Settler:
                     continue
                 if signature is None:
                     del self._tracked[key]
-                    vanished.append(key)
                     continue
                 if signature != tracked.signature:  # changed since the last look
                     tracked.signature, tracked.stable_since = signature, now
@@ -92,7 +92,7 @@ class Settler:
                 if quiet or now - tracked.first_seen >= self.max_wait:  # or taken as it is
                     del self._tracked[key]
                     complete.append((key[0], FileSeen(key[1], *signature)))
-        return complete, vanished
+        return complete
 
 
 class FileEvents(Protocol):

@@ -11,22 +11,23 @@ from __future__ import annotations
 from structlog.contextvars import bound_contextvars
 
 from .config import SidecarSettings
-from .jobs import JobStore, WriteTask
+from .jobtable import Writes
 from .log import get_logger
 from .payload import FileProblem, check_file, stat_signature
+from .records import WriteTask
 from .sidecars import Planned, SidecarError, WriteBatch, plan_sidecars, write_sidecars
 
 log = get_logger("writer")
 
 
 class Writer:
-    def __init__(self, store: JobStore, settings: SidecarSettings) -> None:
-        self.store = store
+    def __init__(self, writes: Writes, settings: SidecarSettings) -> None:
+        self.writes = writes
         self.settings = settings
 
     def step(self) -> bool:
         """Write the sidecars of a batch of jobs; return whether there was anything to write."""
-        tasks = self.store.write_tasks()
+        tasks = self.writes.tasks()
         batch = WriteBatch()
         planned: list[tuple[WriteTask, list[Planned]]] = []
         for task in tasks:
@@ -56,12 +57,12 @@ class Writer:
                 for note in {p.note for p in plans if p.note}:
                     log.warning("XMP sidecar name fell back to append", reason=note)
                 log.info("tagged", sidecars=[p.path.name for p in plans])
-        self.store.mark_done(done)
+        self.writes.done(done)
         return bool(tasks)
 
     def _failed(self, task: WriteTask, exc: SidecarError) -> None:
         log.error("sidecar not written", error=str(exc))
-        self.store.mark_write_failed(task.job_id, str(exc))
+        self.writes.failed(task.job_id, str(exc))
 
     def _still_current(self, task: WriteTask) -> bool:
         """Whether the file still holds the bytes the result describes (hashing only when
@@ -74,8 +75,8 @@ class Writer:
         except FileProblem:
             return True
         if checked.sha256 == task.sha256:
-            self.store.note_unchanged(task.job_id, checked.size, checked.mtime_ns)
+            self.writes.unchanged(task.job_id, checked.size, checked.mtime_ns)
             return True
         log.warning("file changed after upload; tagging it again")
-        self.store.requeue_changed(task.job_id, checked.size, checked.mtime_ns)
+        self.writes.changed(task.job_id, checked.size, checked.mtime_ns)
         return False

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import SidecarSettings
-from ..jobs import WriteTask
+from ..records import WriteTask
 from . import json as json_sidecar
 from . import xmp
 from .atomic import Planned, SidecarError, WriteBatch, write_with_retry

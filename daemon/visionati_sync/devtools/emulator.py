@@ -2,8 +2,9 @@
 
 It is how the test suite exercises the daemon over real HTTP, and how a new user tries the
 daemon without an account. Results are synthetic, derived deterministically from each file's
-bytes, and say so. A control API under ``/_emulator/`` (no key needed, loopback only) lets
-tests inject faults, change timings and read the log of what was sent.
+bytes, and say so. A control API under ``/_emulator/`` (no key needed; it answers only
+clients on the same machine) lets tests inject faults, change timings and read the log of
+what was sent.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import json
 import random
 import threading
@@ -22,8 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import catalog
-from .payload import sniff
+from .. import catalog
+from ..payload import sniff
 
 SYNTHETIC_NOTE = "synthetic result from the visionati-sync emulator, not a real analysis"
 
@@ -458,6 +460,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     def _control(self, method: str, path: str, raw: bytes) -> None:
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            return self._send(HTTPStatus.FORBIDDEN, {"error": "the control API is loopback only"})
         state = self.server.state
         data = json.loads(raw) if raw else {}
         with state.lock:

@@ -1,0 +1,57 @@
+"""The job table: one row per file, the requests sent to the API, the results they brought,
+and a few facts for `status`. SQLite by default, any SQLAlchemy URL; its schema is made only
+by the Alembic migrations in ``migrations/``.
+
+It is used through four parts, each owning one idea and each method one transaction:
+
+- ``queue`` (``FileQueue``): files entering, changing, moving, leaving; claims and what a
+  worker gives back;
+- ``requests`` (``Requests``): requests sent, polled and ended; the results cache;
+- ``writes`` (``Writes``): results whose sidecars are still to be written;
+- ``reports`` (``Reports``): counts, errors, credits and the pause state, read by `status`.
+
+Every state change of a job goes through ``transitions``, the state machine.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from ..records import Clock, utcnow
+from . import engine as engines
+from .queue import FileQueue
+from .reports import PAUSE_KEY, Reports
+from .requests import Requests
+from .writes import Writes
+
+__all__ = ["PAUSE_KEY", "FileQueue", "JobTable", "Reports", "Requests", "Writes"]
+
+
+class JobTable:
+    """Given an engine whose schema is current, the job table's four parts over it."""
+
+    def __init__(self, engine: Engine, worker: str | None = None, clock: Clock = utcnow) -> None:
+        self.engine = engine
+        self.queue = FileQueue(engine, worker, clock)
+        self.requests = Requests(engine, clock)
+        self.writes = Writes(engine, clock)
+        self.reports = Reports(engine, clock)
+
+    @classmethod
+    def open(cls, url: str, *, readonly: bool = False, clock: Clock = utcnow) -> JobTable:
+        """Given a database URL, open the job table.
+
+        To write (the daemon, `scan`, `retry`), the schema is brought to the newest migration
+        first. To read (`status`, `jobs`, `estimate`), nothing is migrated and no write lock is
+        taken: a job table that does not exist yet reads as an empty one, and one at another
+        revision is an error (``engines.SchemaMismatch``) rather than upgraded under a daemon
+        that may still be running the older version.
+        """
+        if not readonly:
+            engine = engines.make_engine(url)
+            engines.upgrade(engine)
+            return cls(engine, clock=clock)
+        return cls(engines.open_readonly(url), clock=clock)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,166 @@
+"""What the job table says about itself: counts, the files and their errors, credits, and
+the facts the daemon shares with `status` in other processes (why uploads are paused).
+Read by `status`, `jobs`, `estimate`, the budget and the scan's progress."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+
+from ..options import RequestOptions
+from ..records import VISIBLE_STATES, JobRow, Scope, State
+from .base import TablePart, in_scopes
+from .schema import ApiRequest, DaemonState, Job, Result
+
+
+class Reports(TablePart):
+    def counts(self, scopes: Sequence[Scope] = ()) -> dict[str, int]:
+        """Return the number of jobs in each user-visible state (claimed counts as pending)."""
+        query = select(Job.state, func.count()).where(in_scopes(scopes)).group_by(Job.state)
+        counts = dict.fromkeys(map(str, VISIBLE_STATES), 0)
+        with self.engine.begin() as conn:
+            for state, count in conn.execute(query):
+                counts[State(state).visible] += count
+        return counts
+
+    def jobs(self, state: State | None = None, limit: int | None = None) -> list[JobRow]:
+        query = select(Job).order_by(Job.id)
+        if state is not None:
+            query = query.where(Job.state.in_(State.internal(state)))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.begin() as conn:
+            return [_job_row(j) for j in conn.execute(query).all()]
+
+    def recent_errors(self, limit: int = 5) -> list[JobRow]:
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job)
+                .where(Job.error.is_not(None))
+                .order_by(Job.updated_at.desc())
+                .limit(limit)
+            ).all()
+        return [_job_row(j) for j in rows]
+
+    def backend_errors(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The most recent per-backend failures the API reported alongside results."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Result.request_id, Result.tagged_at, Result.errors_json)
+                .where(Result.errors_json.is_not(None))
+                .order_by(Result.tagged_at.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {"request_id": r.request_id, "at": r.tagged_at.isoformat(),
+             "errors": json.loads(r.errors_json)}
+            for r in rows
+        ]  # fmt: skip
+
+    def oldest_pending(self) -> datetime | None:
+        pending = State.internal(State.PENDING)
+        with self.engine.begin() as conn:
+            return conn.execute(
+                select(func.min(Job.created_at)).where(Job.state.in_(pending))
+            ).scalar_one_or_none()
+
+    def done_under(
+        self, folder: str, relpaths: Sequence[str], options: RequestOptions
+    ) -> dict[str, tuple[int, int]]:
+        """Given files of a folder, return (size, mtime_ns) of those done under ``options``."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job.relpath, Job.size, Job.mtime_ns)
+                .join(Result, Result.id == Job.result_id)
+                .where(
+                    Job.folder == folder,
+                    Job.relpath.in_(relpaths),
+                    Job.state == State.DONE,
+                    Result.options_fp == options.fingerprint(),
+                )
+            )
+            return {r.relpath: (r.size, r.mtime_ns) for r in rows}
+
+    # -- credits ---------------------------------------------------------------------------
+
+    def credits_spent(self, since: datetime | None = None) -> int:
+        """Credits the API charged for requests that ended since ``since``."""
+        query = select(func.coalesce(func.sum(ApiRequest.credits_paid), 0))
+        if since is not None:
+            query = query.where(ApiRequest.finished_at >= since)
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).scalar_one() or 0)
+
+    def credits_committed(self, since: datetime | None = None) -> int:
+        """Credits that requests sent since ``since`` cost: what they were charged, or, while
+        outstanding, what the price table says they will be."""
+        spent = func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0)
+        query = select(func.coalesce(func.sum(spent), 0))
+        if since is not None:
+            query = query.where(ApiRequest.submitted_at >= since)
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).scalar_one() or 0)
+
+    def last_balance(self) -> int | None:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                select(ApiRequest.credits_balance)
+                .where(ApiRequest.credits_balance.is_not(None))
+                .order_by(ApiRequest.finished_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
+    # -- facts shared with `status` --------------------------------------------------------
+
+    def put_state(self, key: str, value: Any) -> None:
+        """Given a fact for `status` (e.g. why submissions are paused), store it; None clears."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(delete(DaemonState).where(DaemonState.key == key))
+            if value is not None:
+                conn.execute(
+                    insert(DaemonState).values(key=key, value=json.dumps(value), updated_at=now)
+                )
+
+    def get_state(self, key: str) -> Any:
+        with self.engine.begin() as conn:
+            raw = conn.execute(
+                select(DaemonState.value).where(DaemonState.key == key)
+            ).scalar_one_or_none()
+        return None if raw is None else json.loads(raw)
+
+    def status(self) -> dict[str, Any]:
+        """Return what `status` shows: counts, oldest pending age, spend, pause, errors."""
+        now = self.clock()
+        oldest = self.oldest_pending()
+        return {
+            "counts": self.counts(),
+            "oldest_pending_seconds": None if oldest is None else (now - oldest).total_seconds(),
+            "credits_spent": {
+                "total": self.credits_spent(),
+                "last_24h": self.credits_spent(now - timedelta(hours=24)),
+            },
+            "last_balance": self.last_balance(),
+            "paused": self.get_state(PAUSE_KEY),
+            "recent_errors": [
+                {"path": row.path, "state": row.state, "error": row.error}
+                for row in self.recent_errors()
+            ],
+            "backend_errors": self.backend_errors(),
+        }
+
+
+PAUSE_KEY = "submissions_paused"
+
+
+def _job_row(job: Any) -> JobRow:
+    """Given a row of the jobs table, return it as users see it (internal states folded)."""
+    return JobRow(
+        job.id, os.path.join(job.folder, job.relpath), State(job.state).visible, job.attempts,
+        job.error, job.request_id, job.updated_at,
+    )  # fmt: skip

@@ -1,0 +1,254 @@
+"""Requests and results: what went to the API, following it until it answers, and the
+results cache that makes the same bytes under the same options cost nothing a second time.
+The submitter and the poller use this part."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+
+from ..options import RequestOptions
+from ..records import OutstandingRequest, State, Upload
+from . import transitions as t
+from .base import TablePart
+from .schema import ApiRequest, Job, Result
+
+OUTSTANDING = ("queued", "processing")
+
+
+class Requests(TablePart):
+    # -- the results cache -----------------------------------------------------------------
+
+    def has_results(self) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(select(Result.id).limit(1)).first() is not None
+
+    def cached_results(self, hashes: Sequence[str], options: RequestOptions) -> dict[str, int]:
+        """Given files' hashes and the options, return hash → stored result for those known."""
+        if not hashes:
+            return {}
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Result.sha256, Result.id).where(
+                    Result.options_fp == options.fingerprint(), Result.sha256.in_(set(hashes))
+                )
+            )
+            return {sha: result_id for sha, result_id in rows}
+
+    def use_cached(self, upload: Upload, result_id: int) -> None:
+        """Given a claimed job whose bytes were tagged before, reuse that result: no upload."""
+        seen = {"sha256": upload.sha256, "size": upload.size, "mtime_ns": upload.mtime_ns}
+        with self.engine.begin() as conn:
+            t.apply(
+                conn, t.CACHED, t.writing(self.clock(), result_id) | seen,
+                Job.id == upload.job_id,
+            )  # fmt: skip
+
+    # -- requests in flight ----------------------------------------------------------------
+
+    def outstanding(self) -> int:
+        """How many requests the API holds for us now (the in-flight cap counts these)."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(ApiRequest.status.in_(OUTSTANDING))
+                ).scalar_one()
+            )
+
+    def mark_submitted(
+        self,
+        request_id: str,
+        response_uri: str | None,
+        options: RequestOptions,
+        uploads: Sequence[Upload],
+        first_poll_in: float,
+        credits_estimated: int | None = None,
+    ) -> None:
+        """Given the API's answer to an upload, record the request and its files together."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(ApiRequest).values(
+                    id=request_id,
+                    response_uri=response_uri,
+                    status="queued",
+                    options_fp=options.fingerprint(),
+                    options_json=json.dumps(options.as_dict(), sort_keys=True),
+                    file_count=len(uploads),
+                    credits_estimated=credits_estimated,
+                    submitted_at=now,
+                    next_poll_at=now + timedelta(seconds=first_poll_in),
+                    poll_failures=0,
+                )
+            )
+            sent: dict[str, Any] = {
+                "upload_name": bindparam("upload_name"),
+                "sha256": bindparam("sha"),
+                "size": bindparam("file_size"),
+                "mtime_ns": bindparam("mtime"),
+            }
+            t.apply(
+                conn, t.SUBMIT, t.submitted(now, request_id) | sent,
+                Job.id == bindparam("job_id"),
+                many=[
+                    {"job_id": u.job_id, "upload_name": u.upload_name, "sha": u.sha256,
+                     "file_size": u.size, "mtime": u.mtime_ns}
+                    for u in uploads
+                ],
+            )  # fmt: skip
+
+    def due(self, limit: int = 100) -> list[OutstandingRequest]:
+        """Return outstanding requests whose next poll is due, the longest-waiting first."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(
+                    ApiRequest.id,
+                    ApiRequest.response_uri,
+                    ApiRequest.poll_failures,
+                    ApiRequest.submitted_at,
+                )
+                .where(ApiRequest.status.in_(OUTSTANDING), ApiRequest.next_poll_at <= self.clock())
+                .order_by(ApiRequest.next_poll_at)
+                .limit(limit)
+            )
+            return [
+                OutstandingRequest(r.id, r.response_uri, r.poll_failures, r.submitted_at)
+                for r in rows
+            ]
+
+    def defer_poll(
+        self, request_id: str, status: str, delay: float, *, failure: bool = False
+    ) -> None:
+        """Given a request still in progress (or a poll that failed), poll it again later."""
+        now = self.clock()
+        values: dict[str, Any] = {
+            "status": status if status in OUTSTANDING else "queued",
+            "last_polled_at": now,
+            "next_poll_at": now + timedelta(seconds=delay),
+        }
+        if failure:
+            values["poll_failures"] = ApiRequest.poll_failures + 1
+        with self.engine.begin() as conn:
+            conn.execute(update(ApiRequest).where(ApiRequest.id == request_id).values(**values))
+
+    def uploads(self, request_id: str) -> dict[str, int]:
+        """Given a request, return upload name → job id for its files still awaiting it."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job.id, Job.upload_name).where(
+                    Job.request_id == request_id, Job.state == State.SUBMITTED
+                )
+            )
+            return {r.upload_name: r.id for r in rows if r.upload_name is not None}
+
+    # -- how a request ends ----------------------------------------------------------------
+
+    def complete(
+        self,
+        request_id: str,
+        credits_paid: int | None,
+        balance: int | None,
+        assets: dict[int, dict[str, Any]],
+        backend_errors: list[Any],
+        missing_error: str,
+    ) -> None:
+        """Given a completed request's assets by job id, store each result and queue the
+        sidecar writes, all in one transaction: a crash after this loses nothing."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            fp, options_json = conn.execute(
+                select(ApiRequest.options_fp, ApiRequest.options_json).where(
+                    ApiRequest.id == request_id
+                )
+            ).one()
+            self._end(conn, request_id, "completed", credits_paid=credits_paid,
+                      credits_balance=balance)  # fmt: skip
+            jobs = conn.execute(
+                select(Job.id, Job.sha256).where(
+                    Job.request_id == request_id, Job.state == State.SUBMITTED
+                )
+            ).all()
+            answered = [j for j in jobs if assets.get(j.id) is not None and j.sha256]
+            missing = [j.id for j in jobs if j not in answered]
+            if missing:
+                failed = t.ended(now, State.FAILED, missing_error)
+                t.apply(conn, t.UNANSWERED, failed, Job.id.in_(missing))
+            stored = {
+                "request_id": request_id,
+                "tagged_at": now,
+                "options_json": options_json,
+                "errors_json": json.dumps(backend_errors) if backend_errors else None,
+            }
+            results = _store_results(conn, fp, {j.sha256: assets[j.id] for j in answered}, stored)
+            t.apply(
+                conn, t.ANSWERED, t.writing(now, bindparam("rid")),
+                Job.id == bindparam("job_id"),
+                many=[{"job_id": j.id, "rid": results[j.sha256]} for j in answered],
+            )  # fmt: skip
+
+    def fail(self, request_id: str, error: str, *, retry_delay: float, max_attempts: int) -> None:
+        """Given a request the API says failed, retry its files until they run out of tries
+        (its upload counted as their attempt), in the transaction that ends the request."""
+        self._give_back(request_id, "failed", error, f"API: {error}", retry_delay, max_attempts)
+
+    def lost(self, request_id: str, error: str, max_attempts: int) -> None:
+        """Given a request the API no longer knows (its results expire after 24 hours), queue
+        its files again; one that has been sent ``max_attempts`` times fails instead."""
+        self._give_back(request_id, "lost", error, error, 0, max_attempts)
+
+    def _give_back(
+        self, request_id: str, status: str, error: str, job_error: str, delay: float,
+        max_attempts: int,
+    ) -> None:  # fmt: skip
+        """End a request and put its files back (or fail them) in one transaction: a crash
+        in between would leave files waiting on a request nobody polls any more."""
+        with self.engine.begin() as conn:
+            self._end(conn, request_id, status, error=error)
+            job_ids = conn.execute(
+                select(Job.id).where(Job.request_id == request_id, Job.state == State.SUBMITTED)
+            ).scalars()
+            t.try_again(
+                conn, self.clock(), list(job_ids), job_error,
+                delay=delay, max_attempts=max_attempts, count=False,
+            )  # fmt: skip
+
+    def _end(self, conn: Any, request_id: str, status: str, **values: Any) -> None:
+        now = self.clock()
+        conn.execute(
+            update(ApiRequest)
+            .where(ApiRequest.id == request_id)
+            .values(status=status, finished_at=now, last_polled_at=now, **values)
+        )
+
+
+def _store_results(
+    conn: Any, fp: str, assets: dict[str, dict[str, Any]], columns: dict[str, Any]
+) -> dict[str, int]:
+    """Given assets by the sha256 of the bytes they describe, store those not stored yet
+    under these options; return sha256 → result id for all of them."""
+
+    def known() -> dict[str, int]:
+        return dict(
+            conn.execute(
+                select(Result.sha256, Result.id).where(
+                    Result.options_fp == fp, Result.sha256.in_(list(assets))
+                )
+            ).all()
+        )
+
+    if not assets:
+        return {}
+    stored = known()
+    new = [
+        {"sha256": sha, "options_fp": fp, "asset_json": json.dumps(asset), **columns}
+        for sha, asset in assets.items()
+        if sha not in stored
+    ]
+    if new:
+        conn.execute(insert(Result), new)
+        stored = known()
+    return stored

@@ -1,0 +1,221 @@
+"""The job state machine, in one place: which state may follow which, and what each state
+sets. Every state change of a job goes through ``apply``, so a state's invariants (a pending
+job holds no lock, no request and no result; a claimed one names its worker; …) are written
+once, here, and not restated by each caller.
+
+| transition        | from                             | to                 | made by        |
+|-------------------|----------------------------------|--------------------|----------------|
+| REQUEUE           | done, failed, skipped            | pending            | intake         |
+| RETAG             | done                             | pending            | `scan --retag` |
+| RETRY             | failed                           | pending            | `retry`        |
+| CLAIM             | pending                          | claimed            | submitter      |
+| RELEASE           | claimed                          | pending            | submitter      |
+| ORPHANED          | claimed (by a worker now gone)   | pending            | start-up       |
+| NOT_SENT          | claimed                          | failed, skipped    | submitter      |
+| CACHED            | claimed                          | writing            | submitter      |
+| SUBMIT            | claimed                          | submitted          | submitter      |
+| TRY_AGAIN         | claimed, submitted               | pending, failed    | submitter, poller |
+| ANSWERED          | submitted                        | writing            | poller         |
+| UNANSWERED        | submitted                        | failed             | poller         |
+| WRITTEN           | writing                          | done               | writer         |
+| CHANGED           | writing                          | pending            | writer         |
+| WRITE_FAILED      | writing                          | failed             | writer         |
+| MOVED             | done                             | writing            | intake         |
+
+A new file enters as pending (``new_job``); a deleted one leaves from pending, done, failed
+or skipped (``FORGETTABLE``), a vanished claimed one from claimed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Update, or_, select, update
+
+from ..records import FileSeen, State
+from .schema import Job
+
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[State]
+    targets: frozenset[State]
+
+
+def _t(name: str, sources: set[State], *targets: State) -> Transition:
+    return Transition(name, frozenset(sources), frozenset(targets))
+
+
+P, C, S, W = State.PENDING, State.CLAIMED, State.SUBMITTED, State.WRITING
+D, F, K = State.DONE, State.FAILED, State.SKIPPED
+
+REQUEUE = _t("requeue", {D, F, K}, P)
+RETAG = _t("retag", {D}, P)
+RETRY = _t("retry", {F}, P)
+CLAIM = _t("claim", {P}, C)
+RELEASE = _t("release", {C}, P)
+ORPHANED = _t("orphaned", {C}, P)
+NOT_SENT = _t("not sent", {C}, F, K)
+CACHED = _t("cached", {C}, W)
+SUBMIT = _t("submit", {C}, S)
+TRY_AGAIN = _t("try again", {C, S}, P, F)
+ANSWERED = _t("answered", {S}, W)
+UNANSWERED = _t("unanswered", {S}, F)
+WRITTEN = _t("written", {W}, D)
+CHANGED = _t("changed", {W}, P)
+WRITE_FAILED = _t("write failed", {W}, F)
+MOVED = _t("moved", {D}, W)
+
+TRANSITIONS = (
+    REQUEUE, RETAG, RETRY, CLAIM, RELEASE, ORPHANED, NOT_SENT, CACHED, SUBMIT, TRY_AGAIN,
+    ANSWERED, UNANSWERED, WRITTEN, CHANGED, WRITE_FAILED, MOVED,
+)  # fmt: skip
+FORGETTABLE = frozenset({P, D, F, K})  # a deleted file's job is dropped from these
+IN_FLIGHT = frozenset({C, S, W})  # a request or a write holds the job
+
+
+# -- what each state sets ------------------------------------------------------------------
+
+
+def pending(
+    now: datetime, *, delay: float = 0.0, error: str | None = None, fresh: bool = False
+) -> Values:
+    """Back in the queue, due after ``delay``. ``fresh``: new content, or the user asked
+    again, so the count of attempts starts over."""
+    values: Values = {
+        "state": P,
+        "error": error,
+        "locked_by": None,
+        "locked_at": None,
+        "request_id": None,
+        "result_id": None,
+        "next_attempt_at": now + timedelta(seconds=delay),
+        "updated_at": now,
+    }
+    if fresh:
+        values["attempts"] = 0
+    return values
+
+
+def claimed(now: datetime, worker: str) -> Values:
+    return {"state": C, "locked_by": worker, "locked_at": now, "updated_at": now}
+
+
+def submitted(now: datetime, request_id: str) -> Values:
+    """In a request; the caller adds what was sent (name, hash, size, mtime) per file."""
+    return {
+        "state": S,
+        "request_id": request_id,
+        "attempts": Job.attempts + 1,  # an upload is an attempt
+        "error": None,
+        "locked_by": None,
+        "locked_at": None,
+        "updated_at": now,
+    }
+
+
+def writing(now: datetime, result_id: Any) -> Values:
+    """Its result is stored; sidecars are to be written. ``result_id`` may be a bind
+    parameter when many jobs get their results in one statement."""
+    return {
+        "state": W,
+        "result_id": result_id,
+        "error": None,
+        "locked_by": None,
+        "locked_at": None,
+        "updated_at": now,
+    }
+
+
+def done(now: datetime) -> Values:
+    return {"state": D, "error": None, "done_at": now, "updated_at": now}
+
+
+def ended(now: datetime, state: State, error: str) -> Values:
+    """Failed or skipped, with the reason; the stored result (if any) is kept."""
+    assert state in (F, K)
+    return {
+        "state": state,
+        "error": error,
+        "locked_by": None,
+        "locked_at": None,
+        "request_id": None,
+        "updated_at": now,
+    }
+
+
+def new_job(folder: str, seen: FileSeen, now: datetime) -> Values:
+    """A file the table has not seen: it enters the queue."""
+    return {
+        "folder": folder,
+        "relpath": seen.relpath,
+        "state": P,
+        "size": seen.size,
+        "mtime_ns": seen.mtime_ns,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+# -- applying them -------------------------------------------------------------------------
+
+
+def statement(transition: Transition, values: Values, *where: ColumnElement[bool]) -> Update:
+    """Given a transition and the values of its target state, the UPDATE that makes it for
+    the jobs ``where`` selects, if they are in one of its source states."""
+    assert values["state"] in transition.targets, (transition.name, values["state"])
+    # plain comparisons rather than IN: an expanding IN cannot be executed with many rows
+    in_source = or_(*(Job.state == source for source in sorted(transition.sources)))
+    return update(Job).where(in_source, *where).values(**values)
+
+
+def apply(
+    conn: Connection,
+    transition: Transition,
+    values: Values,
+    *where: ColumnElement[bool],
+    many: list[Values] | None = None,
+) -> int:
+    """Make a transition (see ``statement``); return how many jobs moved. With ``many``, one
+    statement executed with each set of parameters."""
+    query = statement(transition, values, *where)
+    if many is None:
+        return int(conn.execute(query).rowcount or 0)
+    if many:
+        conn.execute(query, many)
+    return len(many)
+
+
+def try_again(
+    conn: Connection,
+    now: datetime,
+    job_ids: list[int],
+    error: str,
+    *,
+    delay: float,
+    max_attempts: int,
+    count: bool,
+) -> list[int]:
+    """Given jobs a fault sent back, count the attempt (unless it was counted when the upload
+    went out), and queue each again, or fail it once it has had ``max_attempts``. Returns the
+    ids that will be tried again."""
+    rows = conn.execute(
+        select(Job.id, Job.attempts).where(Job.id.in_(job_ids), Job.state.in_(TRY_AGAIN.sources))
+    ).all()
+    again = []
+    for job_id, attempts in rows:
+        attempts += 1 if count else 0
+        if attempts < max_attempts:
+            values = pending(now, delay=delay, error=error)
+            again.append(job_id)
+        else:
+            values = ended(now, F, f"{error} (gave up after {attempts} attempts)")
+        apply(conn, TRY_AGAIN, values | {"attempts": attempts}, Job.id == job_id)
+    return again

@@ -1,0 +1,140 @@
+"""What the job table holds, as plain values: the states a file goes through and the records
+the stages pass around. No database here, so the parts that only look at files (scanner,
+watcher, selection, sidecars) never load SQLAlchemy.
+
+States: ``pending`` → ``claimed`` (a worker is reading and uploading it) → ``submitted`` (in
+an API request) → ``writing`` (the result is stored, sidecars not yet written) → ``done``; or
+``failed`` / ``skipped`` with the reason. Users see ``claimed`` as pending and ``writing`` as
+submitted: both are internal. ``jobtable/transitions.py`` says which state may follow which.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class State(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SUBMITTED = "submitted"
+    WRITING = "writing"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def visible(self) -> State:
+        """The state as users see it: a claimed file is still pending to them, a file whose
+        sidecars are being written is still submitted."""
+        return _VISIBLE.get(self, self)
+
+    @classmethod
+    def internal(cls, visible: State) -> list[State]:
+        """Given a state users see, every state that shows as it."""
+        return [state for state in cls if state.visible == visible]
+
+
+_VISIBLE = {State.CLAIMED: State.PENDING, State.WRITING: State.SUBMITTED}
+VISIBLE_STATES = tuple(state for state in State if state.visible == state)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A part of the library: a folder, optionally only below a sub-path of it."""
+
+    folder: str
+    prefix: str = ""
+
+    @staticmethod
+    def starts(scopes: Sequence[Scope], folder: str) -> list[str]:
+        """Given the scopes of a scan, where to start walking ``folder`` ("" = all of it)."""
+        return [scope.prefix for scope in scopes if scope.folder == folder] or [""]
+
+
+class FileSeen(NamedTuple):
+    """A file found on disk (a tuple: a rescan makes one per file in the library)."""
+
+    relpath: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job a worker has taken from the queue, to check, hash and upload."""
+
+    id: int
+    folder: str
+    relpath: str
+    size: int
+    mtime_ns: int
+    attempts: int
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.folder, self.relpath)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A claimed job as it went out in a request (or was served from the results cache)."""
+
+    job_id: int
+    upload_name: str
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class OutstandingRequest:
+    """A request the API accepted and the poller follows."""
+
+    id: str
+    response_uri: str | None
+    poll_failures: int
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
+class WriteTask:
+    """A job whose result is stored and whose sidecars are to be written."""
+
+    job_id: int
+    folder: str
+    relpath: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    request_id: str
+    tagged_at: datetime
+    options: dict[str, Any]
+    asset: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.folder, self.relpath)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as `jobs` and `status` show it: internal states folded into visible ones."""
+
+    id: int
+    path: str
+    state: State
+    attempts: int
+    error: str | None
+    request_id: str | None
+    updated_at: datetime

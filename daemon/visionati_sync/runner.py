@@ -1,0 +1,63 @@
+"""Running the pipeline's stages, each in a thread of its own: a loop around one ``step()``
+that returns whether it did something (then it steps again at once) or not (then it waits
+its idle time, or until woken). A stage that raises something unexpected logs it and carries
+on; stopping asks every loop to end and waits for them, up to a grace period."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from .log import get_logger
+
+log = get_logger("runner")
+
+Step = Callable[[], bool]
+AFTER_ERROR = 5.0  # seconds a stage rests after an unexpected error
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self._wake: dict[str, threading.Event] = {}
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def _event(self, name: str) -> threading.Event:
+        with self._lock:
+            return self._wake.setdefault(name, threading.Event())
+
+    def wake(self, name: str) -> None:
+        """Tell a stage there is work for it now, rather than after its idle time."""
+        self._event(name).set()
+
+    def start(self, name: str, step: Step, idle: float) -> None:
+        """Run ``step`` in a thread named ``name`` until stopped."""
+        thread = threading.Thread(target=self._loop, args=(name, step, idle), name=name)
+        thread.daemon = True
+        thread.start()
+        self._threads.append(thread)
+
+    def _loop(self, name: str, step: Step, idle: float) -> None:
+        wake = self._event(name)
+        while not self.stop.is_set():
+            try:
+                busy = step()
+            except Exception:
+                log.exception("unexpected error; carrying on", stage=name)
+                busy = False
+                self.stop.wait(AFTER_ERROR)
+            if not busy:
+                wake.wait(idle)
+                wake.clear()
+
+    def shutdown(self, grace: float) -> None:
+        """Stop every stage; wait up to ``grace`` seconds in all for them to finish a step."""
+        self.stop.set()
+        with self._lock:
+            for event in self._wake.values():
+                event.set()
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(timeout=max(0.1, deadline - time.monotonic()))

@@ -1,0 +1,99 @@
+"""Which XMP sidecar belongs to a photo: ``IMG_1.jpg.xmp`` (append) or ``IMG_1.xmp``
+(replace). The decision is pure (``choose``, from what is beside the photo); ``choose_path``
+looks at the folder and asks it.
+
+An existing sidecar of either name is used; with both, the one ``naming`` names. A
+replace-named sidecar is used only when it is this photo's: never when its provenance names
+another photo, or, without provenance, when another photo shares the stem (IMG_1.jpg and
+IMG_1.cr2 would otherwise share one sidecar).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import SidecarError
+from . import provenance
+from .editor import Editor
+from .packet import MAX_BYTES, parse
+
+# Files that may share a stem with a photo and own a replace-named sidecar (IMG_1.xmp).
+PHOTO_EXTENSIONS = (
+    "jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "heic", "heif", "avif", "jxl",
+    "dng", "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "raf", "orf", "rw2", "pef",
+    "srw", "x3f", "3fr", "iiq", "erf", "kdc", "mos", "mrw", "raw", "rwl",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Beside:
+    """What is beside a photo, as far as choosing its sidecar goes."""
+
+    appended: str | None = None  # the name of an existing IMG_1.jpg.xmp (or .XMP)
+    replaced: str | None = None  # the name of an existing IMG_1.xmp (or .XMP)
+    replaced_for: str | None = None  # the photo the replace-named one's provenance names
+    stem_shared: bool = False  # another photo here has this one's stem
+
+
+def choose(image: str, naming: str, beside: Beside) -> tuple[str, str | None]:
+    """Given a photo's name, the naming setting and what is beside it, return the name of
+    the sidecar to merge into, and a note when the choice fell back from ``naming``."""
+    appended = image + ".xmp"
+    replaced = image.rpartition(".")[0] + ".xmp" if "." in image else appended
+    if beside.replaced is not None and (naming == "replace" or beside.appended is None):
+        owner = beside.replaced_for
+        if owner == image or (owner is None and not beside.stem_shared):
+            return beside.replaced, None
+        note = f"{beside.replaced} belongs to another photo with the same stem"
+        return beside.appended or appended, note
+    if beside.appended is not None:
+        return beside.appended, None
+    if naming == "replace":
+        if beside.stem_shared:
+            return appended, f"another photo shares the stem of {image}; using {appended}"
+        return replaced, None
+    return appended, None
+
+
+def choose_path(image: Path, naming: str) -> tuple[Path, str | None]:
+    """Given a photo, look beside it and return the sidecar to merge into (see ``choose``)."""
+    appended = _existing(image.with_name(image.name + ".xmp"))
+    replaced = _existing(image.with_suffix(".xmp"))
+    owner = _written_for(replaced) if replaced is not None else None
+    stem_matters = (replaced is not None and owner is None) or naming == "replace"
+    beside = Beside(
+        appended.name if appended else None,
+        replaced.name if replaced else None,
+        owner,
+        stem_matters and _stem_shared(image),
+    )
+    name, note = choose(image.name, naming, beside)
+    return image.with_name(name), note
+
+
+def _existing(path: Path) -> Path | None:
+    """The sidecar at ``path``, or its upper-case-suffix twin (IMG_1.XMP from Windows)."""
+    for candidate in (path, path.with_suffix(path.suffix.upper())):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _stem_shared(image: Path) -> bool:
+    """Whether another photo in the folder has this one's stem (IMG_1.jpg and IMG_1.cr2)."""
+    for extension in PHOTO_EXTENSIONS:
+        for suffix in (f".{extension}", f".{extension.upper()}"):
+            other = image.with_suffix(suffix)
+            if other.name != image.name and other.exists():
+                return True
+    return False
+
+
+def _written_for(sidecar: Path) -> str | None:
+    """The photo this daemon last wrote into ``sidecar`` for, if any."""
+    try:
+        document = parse(sidecar.read_bytes()[: MAX_BYTES + 1], str(sidecar))
+    except (OSError, SidecarError):
+        return None
+    return provenance.read(Editor(document)).file

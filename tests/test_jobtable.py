@@ -1,0 +1,187 @@
+"""The job table on a real SQLite file: transitions, their guards, and concurrent claims."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from visionati_sync.jobtable import JobTable
+from visionati_sync.jobtable import transitions as t
+from visionati_sync.jobtable.schema import Job
+from visionati_sync.options import RequestOptions
+from visionati_sync.records import FileSeen, Scope, State, Upload
+
+OPTIONS = RequestOptions(("tags",), (), "general", "English", None, 0.9)
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> JobTable:
+    table = JobTable.open(f"sqlite:///{tmp_path / 'jobs.db'}")
+    table.queue.worker = "test:1"
+    return table
+
+
+def seen(n: int, size: int = 10) -> FileSeen:
+    return FileSeen(f"IMG_{n}.jpg", size, 1_000 + n)
+
+
+def row(table: JobTable, job_id: int) -> Job:
+    with table.engine.begin() as conn:
+        return conn.execute(select(Job).where(Job.id == job_id)).one()  # type: ignore[return-value]
+
+
+def submit(table: JobTable, request_id: str, limit: int = 8) -> list[int]:
+    claimed = table.queue.claim(limit)
+    uploads = [Upload(j.id, f"n{j.id}.jpg", f"sha{j.id}", j.size, j.mtime_ns) for j in claimed]
+    table.requests.mark_submitted(request_id, None, OPTIONS, uploads, first_poll_in=0)
+    return [j.id for j in claimed]
+
+
+def test_enqueue_is_idempotent_and_notices_changes(table: JobTable) -> None:
+    assert table.queue.enqueue("/f", [seen(1), seen(2)])["new"] == 2
+    assert table.queue.enqueue("/f", [seen(1), seen(2)])["unchanged"] == 2
+    assert table.queue.enqueue("/f", [seen(1, size=99)])["updated"] == 1
+    assert table.reports.counts()["pending"] == 2
+
+
+def test_a_file_is_identified_by_folder_and_relative_path(table: JobTable) -> None:
+    table.queue.enqueue("/a", [seen(1)])
+    table.queue.enqueue("/b", [seen(1)])
+    assert table.reports.counts()["pending"] == 2
+    assert [j.folder for j in table.queue.claim(10, [Scope("/b")])] == ["/b"]
+
+
+def test_full_lifecycle_through_states(table: JobTable) -> None:
+    table.queue.enqueue("/f", [seen(1), seen(2)])
+    claimed = table.queue.claim(8)
+    assert table.reports.counts() == {
+        "pending": 2, "submitted": 0, "done": 0, "failed": 0, "skipped": 0,
+    }  # fmt: skip
+    uploads = [Upload(j.id, f"n{j.id}.jpg", f"sha{j.id}", j.size, j.mtime_ns) for j in claimed]
+    table.requests.mark_submitted("req-1", None, OPTIONS, uploads, first_poll_in=0)
+    assert table.reports.counts()["submitted"] == 2
+    assert [r.id for r in table.requests.due()] == ["req-1"]
+    assert table.requests.uploads("req-1") == {f"n{j.id}.jpg": j.id for j in claimed}
+    first, _unanswered = claimed  # the API returns nothing for the second file
+    table.requests.complete(
+        "req-1", 6, 94, {first.id: {"name": f"n{first.id}.jpg"}}, [], missing_error="none"
+    )
+    assert table.requests.due() == []
+    tasks = table.writes.tasks()
+    assert [task.job_id for task in tasks] == [first.id]
+    table.writes.done([first.id])
+    counts = table.reports.counts()
+    assert (counts["done"], counts["failed"]) == (1, 1)
+    assert table.reports.jobs(State.FAILED)[0].error == "none"
+    assert table.reports.credits_spent() == 6 and table.reports.last_balance() == 94
+    # the same bytes under the same options are a cache hit; other options are not
+    assert table.requests.cached_results([f"sha{first.id}"], OPTIONS) != {}
+    other = RequestOptions(("tags",), ("openai",), "general", "English", None, 0.9)
+    assert table.requests.cached_results([f"sha{first.id}"], other) == {}
+
+
+def test_a_lost_request_puts_its_files_back_until_they_run_out_of_tries(table: JobTable) -> None:
+    table.queue.enqueue("/f", [seen(1)])
+    for attempt in (1, 2):
+        submit(table, f"r{attempt}")
+        table.requests.lost(f"r{attempt}", f"Request ID r{attempt} not found.", max_attempts=2)
+    assert table.queue.claim(1) == []  # sent twice, lost twice: no third upload
+    (failed,) = table.reports.jobs(State.FAILED)
+    assert failed.attempts == 2 and "Request ID r2 not found." in (failed.error or "")
+
+
+def test_retries_end_in_failed_after_max_attempts(table: JobTable) -> None:
+    table.queue.enqueue("/f", [seen(1)])
+    outcomes = []
+    for _ in range(3):
+        (job,) = table.queue.claim(1)
+        outcomes.append(table.queue.retry_later(job.id, "HTTP 500", delay=0, max_attempts=3))
+    assert outcomes == [True, True, False]
+    (failed,) = table.reports.jobs(State.FAILED)
+    assert failed.attempts == 3 and "gave up after 3 attempts" in (failed.error or "")
+
+
+def test_orphaned_claims_of_dead_workers_go_back(table: JobTable) -> None:
+    table.queue.enqueue("/f", [seen(1), seen(2)])
+    table.queue.claim(2)
+    assert table.queue.release_orphaned_claims(lambda owner: owner != "test:1") == 2
+    assert len(table.queue.claim(5)) == 2
+
+
+def test_every_way_back_to_the_queue_leaves_a_clean_pending_job(table: JobTable) -> None:
+    """Whichever transition puts a job back, it holds no lock, no request and no result, and
+    is due; only new content or the user's retry starts its attempts over."""
+    table.queue.enqueue("/f", [seen(n) for n in range(1, 6)])
+    a, b, c, d = submit(table, "r1", limit=4)
+    (e,) = submit(table, "r2")
+    assets = {job: {"name": f"n{job}.jpg"} for job in (a, b, c)}
+    table.requests.complete("r1", 4, 0, assets, [], missing_error="no result")  # d fails
+    table.writes.done([a])
+    table.writes.changed(b, 99, 99)  # b changed after its upload
+    table.queue.enqueue("/f", [seen(1, size=50)])  # a changed after it was done
+    table.queue.retry([d])  # the user retries d
+    table.requests.lost("r2", "Request ID r2 not found.", max_attempts=5)
+    assert [task.job_id for task in table.writes.tasks()] == [c]
+    for job_id, attempts, error in (
+        (a, 0, None), (b, 0, None), (d, 0, None), (e, 1, "Request ID r2 not found."),
+    ):  # fmt: skip
+        job = row(table, job_id)
+        assert (job.state, job.attempts, job.error) == (State.PENDING, attempts, error)
+        assert (job.locked_by, job.request_id, job.result_id) == (None, None, None)
+        assert job.next_attempt_at <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_a_transition_from_a_state_it_does_not_start_from_changes_nothing(
+    table: JobTable,
+) -> None:
+    table.queue.enqueue("/f", [seen(1), seen(2)])
+    (job,) = table.queue.claim(1)
+    other = job.id + 1
+    table.writes.done([job.id, other])  # neither is being written
+    table.writes.failed(other, "not mine")
+    table.queue.not_sent(other, State.SKIPPED, "not claimed")
+    table.queue.retry([job.id, other])  # neither failed
+    assert row(table, job.id).state == State.CLAIMED
+    assert (row(table, other).state, row(table, other).error) == (State.PENDING, None)
+    thief = JobTable(table.engine, worker="other:2")
+    thief.queue.release([job.id])  # another worker's claim is not its to give back
+    assert row(table, job.id).state == State.CLAIMED
+
+
+def test_the_transition_table_covers_every_state() -> None:
+    assert {s for tr in t.TRANSITIONS for s in tr.targets} == set(State)  # each can be reached
+    assert {s for tr in t.TRANSITIONS for s in tr.sources} == set(State)  # and left
+    with pytest.raises(AssertionError):
+        t.statement(t.CLAIM, t.done(datetime.now(UTC)))  # a target the transition has not
+
+
+def test_concurrent_claims_never_take_a_job_twice(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    JobTable.open(url).queue.enqueue("/f", [seen(n) for n in range(600)])
+    taken: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        queue = JobTable.open(url).queue  # one engine each, like processes
+        queue.worker = f"w:{n}"
+        try:
+            while batch := queue.claim(7):
+                with lock:
+                    taken.extend(job.id for job in batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert len(taken) == 600
+    assert [job for job, n in Counter(taken).items() if n > 1] == []
