@@ -212,3 +212,15 @@ class Library:
     def daemon(self, log: str = "daemon.log", wrapper: list[str] | None = None) -> Daemon:
         """``visionati-sync run`` on this library, as a subprocess."""
         return Daemon(self.config, self.tmp / log, self.env, wrapper)
+
+
+def head_revision() -> str | None:
+    """The newest migration, as Alembic reads the scripts (not the constant start-up uses)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from visionati_sync.jobtable.engine import migrations_directory
+
+    config = Config()
+    config.set_main_option("script_location", migrations_directory())
+    return ScriptDirectory.from_config(config).get_current_head()

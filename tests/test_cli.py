@@ -9,10 +9,9 @@ from pathlib import Path
 
 import requests
 
-from support import KEY, base_config, clean_env, cli, write_config
+from support import KEY, base_config, clean_env, cli, head_revision, write_config
 from visionati_sync import __version__
 from visionati_sync.devtools.emulator import Emulator
-from visionati_sync.jobtable import engine as db
 
 
 def test_version() -> None:
@@ -26,7 +25,7 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path, emulator: Emulator) -> No
     config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, []))
     result = cli(config, "db", "upgrade", env=clean_env(tmp_path))
     assert result.returncode == 0
-    assert result.stdout.strip() == f"database at revision {db.head_revision()}"
+    assert result.stdout.strip() == f"database at revision {head_revision()}"
     assert (tmp_path / "state.db").exists()
 
 

@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from support import head_revision
 from visionati_sync.jobtable import engine as db
 from visionati_sync.jobtable.schema import Base
 
@@ -22,7 +23,7 @@ def test_upgrade_creates_the_schema_and_is_repeatable(tmp_path: Path) -> None:
     engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
     db.upgrade(engine)
     db.upgrade(engine)
-    assert db.current_revision(engine) == db.head_revision()
+    assert db.current_revision(engine) == head_revision()
     assert {"jobs", "api_requests", "results", "daemon_state"} <= set(
         inspect(engine).get_table_names()
     )
@@ -33,7 +34,7 @@ def test_upgrade_creates_the_schema_and_is_repeatable(tmp_path: Path) -> None:
 def test_the_head_constant_is_the_head_of_the_migrations() -> None:
     from visionati_sync import migrations  # type: ignore[attr-defined]
 
-    assert db.head_revision() == migrations.HEAD
+    assert head_revision() == migrations.HEAD
 
 
 def test_migrations_head_matches_the_models(tmp_path: Path) -> None:
@@ -88,4 +89,4 @@ def test_upgrade_works_from_an_installed_wheel(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": ""},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == db.head_revision()
+    assert result.stdout.strip() == head_revision()

@@ -40,7 +40,7 @@ def test_a_file_over_20_mb_is_skipped_before_upload(tmp_path: Path) -> None:
     with path.open("wb") as handle:
         handle.write(samples.jpeg(1))
         handle.truncate(20 * 1024 * 1024 + 1)
-    with pytest.raises(FileProblem, match="20 MB") as caught:
+    with pytest.raises(FileProblem, match="at most 20 MiB") as caught:
         check_file(str(path))
     assert caught.value.kind == "skipped"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from visionati_sync.sidecars import json as json_sidecar
-from visionati_sync.sidecars.atomic import ChangedUnderneath, SidecarError, Snapshot, write_atomic
+from visionati_sync.sidecars.atomic import ChangedUnderneath, SidecarError, Snapshot, WriteBatch
 
 ASSET = {
     "name": "IMG_1.jpg",
@@ -18,6 +18,19 @@ ASSET = {
     "unknown_key": [1],
 }
 WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def write_atomic(path: Path, data: bytes, expected: Snapshot | None = None) -> bool:
+    """One file replaced as the writer replaces sidecars (a batch of one); False when the
+    bytes were already there."""
+    if expected is not None and expected.content == data:
+        return False
+    batch = WriteBatch()
+    batch.stage(path, data, expected)
+    error = batch.commit()[path]
+    if error is not None:
+        raise error
+    return True
 
 
 def render() -> bytes:

@@ -240,9 +240,6 @@ class ApiClient:
             self._session.verify = bundle
         self._session.trust_env = False
 
-    def close(self) -> None:
-        self._session.close()
-
     def submit(self, body: IO[bytes] | bytes) -> Answer:
         """Given a JSON body (bytes, or an open file rewound to its start), POST /api/fetch."""
         return self._call("POST", f"{self.base_url}/api/fetch", body=body)

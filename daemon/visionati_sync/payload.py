@@ -87,7 +87,8 @@ def check_file(path: str) -> CheckedFile:
         if info.st_size > MAX_FILE_BYTES:
             raise FileProblem(
                 "skipped",
-                f"the file is {info.st_size / 1e6:.1f} MB; the API takes at most 20 MB (20MB)",
+                f"the file is {info.st_size / 2**20:.1f} MiB; the API takes at most "
+                f"{MAX_FILE_BYTES // 2**20} MiB",
             )
         digest = hashlib.sha256()
         try:

@@ -48,11 +48,6 @@ class Selector:
         folder, _, name = relpath.rpartition("/")
         if folder and not self.accepts_folder(folder):
             return False
-        return self.accepts_file(relpath, name)
-
-    def accepts_file(self, relpath: str, name: str) -> bool:
-        """``accepts`` for a file whose folders were already accepted (a walk checks each
-        folder once on the way down, not once per file)."""
         return self.accepts_name(name) and self.accepts_globs(relpath)
 
     def accepts_name(self, name: str) -> bool:

@@ -123,23 +123,6 @@ def _install(tmp_name: str, path: Path, expected: Snapshot | None) -> None:
         _unlink(tmp_name)  # gone after a successful rename; removed after a failure
 
 
-def write_atomic(path: Path, data: bytes, expected: Snapshot | None = None) -> bool:
-    """Given a target and its new bytes, replace it atomically (a batch of one); keep its
-    mode and owner.
-
-    With ``expected``, raise ChangedUnderneath instead of replacing a file that no longer
-    holds what we read. Returns False (and writes nothing) when the bytes are unchanged.
-    """
-    if expected is not None and expected.content == data:
-        return False
-    batch = WriteBatch()
-    batch.stage(path, data, expected)
-    error = batch.commit()[path]
-    if error is not None:
-        raise error
-    return True
-
-
 def write_with_retry(plan: Callable[[], list[Planned]], attempts: int = 5) -> list[Planned]:
     """Given how to decide some writes (read, merge), make them; if a photo manager rewrote
     one of the files meanwhile, read and decide again, rather than overwrite its write."""

@@ -67,7 +67,7 @@ class Document:
 def parse(data: bytes, name: str = "sidecar") -> Document:
     """Given a sidecar's bytes, parse them safely, or raise XmpError saying why not."""
     if len(data) > MAX_BYTES:
-        raise XmpError(f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MB; left unchanged")
+        raise XmpError(f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MiB; left unchanged")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise XmpError(f"{name}: has a DTD or entity declarations; refused, left unchanged")
     try:
