@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from support import KEY, EmulatorControl, Library, wait_until
+from support import KEY, EmulatorControl, Library
 from visionati_sync.budget import Budget
 from visionati_sync.client import ApiClient
 from visionati_sync.config import ApiSettings, SidecarSettings
@@ -197,37 +197,6 @@ def run_on_terminal(command: list[str], env: dict[str, str]) -> str:
     os.close(master)
     assert process.returncode == 0, output.decode(errors="replace")[-2000:]
     return output.decode(errors="replace")
-
-
-def test_no_request_goes_out_while_the_in_flight_cap_is_reached(
-    tmp_path: Path, emulator: Emulator, control: EmulatorControl
-) -> None:
-    control.settings(queued_polls=100_000)  # the API holds every request
-    table = JobTable.open(f"sqlite:///{tmp_path / 'state.db'}")
-    photos = tmp_path / "photos"
-    images = samples.write_library(photos, 10)
-    table.queue.enqueue(
-        str(photos), [FileSeen(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in images]
-    )
-    api = ApiSettings(
-        base_url=emulator.url, batch_size=2, max_inflight_requests=2, poll_interval=0.1
-    )
-    gate = Gate(table.reports, auth_retry_interval=60, credit_check_interval=60)
-    submitter = Submitter(table, lambda: ApiClient(emulator.url, KEY), api, gate)
-    poller = Poller(table.requests, lambda: ApiClient(emulator.url, KEY), api)
-    assert submitter.step() and submitter.step()
-    assert not submitter.step()  # two requests unanswered: nothing is claimed or sent
-    assert len(control.uploads()) == 2
-    assert table.reports.counts()["pending"] == 6
-    control.settings(queued_polls=0, processing_polls=0)
-
-    def answered() -> bool:
-        poller.step()
-        return table.requests.outstanding() == 0
-
-    wait_until(answered, 10, what="both requests answered")  # two places free
-    assert submitter.step() and submitter.step() and not submitter.step()
-    assert len(control.uploads()) == 4
 
 
 @pytest.mark.slow

@@ -3,8 +3,10 @@ and the emulator as a command a new user runs."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -71,3 +73,46 @@ def test_a_database_url_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -
             assert result.returncode == 2
             assert f"{config}: database.url: cannot open: {reason}" in result.stderr
             assert "Traceback" not in result.stderr
+
+
+def test_reading_commands_never_create_a_job_table(tmp_path: Path, emulator: Emulator) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(b"\xff\xd8\xff")
+    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, [photos]))
+    for command in (["status", "--json"], ["jobs", "--json"], ["estimate", "--json"]):
+        result = cli(config, *command, env=clean_env(tmp_path))
+        assert result.returncode == 0, result.stderr
+    assert "pending: 0" in cli(config, "status", env=clean_env(tmp_path)).stdout
+    assert not (tmp_path / "state.db").exists()  # nothing made, nothing migrated
+
+
+def test_reading_commands_wait_for_no_writer(tmp_path: Path, emulator: Emulator) -> None:
+    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, []))
+    assert cli(config, "db", "upgrade", env=clean_env(tmp_path)).returncode == 0
+    writer = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a daemon in the middle of a write transaction
+    try:
+        for command in (["status", "--json"], ["jobs"], ["estimate"]):
+            started = time.monotonic()
+            result = cli(config, *command, env=clean_env(tmp_path), timeout=25)
+            assert result.returncode == 0, result.stderr
+            assert time.monotonic() - started < 10  # the busy timeout is 30 s
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_reading_commands_never_migrate_a_table_of_another_version(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, []))
+    assert cli(config, "db", "upgrade", env=clean_env(tmp_path)).returncode == 0
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '0000'")  # an older daemon's
+    result = cli(config, "status", env=clean_env(tmp_path))
+    assert result.returncode == 2
+    assert "the job table is at revision 0000" in result.stderr
+    assert "run `visionati-sync db upgrade`" in result.stderr
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == ("0000",)

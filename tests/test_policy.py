@@ -1,0 +1,138 @@
+"""The pure decisions: what a fault means for the files and for uploads, how much of a batch
+one request carries, which XMP sidecar a photo gets. No network, no disk."""
+
+from __future__ import annotations
+
+import pytest
+
+from visionati_sync.client import (
+    AccessDenied,
+    ApiError,
+    FileTooLarge,
+    OutOfCredits,
+    RejectedRequest,
+    RequestFailed,
+    RequestNotFound,
+    TransientError,
+)
+from visionati_sync.policy import (
+    MAX_POLL_FAILURES,
+    FailRequest,
+    Pause,
+    PauseKind,
+    PollLater,
+    Release,
+    Requeue,
+    Retry,
+    Skip,
+    UploadVerdict,
+    after_poll_error,
+    after_upload_error,
+    encoded_size,
+    fit_batch,
+)
+from visionati_sync.retry import Backoff
+from visionati_sync.sidecars.xmp.naming import Beside, choose
+
+NO_JITTER = Backoff(base=2.0, cap=60.0, jitter=0.0)
+
+
+@pytest.mark.parametrize(
+    ("error", "files", "verdict"),
+    [
+        (AccessDenied("Access denied."), 8, UploadVerdict(
+            Release(error="waiting: API key rejected (Access denied.)"),
+            Pause(PauseKind.AUTH, "API key rejected: Access denied."))),
+        (OutOfCredits("No credits."), 8, UploadVerdict(
+            Release(error="waiting: No credits."),
+            Pause(PauseKind.CREDITS, "out of credits: No credits."))),
+        (TransientError("connection refused", unreachable=True), 8, UploadVerdict(
+            Release(), Pause(PauseKind.NETWORK, "API unreachable: connection refused"))),
+        (TransientError("429", http_status=429, retry_after=7.0), 8, UploadVerdict(
+            Release(delay=7.0), Pause(PauseKind.RATE, "rate limited by the API", 7.0))),
+        (TransientError("429", http_status=429), 8, UploadVerdict(
+            Release(delay=2.0), Pause(PauseKind.RATE, "rate limited by the API", 2.0))),
+        (FileTooLarge("File too large. Max 20MB."), 1, UploadVerdict(
+            Skip("File too large. Max 20MB."))),
+        (FileTooLarge("File too large. Max 20MB."), 3, UploadVerdict(
+            Retry("File too large. Max 20MB."))),  # which of the three? each is tried again
+        (TransientError("HTTP 500: oops", http_status=500), 8, UploadVerdict(
+            Retry("HTTP 500: oops"))),
+        (RejectedRequest("Invalid request format."), 8, UploadVerdict(
+            Retry("Invalid request format."))),
+    ],
+    ids=["key", "credits", "unreachable", "429 Retry-After", "429 bare", "too large alone",
+         "too large in a batch", "500", "rejected"],
+)  # fmt: skip
+def test_what_an_upload_error_means(error: ApiError, files: int, verdict: UploadVerdict) -> None:
+    assert after_upload_error(error, files, NO_JITTER) == verdict
+
+
+def test_faults_that_are_not_the_files_never_cost_them_an_attempt() -> None:
+    not_theirs = [
+        AccessDenied("Access denied."),
+        OutOfCredits("Insufficient credits."),
+        TransientError("dropped", unreachable=True),
+        TransientError("429", http_status=429),
+    ]
+    for error in not_theirs:
+        verdict = after_upload_error(error, 8, NO_JITTER)
+        assert isinstance(verdict.files, Release) and verdict.pause is not None, error
+
+
+def poll(error: ApiError, failures: int = 0) -> object:
+    return after_poll_error(
+        error, failures, poll_interval=2.0, auth_retry_interval=300.0, backoff=NO_JITTER
+    )
+
+
+def test_what_a_poll_error_means() -> None:
+    assert poll(RequestNotFound("Request ID r not found.")) == Requeue("Request ID r not found.")
+    assert poll(RequestFailed("Request failed: x")) == FailRequest("Request failed: x")
+    assert poll(AccessDenied("Access denied.")) == PollLater(300.0)
+    assert poll(TransientError("HTTP 500", http_status=500), failures=0) == PollLater(2.0)
+    assert poll(TransientError("HTTP 500", http_status=500), failures=3) == PollLater(16.0)
+    slow_down = TransientError("429", http_status=429, retry_after=30.0)
+    assert poll(slow_down) == PollLater(30.0)  # Retry-After is honoured
+    gave_up = poll(TransientError("HTTP 500", http_status=500), MAX_POLL_FAILURES - 1)
+    assert gave_up == Requeue("polling kept failing: HTTP 500", gave_up=True)
+
+
+def test_a_batch_fits_the_byte_cap_but_one_file_always_goes() -> None:
+    mib = 1024 * 1024
+    assert fit_batch([400_000] * 4, mib, 9, None) == 2
+    assert fit_batch([5 * mib, 1], mib, 9, None) == 1  # too big alone: still sent (and refused)
+    assert fit_batch([], mib, 9, None) == 0
+    assert encoded_size(3) == 4 and encoded_size(4) == 8  # base64
+
+
+def test_a_batch_fits_the_credits_a_budget_leaves() -> None:
+    assert fit_batch([10] * 8, 1 << 30, 9, 50) == 5  # 45 of 50 credits
+    assert fit_batch([10] * 8, 1 << 30, 9, 8) == 0  # not even one: the caller pauses
+    assert fit_batch([10] * 8, 1 << 30, 9, None) == 8  # no budget
+    assert fit_batch([10] * 8, 1 << 30, 0, 0) == 8  # free options cost nothing
+
+
+@pytest.mark.parametrize(
+    ("naming", "beside", "chosen"),
+    [
+        ("append", Beside(), ("IMG_1.jpg.xmp", None)),
+        ("replace", Beside(), ("IMG_1.xmp", None)),
+        ("append", Beside(replaced="IMG_1.xmp"), ("IMG_1.xmp", None)),
+        ("append", Beside(appended="IMG_1.jpg.xmp", replaced="IMG_1.xmp"),
+         ("IMG_1.jpg.xmp", None)),
+        ("replace", Beside(appended="IMG_1.jpg.xmp", replaced="IMG_1.xmp"),
+         ("IMG_1.xmp", None)),
+        ("append", Beside(appended="IMG_1.JPG.XMP"), ("IMG_1.JPG.XMP", None)),
+        ("replace", Beside(stem_shared=True),
+         ("IMG_1.jpg.xmp", "another photo shares the stem of IMG_1.jpg; using IMG_1.jpg.xmp")),
+        ("replace", Beside(replaced="IMG_1.xmp", stem_shared=True),
+         ("IMG_1.jpg.xmp", "IMG_1.xmp belongs to another photo with the same stem")),
+        ("replace", Beside(replaced="IMG_1.xmp", replaced_for="IMG_1.png"),
+         ("IMG_1.jpg.xmp", "IMG_1.xmp belongs to another photo with the same stem")),
+        ("replace", Beside(replaced="IMG_1.xmp", replaced_for="IMG_1.jpg", stem_shared=True),
+         ("IMG_1.xmp", None)),
+    ],
+)  # fmt: skip
+def test_which_sidecar_a_photo_gets(naming: str, beside: Beside, chosen: tuple) -> None:
+    assert choose("IMG_1.jpg", naming, beside) == chosen
