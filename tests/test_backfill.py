@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from support import KEY, EmulatorControl, Library
+from support import KEY, EmulatorControl, Library, wait_until
 from visionati_sync.budget import Budget
 from visionati_sync.client import ApiClient
 from visionati_sync.config import ApiSettings, SidecarSettings
@@ -93,12 +93,15 @@ class Clock:
         return self.start + timedelta(seconds=time.monotonic() - self.real) + self.offset
 
 
-def run_pipeline(submitter: Submitter, poller: Poller, writer: Writer, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+def run_until_idle(submitter: Submitter, poller: Poller, writer: Writer, table: JobTable) -> None:
+    """Step the stages until none has anything left to do: no request out, no sidecar to
+    write, and nothing the submitter may send (its queue empty, or its gate closed)."""
+
+    def idle() -> bool:
         busy = submitter.step() | poller.step() | writer.step()
-        if not busy:
-            time.sleep(0.05)
+        return not busy and table.requests.outstanding() == 0 and not table.writes.tasks()
+
+    wait_until(idle, 60, what="the pipeline to run out of work")
 
 
 def test_the_daily_budget_stops_at_the_cap_and_resumes_the_next_day(
@@ -131,7 +134,7 @@ def test_the_daily_budget_stops_at_the_cap_and_resumes_the_next_day(
     submitter = Submitter(table, client, api, gate, budget=budget, clock=clock)
     poller = Poller(table.requests, client, api)
     writer = Writer(table.writes, SidecarSettings(formats=["json"]))
-    run_pipeline(submitter, poller, writer, 3)
+    run_until_idle(submitter, poller, writer, table)
     charged = [entry["credits"] for entry in control.uploads()]
     assert sum(charged) == 45  # 5 photos × 9 credits; a sixth would pass 50
     assert table.reports.counts()["done"] == 5 and table.reports.counts()["pending"] == 25
@@ -139,7 +142,7 @@ def test_the_daily_budget_stops_at_the_cap_and_resumes_the_next_day(
     assert paused["kind"] == "budget"
     assert paused["reason"].startswith("daily budget of 50 credits reached (45 spent today)")
     clock.offset = timedelta(hours=6)  # past midnight
-    run_pipeline(submitter, poller, writer, 3)
+    run_until_idle(submitter, poller, writer, table)
     assert sum(entry["credits"] for entry in control.uploads()) == 90
     assert table.reports.counts()["done"] == 10
 

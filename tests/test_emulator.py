@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
+import socket
 
+import pytest
 import requests
 
 from support import KEY, EmulatorControl
 from visionati_sync.devtools import samples
-from visionati_sync.devtools.emulator import SYNTHETIC_NOTE, Emulator, synthesize_asset
+from visionati_sync.devtools.emulator import (
+    SYNTHETIC_NOTE,
+    Emulator,
+    EmulatorSettings,
+    synthesize_asset,
+)
 
 HEADERS = {"X-API-Key": f"Token {KEY}"}
 
@@ -79,3 +87,31 @@ def test_log_records_what_was_uploaded(emulator: Emulator, control: EmulatorCont
     (entry,) = control.uploads()
     assert entry["file_names"] == ["x.png"]
     assert entry["sha256"] == [hashlib.sha256(data).hexdigest()]
+
+
+def test_the_control_api_answers_only_clients_on_this_machine() -> None:
+    """Bound to every address, the emulator still takes faults and settings only from
+    loopback: anyone else on the network gets the API, not its controls."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+        address = probe.getsockname()[0]
+    except OSError:
+        address = "127.0.0.1"
+    finally:
+        probe.close()
+    if ipaddress.ip_address(address).is_loopback:
+        pytest.skip("this machine has no address other than loopback")
+    server = Emulator(EmulatorSettings(), host="0.0.0.0").start()  # noqa: S104
+    port = server.url.rsplit(":", 1)[1]
+    try:
+        outside = requests.post(
+            f"http://{address}:{port}/_emulator/settings", json={"credits": 0}, timeout=10
+        )
+        assert outside.status_code == 403
+        inside = requests.get(f"http://127.0.0.1:{port}/_emulator/state", timeout=10)
+        assert inside.json()["settings"]["credits"] == 100_000  # unchanged
+        api = requests.get(f"http://{address}:{port}/api/credits", headers=HEADERS, timeout=10)
+        assert api.json() == {"credits": 100_000}
+    finally:
+        server.stop()
