@@ -65,3 +65,37 @@ def test_the_parts_never_import_the_command_line_or_the_service() -> None:
             assert module not in ("visionati_sync.cli", "visionati_sync.service") or (
                 path.name == "service.py" and module == "visionati_sync.service"
             ), f"{path.relative_to(PACKAGE)} imports {module}"
+
+
+ROOT = PACKAGE.parents[1]
+
+
+def test_the_state_machine_in_the_docs_is_the_one_in_the_code() -> None:
+    from visionati_sync.jobtable import transitions
+
+    documented = {}
+    for line in (ROOT / "docs" / "architecture.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].isupper():
+            documented[cells[0]] = (set(cells[1].split(", ")), set(cells[2].split(", ")))
+    constants = {
+        name: value
+        for name, value in vars(transitions).items()
+        if isinstance(value, transitions.Transition)
+    }
+    assert set(constants.values()) == set(transitions.TRANSITIONS)
+    in_code = {
+        name: ({str(s) for s in value.sources}, {str(s) for s in value.targets})
+        for name, value in constants.items()
+    }
+    assert documented == in_code
+
+
+def test_the_readme_names_every_module() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| module | its job |") :].split("\n\n")[0]
+    for path in PACKAGE.iterdir():
+        name = path.stem if path.suffix == ".py" else f"{path.name}/"
+        if name.startswith("__") or path.name.endswith((".pyc", "__pycache__")):
+            continue
+        assert f"`{name}`" in table or f"`{name}" in table, f"README does not name {name}"

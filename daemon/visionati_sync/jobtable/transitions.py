@@ -3,27 +3,10 @@ sets. Every state change of a job goes through ``apply``, so a state's invariant
 job holds no lock, no request and no result; a claimed one names its worker; …) are written
 once, here, and not restated by each caller.
 
-| transition        | from                             | to                 | made by        |
-|-------------------|----------------------------------|--------------------|----------------|
-| REQUEUE           | done, failed, skipped            | pending            | intake         |
-| RETAG             | done                             | pending            | `scan --retag` |
-| RETRY             | failed                           | pending            | `retry`        |
-| CLAIM             | pending                          | claimed            | submitter      |
-| RELEASE           | claimed                          | pending            | submitter      |
-| ORPHANED          | claimed (by a worker now gone)   | pending            | start-up       |
-| NOT_SENT          | claimed                          | failed, skipped    | submitter      |
-| CACHED            | claimed                          | writing            | submitter      |
-| SUBMIT            | claimed                          | submitted          | submitter      |
-| TRY_AGAIN         | claimed, submitted               | pending, failed    | submitter, poller |
-| ANSWERED          | submitted                        | writing            | poller         |
-| UNANSWERED        | submitted                        | failed             | poller         |
-| WRITTEN           | writing                          | done               | writer         |
-| CHANGED           | writing                          | pending            | writer         |
-| WRITE_FAILED      | writing                          | failed             | writer         |
-| MOVED             | done                             | writing            | intake         |
-
-A new file enters as pending (``new_job``); a deleted one leaves from pending, done, failed
-or skipped (``FORGETTABLE``), a vanished claimed one from claimed.
+Each transition below names the states it may start from and those it may lead to; a new
+file enters as pending (``new_job``), and a deleted one leaves from pending, done, failed or
+skipped (``FORGETTABLE``). docs/architecture.md tabulates them with who makes each, and what
+each state holds; a test keeps that table equal to this module.
 """
 
 from __future__ import annotations
