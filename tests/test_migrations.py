@@ -90,3 +90,34 @@ def test_upgrade_works_from_an_installed_wheel(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == head_revision()
+
+
+def test_a_table_of_the_first_version_keeps_its_files_as_bytes(tmp_path: Path) -> None:
+    """0002 stores paths as bytes: a library tagged before it is not tagged again after."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from visionati_sync.jobtable import JobTable
+    from visionati_sync.records import FileSeen
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    config = db._alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO jobs (folder, relpath, state, size, mtime_ns, attempts,"
+                " next_attempt_at, created_at, updated_at) VALUES ('/photos', :relpath, 'done',"
+                " 10, 20, 1, '2026-11-26', '2026-11-26', '2026-11-26')"
+            ),
+            [{"relpath": "2024/café.jpg"}, {"relpath": "日本の写真.jpg"}],
+        )
+    db.upgrade(engine)
+    queue = JobTable(engine).queue
+    known = [FileSeen("2024/café.jpg", 10, 20)]
+    assert queue.changed("/photos", "2024", known) == []  # the same file: not new
+    assert queue.enqueue("/photos", [FileSeen("日本の写真.jpg", 10, 20)])["unchanged"] == 1
+    odd = os.fsdecode(b"caf\xe9.jpg")  # and a name that is not UTF-8 now fits
+    assert queue.enqueue("/photos", [FileSeen(odd, 1, 1)])["new"] == 1
+    assert queue.changed("/photos", "", [FileSeen(odd, 1, 1)]) == []

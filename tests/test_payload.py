@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,8 @@ def test_a_file_over_20_mb_is_skipped_before_upload(tmp_path: Path) -> None:
     path = tmp_path / "big.jpg"
     with path.open("wb") as handle:
         handle.write(samples.jpeg(1))
-        handle.truncate(20 * 1024 * 1024 + 1)
-    with pytest.raises(FileProblem, match="at most 20 MiB") as caught:
+        handle.truncate(20_000_001)
+    with pytest.raises(FileProblem, match="at most 20,000,000 bytes") as caught:
         check_file(str(path))
     assert caught.value.kind == "skipped"
 
@@ -74,3 +75,20 @@ def test_streamed_body_is_the_json_the_api_expects(tmp_path: Path) -> None:
     assert base64.b64decode(body["file"][0]) == big.read_bytes()
     assert base64.b64decode(body["file"][1]) == small.read_bytes()
     assert hashes == [check_file(str(big)).sha256, check_file(str(small)).sha256]
+
+
+def test_a_fifo_where_a_photo_was_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "IMG_1.jpg"
+    os.mkfifo(fifo)  # nobody will ever write to it: a plain open would wait forever
+    with pytest.raises(FileProblem, match="a FIFO") as caught:
+        check_file(str(fifo))
+    assert caught.value.kind == "skipped"
+
+
+def test_a_link_is_never_followed_to_what_it_names(tmp_path: Path) -> None:
+    private = tmp_path / "private.jpg"
+    private.write_bytes(samples.jpeg(1))
+    (tmp_path / "IMG_1.jpg").symlink_to(private)
+    with pytest.raises(FileProblem, match="a symbolic link") as caught:
+        check_file(str(tmp_path / "IMG_1.jpg"))
+    assert caught.value.kind == "skipped"

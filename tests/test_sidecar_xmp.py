@@ -15,7 +15,7 @@ import pytest
 from readers import KEYWORD_TAGS, as_list, exiftool, exiv2_loads
 from visionati_sync import __version__
 from visionati_sync.sidecars import xmp
-from visionati_sync.sidecars.atomic import write_with_retry
+from visionati_sync.sidecars.atomic import SidecarError, write_with_retry
 from visionati_sync.sidecars.xmp import XmpError, XmpResult, XmpSettings, merge
 from visionati_sync.sidecars.xmp.packet import NAMESPACES, PACKET_ID, RDF
 
@@ -320,3 +320,42 @@ def test_a_new_sidecar_from_the_template_is_what_the_merge_would_build(
     canonical = [etree.tostring(etree.fromstring(x), method="c14n") for x in (fresh, general)]
     assert canonical[0] == canonical[1]
     assert merge(fresh, clean, settings) == fresh
+
+
+# -- what stands at a sidecar's name ---------------------------------------------------------
+
+
+def test_a_sidecar_that_is_a_link_is_never_read_or_written_through(tmp_path: Path) -> None:
+    """X.jpg.xmp -> another user's private sidecar: merging through the link would copy their
+    private description into the shared folder."""
+    private = tmp_path / "private" / "diary.xmp"
+    private.parent.mkdir()
+    secret = (
+        (DATA / "lightroom.xmp").read_bytes().replace(b"</rdf:RDF>", b"<!-- secret --></rdf:RDF>")
+    )
+    private.write_bytes(secret)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    image = photo(shared, "IMG_1.jpg")
+    (shared / "IMG_1.jpg.xmp").symlink_to(private)
+    with pytest.raises(SidecarError, match="a symbolic link; sidecars are never read or written"):
+        write_xmp(image, RESULT, SETTINGS)
+    assert private.read_bytes() == secret
+    assert (shared / "IMG_1.jpg.xmp").is_symlink()
+    assert sorted(p.name for p in shared.iterdir()) == ["IMG_1.jpg", "IMG_1.jpg.xmp"]
+
+
+@pytest.mark.parametrize("kind", ["dangling link", "directory", "fifo"])
+def test_a_sidecar_name_taken_by_something_else_fails_and_stays(tmp_path: Path, kind: str) -> None:
+    image = photo(tmp_path, "IMG_1.jpg")
+    sidecar = tmp_path / "IMG_1.jpg.xmp"
+    if kind == "dangling link":
+        sidecar.symlink_to(tmp_path / "nowhere.xmp")
+    elif kind == "directory":
+        sidecar.mkdir()
+    else:
+        os.mkfifo(sidecar)
+    with pytest.raises(SidecarError, match="sidecars are never read or written through it"):
+        write_xmp(image, RESULT, SETTINGS)
+    assert os.path.lexists(sidecar) and not (tmp_path / "nowhere.xmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["IMG_1.jpg", "IMG_1.jpg.xmp"]

@@ -53,7 +53,7 @@ PRICES: dict[tuple[str, str], Decimal] = {
 BACKENDS = tuple(sorted({backend for backend, _ in PRICES}))
 DEFAULT_BACKENDS = ("claude", "gemini", "grok", "openai", "clarifai", "googlevision", "rekognition")
 PROMPT_BLOCK_CHARS = 2500
-MAX_FILE_BYTES = 20 * 1024 * 1024  # the API says "Max 20MB"; taken as 20 MiB
+MAX_FILE_BYTES = 20_000_000  # the API says "Max 20MB": safe whether it means MB or MiB
 
 
 def backend_features(backend: str) -> tuple[str, ...]:

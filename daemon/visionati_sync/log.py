@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -16,7 +17,10 @@ from typing import Any, TextIO
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 
+from .records import shown
+
 _secrets: set[str] = set()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 REDACTED = "[redacted]"
 
 
@@ -31,7 +35,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         for secret in _secrets:
             value = value.replace(secret, REDACTED)
-        return value
+        return shown(value) if _SURROGATE.search(value) else value  # a name that is not UTF-8
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -8,17 +8,17 @@ if the call is retried (a generator body would go out empty).
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from .catalog import MAX_FILE_BYTES
+from .files import NotPlain, open_plain
+from .records import shown
 
 CHUNK = 3 * 256 * 1024  # a multiple of 3, so base64 chunks concatenate without padding
 
@@ -48,17 +48,6 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def stat_signature(path: str) -> tuple[int, int] | None:
-    """Given a path, return (size, mtime_ns), or None when it is not a regular file."""
-    try:
-        info = os.stat(path, follow_symlinks=False)
-    except OSError:
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    return info.st_size, info.st_mtime_ns
-
-
 @dataclass(frozen=True)
 class CheckedFile:
     path: str
@@ -68,27 +57,30 @@ class CheckedFile:
     kind: str  # the image format
 
 
-def check_file(path: str) -> CheckedFile:
-    """Given a path, read and hash it, or raise FileProblem saying why it cannot go."""
+def open_regular(path: str) -> BinaryIO:
+    """Given a path, open the regular file there for reading, or raise FileProblem saying
+    what becomes of its job (see ``files.open_plain``)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        return open_plain(path)
     except FileNotFoundError:
         raise FileProblem("vanished", "the file no longer exists") from None
+    except NotPlain as exc:
+        raise FileProblem("skipped", f"{exc}, not a regular file: not read") from None
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise FileProblem("skipped", "a symbolic link, not followed") from None
         raise FileProblem("failed", f"cannot read: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
+
+
+def check_file(path: str) -> CheckedFile:
+    """Given a path, read and hash it, or raise FileProblem saying why it cannot go."""
+    with open_regular(path) as handle:
         info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise FileProblem("skipped", "not a regular file")
         if info.st_size == 0:
             raise FileProblem("skipped", "the file is empty (0 bytes)")
         if info.st_size > MAX_FILE_BYTES:
             raise FileProblem(
                 "skipped",
-                f"the file is {info.st_size / 2**20:.1f} MiB; the API takes at most "
-                f"{MAX_FILE_BYTES // 2**20} MiB",
+                f"the file is {info.st_size / 1e6:,.1f} MB; the API takes at most "
+                f"{MAX_FILE_BYTES:,} bytes",
             )
         digest = hashlib.sha256()
         try:
@@ -113,7 +105,7 @@ def unique_names(paths: Sequence[str]) -> list[str]:
     names: list[str] = []
     taken: set[str] = set()
     for path in paths:
-        name = PurePosixPath(path).name
+        name = shown(PurePosixPath(path).name)  # names are sent as text
         stem, suffix = os.path.splitext(name)
         candidate, n = name, 1
         while candidate.lower() in taken:
@@ -139,12 +131,10 @@ def write_body(
         out.write(b'"')
         digest = hashlib.sha256()
         try:
-            with open(path, "rb") as handle:
+            with open_regular(path) as handle:
                 while chunk := handle.read(CHUNK):
                     digest.update(chunk)
                     out.write(base64.b64encode(chunk))
-        except FileNotFoundError:
-            raise FileProblem("vanished", "the file no longer exists") from None
         except OSError as exc:
             raise FileProblem("failed", f"cannot read: {exc.strerror}") from None
         out.write(b'"')

@@ -11,6 +11,7 @@ submitted: both are internal. ``jobtable/transitions.py`` says which state may f
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,27 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 Clock = Callable[[], datetime]
+
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def shown(text: str) -> str:
+    """Given a path or a name as ``os`` gives it (bytes that are not UTF-8 carried as
+    surrogates), the form shown to people and written into logs, the job table's messages
+    and sidecars: each such byte as ``\\xNN``, a control character (a newline in a name) as
+    ``\\n``, ``\\t`` or ``\\xNN``; everything else as it is. Never raises."""
+    if not _UNSHOWABLE.search(text):
+        return text  # nearly every name: nothing to do
+    return _UNSHOWABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if "\udc80" <= char <= "\udcff":  # a byte os could not decode
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    if "\ud800" <= char <= "\udfff":  # any other lone surrogate (from text, not a name)
+        return f"\\u{ord(char):04x}"
+    return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(char, f"\\x{ord(char):02x}")
 
 
 def utcnow() -> datetime:

@@ -21,8 +21,8 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from .config import FolderSettings
+from .files import stat_signature
 from .log import get_logger
-from .payload import stat_signature
 from .records import FileSeen
 from .selection import Selector
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from structlog.contextvars import bound_contextvars
 
 from .config import SidecarSettings
+from .files import stat_signature
 from .jobtable import Writes
 from .log import get_logger
-from .payload import FileProblem, check_file, stat_signature
+from .payload import FileProblem, check_file
 from .records import WriteTask
 from .sidecars import Planned, SidecarError, WriteBatch, plan_sidecars, write_sidecars
 

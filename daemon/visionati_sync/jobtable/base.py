@@ -31,7 +31,5 @@ def _in_scope(scope: Scope) -> ColumnElement[bool]:
     if not scope.prefix:
         return Job.folder == scope.folder
     prefix = scope.prefix.rstrip("/")
-    return and_(
-        Job.folder == scope.folder,
-        or_(Job.relpath == prefix, Job.relpath.startswith(prefix + "/", autoescape=True)),
-    )
+    below = and_(Job.relpath >= f"{prefix}/", Job.relpath < f"{prefix}0")  # "0" follows "/"
+    return and_(Job.folder == scope.folder, or_(Job.relpath == prefix, below))

@@ -3,6 +3,7 @@ what could not be sent goes back or ends. Intake and the submitter use this part
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
@@ -33,23 +34,27 @@ class FileQueue(TablePart):
             return []
         # one contiguous range of the (folder, relpath) index per directory, in plain SQL: a
         # rescan runs this for every directory of the library, and random lookups or the
-        # expression layer would cost more than the walk itself
+        # expression layer would cost more than the walk itself. Paths are stored as bytes.
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        sql = (
-            f"SELECT relpath, size, mtime_ns FROM jobs WHERE folder = {mark} "  # noqa: S608
-            f"AND relpath >= {mark} AND relpath < {mark}"
-        )
-        low, high = (f"{directory}/", f"{directory}0") if directory else ("", "\U0010ffff")
+        sql = f"SELECT relpath, size, mtime_ns FROM jobs WHERE folder = {mark}"  # noqa: S608
+        params: tuple[bytes, ...] = (os.fsencode(folder),)
+        if directory:
+            sql += f" AND relpath >= {mark} AND relpath < {mark}"
+            params += (os.fsencode(f"{directory}/"), os.fsencode(f"{directory}0"))
         depth = directory.count("/") + 1 if directory else 0
         raw = self.engine.raw_connection()  # one SELECT is atomic: no transaction to open
         try:
             cursor = raw.cursor()
-            cursor.execute(sql, (folder, low, high))
+            cursor.execute(sql, params)
             rows = cursor.fetchall()  # plain tuples: no row objects for 50,000 files
             cursor.close()
         finally:
             raw.close()
-        known = {r: (s, m) for r, s, m in rows if r.count("/") == depth}  # not sub-folders' files
+        known = {}
+        for stored, size, mtime_ns in rows:
+            relpath = os.fsdecode(bytes(stored))
+            if relpath.count("/") == depth:  # not a sub-folder's file
+                known[relpath] = (size, mtime_ns)
         return [f for f in files if known.get(f.relpath) != (f.size, f.mtime_ns)]
 
     def enqueue(

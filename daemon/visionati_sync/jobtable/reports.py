@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from ..options import RequestOptions
-from ..records import VISIBLE_STATES, JobRow, Scope, State
+from ..records import VISIBLE_STATES, JobRow, Scope, State, shown
 from .base import TablePart, in_scopes
 from .schema import ApiRequest, DaemonState, Job, Result
 
@@ -160,7 +160,8 @@ PAUSE_KEY = "submissions_paused"
 
 def _job_row(job: Any) -> JobRow:
     """Given a row of the jobs table, return it as users see it (internal states folded)."""
+    path = shown(os.path.join(job.folder, job.relpath))
     return JobRow(
-        job.id, os.path.join(job.folder, job.relpath), State(job.state).visible, job.attempts,
-        job.error, job.request_id, job.updated_at,
+        job.id, path, State(job.state).visible, job.attempts, job.error, job.request_id,
+        job.updated_at,
     )  # fmt: skip

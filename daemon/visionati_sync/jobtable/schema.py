@@ -3,6 +3,7 @@ checks that the migrations' head and these models never drift apart."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -40,6 +42,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC)
+
+
+class FsPath(TypeDecorator[str]):
+    """A path as the filesystem holds it: bytes in the table, ``str`` in Python with any
+    byte that is not UTF-8 carried as a surrogate (as ``os`` gives it), so that every name
+    round-trips exactly, however odd."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> bytes | None:
+        return None if value is None else os.fsencode(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else os.fsdecode(bytes(value))
 
 
 NAMING = {
@@ -101,8 +118,8 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    folder: Mapped[str] = mapped_column(String(4096))
-    relpath: Mapped[str] = mapped_column(String(4096))
+    folder: Mapped[str] = mapped_column(FsPath)
+    relpath: Mapped[str] = mapped_column(FsPath)
     state: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
@@ -123,6 +140,7 @@ class Job(Base):
         UniqueConstraint("folder", "relpath"),
         Index("ix_jobs_state_next_attempt_at", "state", "next_attempt_at"),
         Index("ix_jobs_request_id", "request_id"),
+        Index("ix_jobs_sha256", "sha256"),
         {"sqlite_autoincrement": True},  # a job id (given to `retry`) never names another file
     )
 

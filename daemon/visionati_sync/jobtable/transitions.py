@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Update, or_, select, update
 
-from ..records import FileSeen, State
+from ..records import FileSeen, State, shown
 from .schema import Job
 
 Values = dict[str, Any]
@@ -72,7 +72,7 @@ def pending(
     again, so the count of attempts starts over."""
     values: Values = {
         "state": P,
-        "error": error,
+        "error": None if error is None else shown(error),
         "locked_by": None,
         "locked_at": None,
         "request_id": None,
@@ -124,7 +124,7 @@ def ended(now: datetime, state: State, error: str) -> Values:
     assert state in (F, K)
     return {
         "state": state,
-        "error": error,
+        "error": shown(error),
         "locked_by": None,
         "locked_at": None,
         "request_id": None,

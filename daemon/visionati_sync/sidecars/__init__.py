@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import SidecarSettings
-from ..records import WriteTask
+from ..records import WriteTask, shown
 from . import json as json_sidecar
 from . import xmp
 from .atomic import Planned, SidecarError, WriteBatch, write_with_retry
@@ -17,7 +17,7 @@ __all__ = ["Planned", "SidecarError", "WriteBatch", "plan_sidecars", "write_side
 def xmp_result(task: WriteTask, settings: SidecarSettings) -> xmp.XmpResult:
     """Given a stored result, decide what goes into the XMP sidecar."""
     return xmp.XmpResult(
-        file_name=Path(task.path).name,
+        file_name=shown(Path(task.path).name),
         request_id=task.request_id,
         tagged_at=task.tagged_at,
         keywords=xmp.keywords_from_asset(task.asset, settings.max_keywords, settings.min_tag_score),
@@ -41,7 +41,12 @@ def plan_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
         plans.append(xmp.plan(image, xmp_result(task, settings), xmp_settings, settings.xmp_naming))
     if "json" in settings.formats:
         content = json_sidecar.render(
-            image.name, task.sha256, task.request_id, task.tagged_at, task.options, task.asset
+            shown(image.name),
+            task.sha256,
+            task.request_id,
+            task.tagged_at,
+            task.options,
+            task.asset,
         )
         plans.append(Planned(json_sidecar.sidecar_path(image, settings.json_suffix), content))
     return plans

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import NotPlain, describe, open_plain
 from ..workers import HOST_TAG, pid_alive
 
 # Temporary files name their writer (a hash of the host, the pid), so that one left by a
@@ -30,6 +31,9 @@ from ..workers import HOST_TAG, pid_alive
 TEMP_SUFFIX = f".{HOST_TAG}-{os.getpid()}.vs-tmp"
 _TEMP = re.compile(r"^\..+\.([0-9a-f]{6})-(\d+)\.vs-tmp$")
 STALE_AFTER = 24 * 3600
+NOT_A_SIDECAR = "sidecars are never read or written through it; left as it is"
+# the permission check as this process will write (effective ids), where the OS offers it
+_EFFECTIVE = {"effective_ids": True} if os.access in os.supports_effective_ids else {}
 
 
 def is_stale_temp(name: str, mtime: float, now: float) -> bool:
@@ -45,7 +49,13 @@ def is_stale_temp(name: str, mtime: float, now: float) -> bool:
 
 
 class SidecarError(Exception):
-    """A sidecar could not be written; the message names the file and the reason."""
+    """A sidecar could not be written; the message names the file and the reason.
+    ``transient``: the disk or the folder refused (full, read-only, permissions), which may
+    pass by itself; otherwise the sidecar itself is the problem (a link, unparseable)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ChangedUnderneath(SidecarError):
@@ -60,13 +70,17 @@ class Snapshot:
 
     @classmethod
     def read(cls, path: Path, limit: int | None = None) -> Snapshot:
+        """Given a sidecar's path, what it holds; never read through a link (it could show
+        another user's file), never from a special file."""
         try:
-            with path.open("rb") as handle:
+            with open_plain(path) as handle:
                 data = handle.read() if limit is None else handle.read(limit + 1)
         except FileNotFoundError:
             return cls(None)
+        except NotPlain as exc:
+            raise SidecarError(f"{path}: {exc}; {NOT_A_SIDECAR}") from None
         except OSError as exc:
-            raise SidecarError(f"{path}: cannot read: {exc.strerror}") from None
+            raise SidecarError(f"{path}: cannot read: {exc.strerror}", transient=True) from None
         if limit is not None and len(data) > limit:
             raise SidecarError(f"{path}: larger than {limit} bytes; left as it is")
         return cls(data)
@@ -83,17 +97,33 @@ class Planned:
     note: str | None = None
 
 
+def check_target(path: Path) -> os.stat_result | None:
+    """Given where a sidecar goes, what is there now (None: nothing yet). Raises
+    SidecarError unless it is a regular file this daemon may replace: never a link (written
+    through, it would change someone else's file), a directory or another special file, or
+    a file whose permissions keep us out."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SidecarError(f"{path}: cannot write: {exc.strerror}", transient=True) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SidecarError(f"{path}: {describe(info.st_mode)}; {NOT_A_SIDECAR}")
+    if not os.access(path, os.W_OK, **_EFFECTIVE):
+        raise SidecarError(f"{path}: not writable by this daemon's user; left as it is")
+    return info
+
+
 def _write_temp(path: Path, data: bytes) -> str:
     """Write ``data`` to a hidden temporary file beside ``path`` with ``path``'s mode and
     owner; return its name. Durable only once ``_make_durable`` has run."""
     owner: tuple[int, int] | None = None
-    try:
-        info = path.stat()
+    info = check_target(path)
+    if info is not None:
         mode, owner = stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
-    except FileNotFoundError:
+    else:
         mode = 0o666 & ~_umask()
-    except OSError as exc:
-        raise SidecarError(f"{path}: cannot write: {exc.strerror}") from None
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(
@@ -107,7 +137,7 @@ def _write_temp(path: Path, data: bytes) -> str:
                 os.chown(tmp_name, *owner)
     except OSError as exc:
         _unlink(tmp_name)
-        raise SidecarError(f"{path}: cannot write: {exc.strerror}") from None
+        raise SidecarError(f"{path}: cannot write: {exc.strerror}", transient=True) from None
     return tmp_name
 
 
@@ -116,9 +146,10 @@ def _install(tmp_name: str, path: Path, expected: Snapshot | None) -> None:
     try:
         if expected is not None and Snapshot.read(path) != expected:
             raise ChangedUnderneath(f"{path}: changed while we were writing; merging again")
+        check_target(path)  # nobody put a link or a folder there meanwhile
         os.replace(tmp_name, path)
     except OSError as exc:
-        raise SidecarError(f"{path}: cannot write: {exc.strerror}") from None
+        raise SidecarError(f"{path}: cannot write: {exc.strerror}", transient=True) from None
     finally:
         _unlink(tmp_name)  # gone after a successful rename; removed after a failure
 
@@ -141,7 +172,9 @@ def write_with_retry(plan: Callable[[], list[Planned]], attempts: int = 5) -> li
         for error in errors:
             if not isinstance(error, ChangedUnderneath):
                 raise error
-    raise SidecarError(f"{plans[0].path}: keeps changing while we write; left as it is")
+    raise SidecarError(
+        f"{plans[0].path}: keeps changing while we write; left as it is", transient=True
+    )
 
 
 @dataclass
@@ -173,7 +206,9 @@ class WriteBatch:
         except OSError as exc:
             for item in staged:
                 _unlink(item.tmp_name)
-                outcomes[item.path] = SidecarError(f"{item.path}: cannot write: {exc.strerror}")
+                outcomes[item.path] = SidecarError(
+                    f"{item.path}: cannot write: {exc.strerror}", transient=True
+                )
             return outcomes
         for item in staged:
             try:

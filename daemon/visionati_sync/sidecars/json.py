@@ -42,4 +42,5 @@ def render(
         f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
         for key, value in document.items()
     )
-    return ("{\n" + ",\n".join(fields) + "\n}\n").encode("utf-8")
+    # text from the API that JSON allowed but UTF-8 cannot hold (a lone surrogate) is escaped
+    return ("{\n" + ",\n".join(fields) + "\n}\n").encode("utf-8", "backslashreplace")

@@ -10,10 +10,12 @@ IMG_1.cr2 would otherwise share one sidecar).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import SidecarError
+from ...records import shown
+from ..atomic import SidecarError, Snapshot
 from . import provenance
 from .editor import Editor
 from .packet import MAX_BYTES, parse
@@ -42,8 +44,8 @@ def choose(image: str, naming: str, beside: Beside) -> tuple[str, str | None]:
     appended = image + ".xmp"
     replaced = image.rpartition(".")[0] + ".xmp" if "." in image else appended
     if beside.replaced is not None and (naming == "replace" or beside.appended is None):
-        owner = beside.replaced_for
-        if owner == image or (owner is None and not beside.stem_shared):
+        owner = beside.replaced_for  # as provenance records it: the name as shown
+        if owner == shown(image) or (owner is None and not beside.stem_shared):
             return beside.replaced, None
         note = f"{beside.replaced} belongs to another photo with the same stem"
         return beside.appended or appended, note
@@ -73,9 +75,10 @@ def choose_path(image: Path, naming: str) -> tuple[Path, str | None]:
 
 
 def _existing(path: Path) -> Path | None:
-    """The sidecar at ``path``, or its upper-case-suffix twin (IMG_1.XMP from Windows)."""
+    """The sidecar at ``path``, or its upper-case-suffix twin (IMG_1.XMP from Windows): any
+    name in use counts, a link too (reading or writing it then fails with the reason)."""
     for candidate in (path, path.with_suffix(path.suffix.upper())):
-        if candidate.is_file():
+        if os.path.lexists(candidate):
             return candidate
     return None
 
@@ -93,7 +96,8 @@ def _stem_shared(image: Path) -> bool:
 def _written_for(sidecar: Path) -> str | None:
     """The photo this daemon last wrote into ``sidecar`` for, if any."""
     try:
-        document = parse(sidecar.read_bytes()[: MAX_BYTES + 1], str(sidecar))
-    except (OSError, SidecarError):
+        content = Snapshot.read(sidecar, limit=MAX_BYTES).content
+        document = parse(content or b"", str(sidecar))
+    except SidecarError:
         return None
     return provenance.read(Editor(document)).file

@@ -34,7 +34,7 @@ class XmpError(SidecarError):
     """An existing sidecar we will not touch: unparseable, unsafe or too large."""
 
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def xml_text(value: str) -> str:
