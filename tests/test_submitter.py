@@ -7,17 +7,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+import requests
 
 from support import KEY, EmulatorControl, wait_until
 from visionati_sync.client import ApiClient
-from visionati_sync.config import ApiSettings
+from visionati_sync.config import ApiSettings, SidecarSettings
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import Emulator
 from visionati_sync.gate import Gate
 from visionati_sync.jobtable import PAUSE_KEY, JobTable
 from visionati_sync.poller import Poller
-from visionati_sync.records import FileSeen
+from visionati_sync.records import FileSeen, State
 from visionati_sync.submitter import Submitter
+from visionati_sync.writer import Writer
 
 
 class Pipeline:
@@ -95,3 +97,77 @@ def test_a_budget_too_small_for_one_photo_pauses_uploads_and_sends_nothing(
     assert paused["kind"] == "budget"
     assert paused["reason"].startswith("total budget of")
     assert not pipeline.submitter.step()  # and the gate holds
+
+
+def test_copies_that_arrive_together_or_while_their_bytes_are_in_flight_pay_once(
+    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+) -> None:
+    control.settings(queued_polls=100_000)  # the API holds the request while copies arrive
+    pipeline = Pipeline(tmp_path, emulator, batch_size=8)
+    (original,) = samples.write_library(pipeline.photos, 1)
+    together = [pipeline.photos / f"copy{n}{original.suffix}" for n in range(3)]
+    for copy in together:
+        shutil.copy(original, copy)
+    pipeline.add([original, *together])  # four identical files in one batch
+    assert pipeline.submitter.step()
+    later = pipeline.photos / f"later{original.suffix}"
+    shutil.copy(original, later)
+    pipeline.add([later])  # a fifth while the first upload is with the API
+    assert pipeline.submitter.step()
+    assert [len(upload["sha256"]) for upload in control.uploads()] == [1]  # one file, once
+    assert pipeline.table.reports.counts()["submitted"] == 5
+    control.settings(queued_polls=0, processing_polls=0)
+    pipeline.answer_all()
+    written = sorted(task.relpath for task in pipeline.table.writes.tasks())
+    assert written == sorted(p.name for p in (original, *together, later))
+    jobs = pipeline.table.reports.jobs()
+    assert sorted(job.attempts for job in jobs) == [0, 0, 0, 0, 1]  # only the upload counts
+
+
+def test_copies_riding_on_a_request_that_is_lost_go_back_without_an_attempt(
+    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+) -> None:
+    control.settings(queued_polls=100_000)
+    pipeline = Pipeline(tmp_path, emulator, batch_size=8)
+    (original,) = samples.write_library(pipeline.photos, 1)
+    copy = pipeline.photos / f"copy{original.suffix}"
+    shutil.copy(original, copy)
+    pipeline.add([original, copy])
+    assert pipeline.submitter.step()
+    requests.post(f"{emulator.url}/_emulator/expire", json={}, timeout=10)  # forgotten
+    wait_until(pipeline.poller.step, 10, what="a poll")
+    counts = pipeline.table.reports.counts()
+    assert (counts["pending"], counts["failed"]) == (2, 0)
+    assert sorted(job.attempts for job in pipeline.table.reports.jobs()) == [0, 1]
+
+
+def test_a_photo_whose_sidecars_cannot_be_written_is_not_paid_for(
+    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+) -> None:
+    pipeline = Pipeline(tmp_path, emulator, batch_size=8)
+    photos = pipeline.photos
+    photos.mkdir()
+    too_long = photos / ("写" * 80 + ".jpg")  # 244 bytes: + ".visionati.json" is 259
+    broken = photos / "broken.jpg"
+    linked = photos / "linked.jpg"
+    fine = photos / ("長" * 70 + ".jpg")  # 214 bytes: its sidecars fit, their temporaries not
+    for n, path in enumerate((too_long, broken, linked, fine)):
+        path.write_bytes(samples.jpeg(n))
+    (photos / "broken.jpg.xmp").write_bytes(b"<x:xmpmeta><rdf:RDF>half a sidecar")
+    (tmp_path / "private.xmp").write_bytes(b"<x:xmpmeta/>")
+    (photos / "linked.jpg.xmp").symlink_to(tmp_path / "private.xmp")
+    pipeline.add([too_long, broken, linked, fine])
+    assert pipeline.submitter.step()
+    assert [upload["file_names"] for upload in control.uploads()] == [[fine.name]]
+    failed = {Path(job.path).name: job.error for job in pipeline.table.reports.jobs(State.FAILED)}
+    assert failed[too_long.name].endswith(
+        "the sidecar's name is 259 bytes; this file system takes 255"
+    )
+    assert "cannot parse XMP" in failed[broken.name]
+    assert "a symbolic link; sidecars are never read or written through it" in failed[linked.name]
+    control.settings(queued_polls=0, processing_polls=0)
+    pipeline.answer_all()
+    writer = Writer(pipeline.table.writes, SidecarSettings())
+    assert writer.step()
+    assert pipeline.table.reports.counts()["done"] == 1
+    assert (photos / (fine.name + ".visionati.json")).exists()

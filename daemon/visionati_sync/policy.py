@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from .client import (
     AccessDenied,
@@ -25,6 +26,7 @@ from .client import (
 )
 from .retry import Backoff
 
+T = TypeVar("T")
 MAX_POLL_FAILURES = 40  # with backoff capped at 10 minutes, several hours of trying
 
 
@@ -142,6 +144,18 @@ def after_poll_error(
         return Requeue(f"polling kept failing: {exc.message}", gave_up=True)
     retry_after = exc.retry_after if isinstance(exc, TransientError) else None
     return PollLater(backoff.delay(failures + 1, at_least=max(poll_interval, retry_after or 0)))
+
+
+def one_per_content(files: Sequence[tuple[T, str]]) -> tuple[list[T], list[T]]:
+    """Given a batch's files with the sha256 of each, the first of each content (to upload)
+    and the others (copies, which wait for that upload's result): bytes are paid for once."""
+    first: list[T] = []
+    copies: list[T] = []
+    seen: set[str] = set()
+    for item, sha256 in files:
+        (copies if sha256 in seen else first).append(item)
+        seen.add(sha256)
+    return first, copies
 
 
 def encoded_size(size: int) -> int:

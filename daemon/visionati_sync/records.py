@@ -143,6 +143,7 @@ class WriteTask:
     tagged_at: datetime
     options: dict[str, Any]
     asset: dict[str, Any]
+    write_attempts: int = 0  # earlier tries the disk or the folder refused
 
     @property
     def path(self) -> str:

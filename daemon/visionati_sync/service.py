@@ -92,11 +92,12 @@ class Service:
             options_for=self.config.options_for,
             settle_seconds=self.config.settings.watch.settle_seconds,
             backoff=api.backoff(), on_results=results_arrived,
+            sidecars=self.config.settings.sidecars,
         )  # fmt: skip
         poller = Poller(
             self.table.requests, self._client, api, api.backoff(), on_results=results_arrived
         )
-        writer = Writer(self.table.writes, self.config.settings.sidecars)
+        writer = Writer(self.table.writes, self.config.settings.sidecars, api.backoff())
         tick = min(0.5, max(0.05, self.settler.settle_seconds / 4))
         self.runner.start("settler", self.intake.settle_step, tick)
         self.runner.start("submitter", lambda: submitter.step(scopes), 1.0)
@@ -192,8 +193,10 @@ class Service:
                 total = sum(counts.values()) + len(self.settler) - before
                 spent = reports.credits_spent(since=started)
                 reporter.update(finished(counts) - before, total, spent)
-            if counts["pending"] == counts["submitted"] == 0 and len(self.settler) == 0:
-                break
+            if counts["pending"] == 0 and len(self.settler) == 0:
+                waiting = reports.waiting_to_write(scopes) if counts["submitted"] else 0
+                if counts["submitted"] == waiting:  # all that is left waits for the disk
+                    break
             pause = self._gate.paused if self._gate is not None else None
             if pause is not None and pause.kind in STOPS_A_SCAN:
                 log.error("scan stopped: " + pause.reason, pending=counts["pending"])
@@ -202,8 +205,15 @@ class Service:
         interrupted = self.stop.is_set()
         self._shutdown()
         counts = reports.counts(scopes)
+        waiting = reports.waiting_to_write(scopes)
+        if waiting:
+            log.error(
+                "sidecars not written yet: the disk or the folder refused them; their results "
+                "are kept and written by the daemon or the next scan, with no upload",
+                files=waiting,
+            )
         log.info("scan finished", interrupted=interrupted, **counts)
-        return 1 if counts["failed"] or interrupted else 0
+        return 1 if counts["failed"] or waiting or interrupted else 0
 
     def _reload_config(self) -> None:
         """SIGHUP: read the config again. A new key applies at once (and a pause for a

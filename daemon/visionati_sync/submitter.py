@@ -8,13 +8,15 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
 
 from structlog.contextvars import bound_contextvars
 
 from . import catalog, policy
 from .budget import Budget
 from .client import ApiClient, ApiError, Completed
-from .config import ApiSettings
+from .config import ApiSettings, SidecarSettings
 from .gate import Gate
 from .jobtable import JobTable
 from .log import get_logger
@@ -23,6 +25,7 @@ from .payload import CheckedFile, FileProblem, check_file, unique_names, write_b
 from .poller import record_completion
 from .records import ClaimedJob, Clock, Scope, State, Upload, utcnow
 from .retry import Backoff
+from .sidecars import SidecarError, preflight
 
 log = get_logger("submitter")
 
@@ -42,6 +45,7 @@ class Submitter:
         settle_seconds: float = 2.0,
         backoff: Backoff | None = None,
         on_results: Callable[[], None] = lambda: None,
+        sidecars: SidecarSettings | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.table = table
@@ -57,6 +61,7 @@ class Submitter:
         self.settle_seconds = settle_seconds
         self.backoff = backoff or Backoff()
         self.on_results = on_results
+        self.sidecars = sidecars or SidecarSettings()
         self.clock = clock
 
     def step(self, scopes: Sequence[Scope] = ()) -> bool:
@@ -76,14 +81,29 @@ class Submitter:
                     groups.setdefault(self.options_for(job.folder), []).append((job, checked))
         for options, ready in groups.items():
             ready = self._serve_from_cache(options, ready)
-            ready = self._within_limits(options, ready)
-            if ready:
-                self._upload(options, ready)
+            ready = self._join_in_flight(options, ready)
+            firsts, copies = policy.one_per_content([(item, item[1].sha256) for item in ready])
+            firsts = self._within_limits(options, firsts)
+            going = {checked.sha256 for _, checked in firsts}
+            riders = [item for item in copies if item[1].sha256 in going]
+            self.queue.release([job.id for job, checked in copies if checked.sha256 not in going])
+            if firsts:
+                self._upload(options, firsts, riders)
         return True
 
     def _check(self, job: ClaimedJob) -> CheckedFile | None:
+        """A file goes only if it can be read and its sidecars can be written: a problem
+        found now costs nothing, one found after the upload costs its credits."""
         try:
-            return check_file(job.path)
+            checked = check_file(job.path)
+            preflight(Path(job.path), self.sidecars)
+            return checked
+        except SidecarError as exc:
+            log.warning(
+                "file failed before upload: its sidecars cannot be written", reason=str(exc)
+            )
+            self.queue.not_sent(job.id, State.FAILED, str(exc))
+            return None
         except FileProblem as problem:
             if problem.kind == "vanished":
                 log.warning("file vanished before upload; dropped from the queue")
@@ -105,11 +125,27 @@ class Submitter:
                 rest.append((job, checked))
                 continue
             with bound_contextvars(job_id=job.id, path=job.path):
-                upload = Upload(job.id, "", checked.sha256, checked.size, checked.mtime_ns)
-                requests.use_cached(upload, result_id)
+                requests.use_cached(_upload_of(job, checked), result_id)
                 log.info("same bytes tagged before; result reused, no upload")
         if len(rest) < len(ready):
             self.on_results()
+        return rest
+
+    def _join_in_flight(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
+        """Files whose bytes are in a request already (copies that arrived together, in
+        overlapping batches) wait for its result rather than pay for an upload of their own."""
+        requests = self.table.requests
+        carried = requests.in_flight([checked.sha256 for _, checked in ready], options)
+        rest = []
+        for job, checked in ready:
+            request_id = carried.get(checked.sha256)
+            if request_id is None:
+                rest.append((job, checked))
+                continue
+            with bound_contextvars(job_id=job.id, path=job.path):
+                requests.ride([_upload_of(job, checked)], request_id)
+                log.info("same bytes already with the API; waiting for that result, no upload",
+                         request_id=request_id)  # fmt: skip
         return rest
 
     def _within_limits(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
@@ -130,35 +166,25 @@ class Submitter:
         self.queue.release([job.id for job, _ in ready[keep:]])
         return ready[:keep]
 
-    def _upload(self, options: RequestOptions, ready: list[Ready]) -> None:
+    def _upload(self, options: RequestOptions, ready: list[Ready], riders: list[Ready]) -> None:
+        """Upload ``ready`` in one request; ``riders`` (copies of their bytes) wait for its
+        result, or go back to the queue untouched if it does not go out."""
         jobs = [job for job, _ in ready]
         names = unique_names([job.relpath for job in jobs])
         with tempfile.TemporaryFile(prefix="visionati-sync-body-") as body:
-            try:
-                sent = write_body(
-                    body,
-                    [(n, j.path) for n, j in zip(names, jobs, strict=True)],
-                    options.payload_fields(),
-                )
-            except FileProblem as problem:  # changed under us: check each again next round
-                log.warning("a file changed while being read; re-queued", reason=problem.reason)
-                self.queue.release([j.id for j in jobs])
-                return
-            changed = [j for (j, c), h in zip(ready, sent, strict=True) if c.sha256 != h]
-            if changed:
-                for job in changed:
-                    log.warning("file changed while being read; waiting for it", path=job.path)
-                self.queue.release([j.id for j in changed], delay=self.settle_seconds)
-                self.queue.release([j.id for j in jobs if j not in changed])
-                return
-            try:
-                answer = self.client.submit(body)
-            except ApiError as exc:
-                self._refused(jobs, exc)
+            problem = self._write_body(body, options, ready, names)
+            if problem is None:
+                try:
+                    answer = self.client.submit(body)
+                except ApiError as exc:
+                    self._refused(jobs, exc)
+                    problem = exc.message
+            if problem is not None:
+                self.queue.release([job.id for job, _ in riders])
                 return
         self.gate.reached()
         uploads = [
-            Upload(job.id, name, checked.sha256, checked.size, checked.mtime_ns)
+            _upload_of(job, checked, name)
             for (job, checked), name in zip(ready, names, strict=True)
         ]
         request_id = answer.request_id or f"sync-{uuid.uuid4()}"
@@ -169,11 +195,37 @@ class Submitter:
         self.table.requests.mark_submitted(
             request_id, response_uri, options, uploads,
             first_poll_in=self.api.poll_interval, credits_estimated=estimate,
+            riders=[_upload_of(job, checked) for job, checked in riders],
         )  # fmt: skip
-        log.info("uploaded", request_id=request_id, files=[u.upload_name for u in uploads])
+        log.info("uploaded", request_id=request_id, files=[u.upload_name for u in uploads],
+                 copies_waiting=len(riders))  # fmt: skip
         if isinstance(answer, Completed):
             record_completion(self.table.requests, request_id, answer)
             self.on_results()
+
+    def _write_body(
+        self, body: IO[bytes], options: RequestOptions, ready: list[Ready], names: list[str]
+    ) -> str | None:
+        """Write the request's body; if a file changed since it was checked, put the batch
+        back (the changed ones after a settle) and say why."""
+        jobs = [job for job, _ in ready]
+        try:
+            sent = write_body(
+                body, [(n, j.path) for n, j in zip(names, jobs, strict=True)],
+                options.payload_fields(),
+            )  # fmt: skip
+        except FileProblem as problem:  # changed under us: check each again next round
+            log.warning("a file changed while being read; re-queued", reason=problem.reason)
+            self.queue.release([j.id for j in jobs])
+            return problem.reason
+        changed = [j for (j, c), h in zip(ready, sent, strict=True) if c.sha256 != h]
+        if changed:
+            for job in changed:
+                log.warning("file changed while being read; waiting for it", path=job.path)
+            self.queue.release([j.id for j in changed], delay=self.settle_seconds)
+            self.queue.release([j.id for j in jobs if j not in changed])
+            return "a file changed while being read"
+        return None
 
     def _refused(self, jobs: list[ClaimedJob], exc: ApiError) -> None:
         verdict = policy.after_upload_error(exc, len(jobs), self.backoff)
@@ -196,3 +248,7 @@ class Submitter:
             (log.warning if again else log.error)(
                 "upload failed" + ("; will retry" if again else "; giving up"), error=error
             )
+
+
+def _upload_of(job: ClaimedJob, checked: CheckedFile, name: str = "") -> Upload:
+    return Upload(job.id, name, checked.sha256, checked.size, checked.mtime_ns)

@@ -16,15 +16,19 @@ from .jobtable import Writes
 from .log import get_logger
 from .payload import FileProblem, check_file
 from .records import WriteTask
+from .retry import Backoff
 from .sidecars import Planned, SidecarError, WriteBatch, plan_sidecars, write_sidecars
 
 log = get_logger("writer")
 
 
 class Writer:
-    def __init__(self, writes: Writes, settings: SidecarSettings) -> None:
+    def __init__(
+        self, writes: Writes, settings: SidecarSettings, backoff: Backoff | None = None
+    ) -> None:
         self.writes = writes
         self.settings = settings
+        self.backoff = backoff or Backoff(base=5.0, cap=600.0)
 
     def step(self) -> bool:
         """Write the sidecars of a batch of jobs; return whether there was anything to write."""
@@ -37,8 +41,7 @@ class Writer:
                     continue
                 try:
                     plans = plan_sidecars(task, self.settings)
-                    for plan in plans:
-                        batch.stage(plan.path, plan.content, plan.expected)
+                    batch.stage_all(plans)
                 except SidecarError as exc:
                     self._failed(task, exc)
                     continue
@@ -62,8 +65,15 @@ class Writer:
         return bool(tasks)
 
     def _failed(self, task: WriteTask, exc: SidecarError) -> None:
-        log.error("sidecar not written", error=str(exc))
-        self.writes.failed(task.job_id, str(exc))
+        """A sidecar the disk or the folder refused waits and is tried again (the result is
+        paid for); one that is itself the problem fails the job, with the reason."""
+        if exc.transient:
+            delay = self.backoff.delay(task.write_attempts + 1)
+            log.warning("sidecar not written yet; will retry", error=str(exc), retry_in=delay)
+            self.writes.later(task.job_id, f"waiting to write: {exc}", delay)
+        else:
+            log.error("sidecar not written", error=str(exc))
+            self.writes.failed(task.job_id, str(exc))
 
     def _still_current(self, task: WriteTask) -> bool:
         """Whether the file still holds the bytes the result describes (hashing only when

@@ -1,9 +1,10 @@
-"""paths as bytes; jobs looked up by content
+"""paths as bytes; jobs looked up by content; sidecar writes retried
 
 A file's folder and path are stored as the bytes the filesystem holds, so a name that is not
 UTF-8 (Latin-1 from an old share, a ZIP import) is kept exactly instead of failing to store.
 Existing rows were all UTF-8 text and become those bytes. An index on sha256 finds the
-jobs whose bytes are already in a request in flight.
+jobs whose bytes are already in a request in flight. write_attempts counts the tries to
+write a paid result's sidecars that the disk or the folder refused, for their backoff.
 
 Revision ID: 0002
 Revises: 0001
@@ -37,12 +38,16 @@ def upgrade() -> None:
                 postgresql_using=f"convert_to({column}, 'UTF8')",
             )
         batch_op.create_index("ix_jobs_sha256", ["sha256"], unique=False)
+        batch_op.add_column(
+            sa.Column("write_attempts", sa.Integer(), nullable=False, server_default="0")
+        )
     if not postgresql:  # SQLite keeps a copied value's text type: make it the bytes
         op.execute("UPDATE jobs SET folder = CAST(folder AS BLOB), relpath = CAST(relpath AS BLOB)")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_column("write_attempts")
         batch_op.drop_index("ix_jobs_sha256")
         for column in PATHS:
             batch_op.alter_column(

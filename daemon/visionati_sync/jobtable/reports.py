@@ -28,6 +28,14 @@ class Reports(TablePart):
                 counts[State(state).visible] += count
         return counts
 
+    def waiting_to_write(self, scopes: Sequence[Scope] = ()) -> int:
+        """How many paid results wait for the disk or the folder to take their sidecars."""
+        query = select(func.count()).where(
+            Job.state == State.WRITING, Job.write_attempts > 0, in_scopes(scopes)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).scalar_one())
+
     def jobs(self, state: State | None = None, limit: int | None = None) -> list[JobRow]:
         query = select(Job).order_by(Job.id)
         if state is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -18,6 +18,12 @@ from .base import TablePart
 from .schema import ApiRequest, Job, Result
 
 OUTSTANDING = ("queued", "processing")
+# what a file was when it went out (or joined a request), bound per file
+_SENT: dict[str, Any] = {
+    "sha256": bindparam("sha"),
+    "size": bindparam("file_size"),
+    "mtime_ns": bindparam("mtime"),
+}
 
 
 class Requests(TablePart):
@@ -59,6 +65,30 @@ class Requests(TablePart):
                 ).scalar_one()
             )
 
+    def in_flight(self, hashes: Sequence[str], options: RequestOptions) -> dict[str, str]:
+        """Given files' hashes and the options, return hash → the request in flight that
+        carries those bytes already, for those that one does."""
+        if not hashes:
+            return {}
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job.sha256, Job.request_id)
+                .join(ApiRequest, ApiRequest.id == Job.request_id)
+                .where(
+                    Job.sha256.in_(set(hashes)),
+                    Job.state == State.SUBMITTED,
+                    ApiRequest.options_fp == options.fingerprint(),
+                    ApiRequest.status.in_(OUTSTANDING),
+                )
+            )
+            return {sha: request_id for sha, request_id in rows if sha and request_id}
+
+    def ride(self, riders: Sequence[Upload], request_id: str) -> None:
+        """Given claimed jobs whose bytes are in a request in flight, make them wait for its
+        result: no upload, no attempt."""
+        with self.engine.begin() as conn:
+            _ride(conn, riders, request_id, self.clock())
+
     def mark_submitted(
         self,
         request_id: str,
@@ -67,8 +97,10 @@ class Requests(TablePart):
         uploads: Sequence[Upload],
         first_poll_in: float,
         credits_estimated: int | None = None,
+        riders: Sequence[Upload] = (),
     ) -> None:
-        """Given the API's answer to an upload, record the request and its files together."""
+        """Given the API's answer to an upload, record the request, its files, and the files
+        with the same bytes that wait for its result (``riders``), together."""
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(
@@ -85,21 +117,13 @@ class Requests(TablePart):
                     poll_failures=0,
                 )
             )
-            sent: dict[str, Any] = {
-                "upload_name": bindparam("upload_name"),
-                "sha256": bindparam("sha"),
-                "size": bindparam("file_size"),
-                "mtime_ns": bindparam("mtime"),
-            }
+            named = _SENT | {"upload_name": bindparam("upload_name")}
             t.apply(
-                conn, t.SUBMIT, t.submitted(now, request_id) | sent,
+                conn, t.SUBMIT, t.submitted(now, request_id) | named,
                 Job.id == bindparam("job_id"),
-                many=[
-                    {"job_id": u.job_id, "upload_name": u.upload_name, "sha": u.sha256,
-                     "file_size": u.size, "mtime": u.mtime_ns}
-                    for u in uploads
-                ],
+                many=[_sent(u) | {"upload_name": u.upload_name} for u in uploads],
             )  # fmt: skip
+            _ride(conn, riders, request_id, now)
 
     def due(self, limit: int = 100) -> list[OutstandingRequest]:
         """Return outstanding requests whose next poll is due, the longest-waiting first."""
@@ -172,7 +196,9 @@ class Requests(TablePart):
                     Job.request_id == request_id, Job.state == State.SUBMITTED
                 )
             ).all()
-            answered = [j for j in jobs if assets.get(j.id) is not None and j.sha256]
+            # by content: a file that rode on an upload of the same bytes gets its result too
+            by_sha = {j.sha256: assets[j.id] for j in jobs if j.id in assets and j.sha256}
+            answered = [j for j in jobs if j.sha256 in by_sha]
             missing = [j.id for j in jobs if j not in answered]
             if missing:
                 failed = t.ended(now, State.FAILED, missing_error)
@@ -183,7 +209,7 @@ class Requests(TablePart):
                 "options_json": options_json,
                 "errors_json": json.dumps(backend_errors) if backend_errors else None,
             }
-            results = _store_results(conn, fp, {j.sha256: assets[j.id] for j in answered}, stored)
+            results = _store_results(conn, fp, by_sha, stored)
             t.apply(
                 conn, t.ANSWERED, t.writing(now, bindparam("rid")),
                 Job.id == bindparam("job_id"),
@@ -252,3 +278,17 @@ def _store_results(
         conn.execute(insert(Result), new)
         stored = known()
     return stored
+
+
+def _sent(upload: Upload) -> dict[str, Any]:
+    return {
+        "job_id": upload.job_id, "sha": upload.sha256, "file_size": upload.size,
+        "mtime": upload.mtime_ns,
+    }  # fmt: skip
+
+
+def _ride(conn: Any, riders: Sequence[Upload], request_id: str, now: datetime) -> None:
+    t.apply(
+        conn, t.RIDE, t.submitted(now, request_id, uploaded=False) | _SENT,
+        Job.id == bindparam("job_id"), many=[_sent(u) for u in riders],
+    )  # fmt: skip

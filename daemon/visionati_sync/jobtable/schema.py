@@ -127,7 +127,8 @@ class Job(Base):
     upload_name: Mapped[str | None] = mapped_column(String(1024))
     request_id: Mapped[str | None] = mapped_column(ForeignKey("api_requests.id"))
     result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # uploads of these bytes
+    write_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     locked_by: Mapped[str | None] = mapped_column(String(255))
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -46,17 +46,19 @@ ORPHANED = _t("orphaned", {C}, P)
 NOT_SENT = _t("not sent", {C}, F, K)
 CACHED = _t("cached", {C}, W)
 SUBMIT = _t("submit", {C}, S)
+RIDE = _t("ride", {C}, S)  # its bytes are in a request already: it waits for that result
 TRY_AGAIN = _t("try again", {C, S}, P, F)
 ANSWERED = _t("answered", {S}, W)
 UNANSWERED = _t("unanswered", {S}, F)
 WRITTEN = _t("written", {W}, D)
 CHANGED = _t("changed", {W}, P)
 WRITE_FAILED = _t("write failed", {W}, F)
+WRITE_LATER = _t("write later", {W}, W)
 MOVED = _t("moved", {D}, W)
 
 TRANSITIONS = (
-    REQUEUE, RETAG, RETRY, CLAIM, RELEASE, ORPHANED, NOT_SENT, CACHED, SUBMIT, TRY_AGAIN,
-    ANSWERED, UNANSWERED, WRITTEN, CHANGED, WRITE_FAILED, MOVED,
+    REQUEUE, RETAG, RETRY, CLAIM, RELEASE, ORPHANED, NOT_SENT, CACHED, SUBMIT, RIDE,
+    TRY_AGAIN, ANSWERED, UNANSWERED, WRITTEN, CHANGED, WRITE_FAILED, WRITE_LATER, MOVED,
 )  # fmt: skip
 FORGETTABLE = frozenset({P, D, F, K})  # a deleted file's job is dropped from these
 IN_FLIGHT = frozenset({C, S, W})  # a request or a write holds the job
@@ -89,12 +91,14 @@ def claimed(now: datetime, worker: str) -> Values:
     return {"state": C, "locked_by": worker, "locked_at": now, "updated_at": now}
 
 
-def submitted(now: datetime, request_id: str) -> Values:
-    """In a request; the caller adds what was sent (name, hash, size, mtime) per file."""
+def submitted(now: datetime, request_id: str, *, uploaded: bool = True) -> Values:
+    """In a request: uploaded in it (an attempt), or riding on it because the same bytes
+    are in it. The caller adds what was sent (name, hash, size, mtime) per file."""
     return {
         "state": S,
         "request_id": request_id,
-        "attempts": Job.attempts + 1,  # an upload is an attempt
+        "attempts": Job.attempts + 1 if uploaded else Job.attempts,
+        "upload_name": None,  # the caller names the file as uploaded, if it was
         "error": None,
         "locked_by": None,
         "locked_at": None,
@@ -111,6 +115,20 @@ def writing(now: datetime, result_id: Any) -> Values:
         "error": None,
         "locked_by": None,
         "locked_at": None,
+        "write_attempts": 0,
+        "next_attempt_at": now,
+        "updated_at": now,
+    }
+
+
+def write_later(now: datetime, error: str, delay: float) -> Values:
+    """Still to be written: the disk or the folder refused (full, read-only, permissions).
+    The paid result is kept and the write tried again after ``delay``, with no upload."""
+    return {
+        "state": W,
+        "error": shown(error),
+        "write_attempts": Job.write_attempts + 1,
+        "next_attempt_at": now + timedelta(seconds=delay),
         "updated_at": now,
     }
 

@@ -16,7 +16,7 @@ from .schema import Job, Result
 
 class Writes(TablePart):
     def tasks(self, limit: int = 50) -> list[WriteTask]:
-        """Return jobs whose results are stored and whose sidecars are still to be written."""
+        """Return jobs whose results are stored and whose sidecars are due to be written."""
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(
@@ -30,9 +30,10 @@ class Writes(TablePart):
                     Result.tagged_at,
                     Result.options_json,
                     Result.asset_json,
+                    Job.write_attempts,
                 )
                 .join(Result, Result.id == Job.result_id)
-                .where(Job.state == State.WRITING)
+                .where(Job.state == State.WRITING, Job.next_attempt_at <= self.clock())
                 .order_by(Job.id)
                 .limit(limit)
             ).all()
@@ -48,6 +49,7 @@ class Writes(TablePart):
                 r.tagged_at,
                 json.loads(r.options_json),
                 json.loads(r.asset_json),
+                r.write_attempts,
             )
             for r in rows
         ]
@@ -68,6 +70,13 @@ class Writes(TablePart):
         """Given a job whose file was touched but holds the same bytes, remember the new stat."""
         with self.engine.begin() as conn:
             conn.execute(update(Job).where(Job.id == job_id).values(size=size, mtime_ns=mtime_ns))
+
+    def later(self, job_id: int, error: str, delay: float) -> None:
+        """Given a job whose sidecars the disk or the folder refused, try again after
+        ``delay``: its result is paid for and kept."""
+        with self.engine.begin() as conn:
+            values = t.write_later(self.clock(), error, delay)
+            t.apply(conn, t.WRITE_LATER, values, Job.id == job_id)
 
     def failed(self, job_id: int, error: str) -> None:
         """Given a job whose sidecars could not be written, fail it with the reason."""

@@ -3,15 +3,27 @@ atomically, so that a whole batch of photos costs two disk flushes, not two per 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..config import SidecarSettings
 from ..records import WriteTask, shown
 from . import json as json_sidecar
 from . import xmp
-from .atomic import Planned, SidecarError, WriteBatch, write_with_retry
+from .atomic import (
+    Planned,
+    SidecarError,
+    Snapshot,
+    WriteBatch,
+    check_target,
+    folder_writable,
+    name_max,
+    write_with_retry,
+)
 
-__all__ = ["Planned", "SidecarError", "WriteBatch", "plan_sidecars", "write_sidecars"]
+__all__ = [
+    "Planned", "SidecarError", "WriteBatch", "plan_sidecars", "preflight", "write_sidecars",
+]  # fmt: skip
 
 
 def xmp_result(task: WriteTask, settings: SidecarSettings) -> xmp.XmpResult:
@@ -50,6 +62,32 @@ def plan_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
         )
         plans.append(Planned(json_sidecar.sidecar_path(image, settings.json_suffix), content))
     return plans
+
+
+def preflight(image: Path, settings: SidecarSettings) -> None:
+    """Given a photo about to be uploaded, raise SidecarError if its sidecars could not be
+    written: a problem is found before the upload is paid for, not after. Their names must
+    fit the file system, the folder must take new files, and what stands at their names
+    must be a regular file we may replace (an XMP one that parses and is safe to merge)."""
+    targets = []
+    if "xmp" in settings.formats:
+        targets.append(xmp.choose_path(image, settings.xmp_naming)[0])
+    if "json" in settings.formats:
+        targets.append(json_sidecar.sidecar_path(image, settings.json_suffix))
+    limit = name_max(image.parent)
+    for target in targets:
+        length = len(os.fsencode(target.name))
+        if length > limit:
+            raise SidecarError(
+                f"{target}: the sidecar's name is {length} bytes; this file system takes {limit}"
+            )
+    if not folder_writable(image.parent):
+        raise SidecarError(f"{image.parent}: no sidecar can be written in this folder by this "
+                           "daemon's user (permissions, or a read-only file system)")  # fmt: skip
+    for target in targets:
+        if check_target(target) is not None and target.suffix.lower() == ".xmp":
+            existing = Snapshot.read(target, limit=xmp.MAX_BYTES).content
+            xmp.parse(existing or b"", str(target))
 
 
 def write_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import os
 import re
 import stat
@@ -31,6 +32,8 @@ from ..workers import HOST_TAG, pid_alive
 TEMP_SUFFIX = f".{HOST_TAG}-{os.getpid()}.vs-tmp"
 _TEMP = re.compile(r"^\..+\.([0-9a-f]{6})-(\d+)\.vs-tmp$")
 STALE_AFTER = 24 * 3600
+# what a write's OSError says about the future: these will not pass by themselves
+_LASTING = frozenset({errno.ENAMETOOLONG, errno.EISDIR, errno.ENOTDIR, errno.ELOOP, errno.EINVAL})
 NOT_A_SIDECAR = "sidecars are never read or written through it; left as it is"
 # the permission check as this process will write (effective ids), where the OS offers it
 _EFFECTIVE = {"effective_ids": True} if os.access in os.supports_effective_ids else {}
@@ -107,12 +110,41 @@ def check_target(path: Path) -> os.stat_result | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise SidecarError(f"{path}: cannot write: {exc.strerror}", transient=True) from None
+        raise _cannot_write(path, exc) from None
     if not stat.S_ISREG(info.st_mode):
         raise SidecarError(f"{path}: {describe(info.st_mode)}; {NOT_A_SIDECAR}")
     if not os.access(path, os.W_OK, **_EFFECTIVE):
         raise SidecarError(f"{path}: not writable by this daemon's user; left as it is")
     return info
+
+
+def _cannot_write(path: Path, exc: OSError) -> SidecarError:
+    """A write the OS refused: transient (a full disk, a read-only mount, permissions) unless
+    the refusal is about the name or the place itself."""
+    lasting = exc.errno in _LASTING
+    return SidecarError(f"{path}: cannot write: {exc.strerror}", transient=not lasting)
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, the file system under ``folder`` takes."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def folder_writable(folder: Path) -> bool:
+    """Whether this process may create files in ``folder`` (permissions, a read-only mount)."""
+    return os.access(folder, os.W_OK | os.X_OK, **_EFFECTIVE)
+
+
+def _temp_prefix(path: Path) -> str:
+    """A temporary file is named after its sidecar when that fits the file system, else
+    shortly: a name the file system takes must never fail for its temporary's sake."""
+    prefix = f".{path.name}."
+    if len(os.fsencode(prefix)) + 8 + len(TEMP_SUFFIX) <= name_max(path.parent):
+        return prefix  # 8: mkstemp's random part
+    return ".vs."
 
 
 def _write_temp(path: Path, data: bytes) -> str:
@@ -127,7 +159,7 @@ def _write_temp(path: Path, data: bytes) -> str:
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent
+            prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent
         )
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -137,7 +169,7 @@ def _write_temp(path: Path, data: bytes) -> str:
                 os.chown(tmp_name, *owner)
     except OSError as exc:
         _unlink(tmp_name)
-        raise SidecarError(f"{path}: cannot write: {exc.strerror}", transient=True) from None
+        raise _cannot_write(path, exc) from None
     return tmp_name
 
 
@@ -149,7 +181,7 @@ def _install(tmp_name: str, path: Path, expected: Snapshot | None) -> None:
         check_target(path)  # nobody put a link or a folder there meanwhile
         os.replace(tmp_name, path)
     except OSError as exc:
-        raise SidecarError(f"{path}: cannot write: {exc.strerror}", transient=True) from None
+        raise _cannot_write(path, exc) from None
     finally:
         _unlink(tmp_name)  # gone after a successful rename; removed after a failure
 
@@ -160,12 +192,7 @@ def write_with_retry(plan: Callable[[], list[Planned]], attempts: int = 5) -> li
     for _ in range(attempts):
         plans = plan()
         batch = WriteBatch()
-        try:
-            for planned in plans:
-                batch.stage(planned.path, planned.content, planned.expected)
-        except SidecarError:
-            batch.discard()
-            raise
+        batch.stage_all(plans)
         errors = [error for error in batch.commit().values() if error is not None]
         if not errors:
             return plans
@@ -196,6 +223,18 @@ class WriteBatch:
             return
         self._staged.append(_Staged(path, _write_temp(path, data), expected))
 
+    def stage_all(self, plans: list[Planned]) -> None:
+        """Stage every planned write, or none: a failure unstages what these plans staged."""
+        before = len(self._staged)
+        try:
+            for planned in plans:
+                self.stage(planned.path, planned.content, planned.expected)
+        except SidecarError:
+            for item in self._staged[before:]:
+                _unlink(item.tmp_name)
+            del self._staged[before:]
+            raise
+
     def commit(self) -> dict[Path, SidecarError | None]:
         """Make every staged file durable, rename each into place (unless its target changed
         meanwhile), sync the folders; return each target's outcome."""
@@ -218,11 +257,6 @@ class WriteBatch:
                 outcomes[item.path] = exc
         sync_directories({item.path.parent for item in staged if outcomes[item.path] is None})
         return outcomes
-
-    def discard(self) -> None:
-        for item in self._staged:
-            _unlink(item.tmp_name)
-        self._staged = []
 
 
 def _syncfs() -> object | None:

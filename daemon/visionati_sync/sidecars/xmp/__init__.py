@@ -21,7 +21,7 @@ from ..atomic import Planned, Snapshot
 from .keywords import keywords_from_asset
 from .merge import XmpResult, XmpSettings, description_from_asset, merge
 from .naming import choose_path
-from .packet import MAX_BYTES, XmpError, xml_text
+from .packet import MAX_BYTES, XmpError, parse, xml_text
 
 __all__ = [
     "MAX_BYTES",
@@ -32,6 +32,7 @@ __all__ = [
     "description_from_asset",
     "keywords_from_asset",
     "merge",
+    "parse",
     "plan",
     "xml_text",
 ]
