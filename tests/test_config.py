@@ -107,3 +107,27 @@ def test_state_directory_order() -> None:
     assert state_directory({"STATE_DIRECTORY": "/var/lib/vs"}) == Path("/var/lib/vs")
     assert state_directory({"XDG_STATE_HOME": "/x"}) == Path("/x/visionati-sync")
     assert state_directory({"HOME": "/home/u"}) == Path("/home/u/.local/state/visionati-sync")
+
+
+def test_folders_named_twice_or_nested_are_one_folder_each(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    (lib / "sub").mkdir(parents=True)
+    (tmp_path / "alias").symlink_to(lib)
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "folders:\n  - path: lib\n  - path: lib/../lib\n  - path: alias\n"
+        "  - path: lib/sub\n    recursive: false\n"
+    )
+    config = load_config(config_file, environ={})
+    folders = config.settings.folders
+    assert [f.path for f in folders] == [lib, lib / "sub"]
+    assert [f.label for f in folders] == ["folders[0]", "folders[3]"]
+    assert folders[0].inside == {"sub"} and folders[1].inside == frozenset()
+    assert config.warnings == [
+        f"{config_file}: folders[1].path: the same folder as folders[0] ({lib}); "
+        "watched once, with the first entry's settings",
+        f"{config_file}: folders[2].path: the same folder as folders[0] ({lib}); "
+        "watched once, with the first entry's settings",
+        f"{config_file}: folders[3].path lies inside folders[0].path: its files are "
+        "folders[3]'s, with its options",
+    ]

@@ -44,6 +44,8 @@ def _load(ctx: click.Context, config_path: Path | None, *, need_key: bool = Fals
         ctx.exit(EXIT_CONFIG)
     log.register_secret(config.api_key)
     log.configure(config.settings.log_level)
+    for warning in config.warnings:
+        log.get_logger("config").warning(warning)
     return config
 
 

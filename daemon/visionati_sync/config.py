@@ -8,7 +8,7 @@ reading code. Validation is pydantic's; this module only shapes its messages.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -128,6 +129,19 @@ class FolderSettings(_Section):
     path: Path
     recursive: bool = True
     api: FolderOptions | None = None
+    _label: str = PrivateAttr(default="")
+    _inside: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def label(self) -> str:
+        """Where the config file names this folder: ``folders[2]``."""
+        return self._label or "folders[?]"
+
+    @property
+    def inside(self) -> frozenset[str]:
+        """Other configured folders inside this one, as paths relative to it: their files
+        are theirs alone (their own options, their own recursive setting)."""
+        return self._inside
 
 
 class SidecarSettings(_Section):
@@ -194,9 +208,12 @@ class Settings(_Section):
 class Config:
     """Validated settings plus where they came from and the resolved secret."""
 
-    def __init__(self, settings: Settings, source: str, api_key: str | None) -> None:
+    def __init__(
+        self, settings: Settings, source: str, api_key: str | None, warnings: Sequence[str] = ()
+    ) -> None:
         self.settings = settings
         self.source = source
+        self.warnings = list(warnings)  # worth saying, not worth refusing to start
         self._api_key = api_key
         self._options: dict[str, RequestOptions] = {}
 
@@ -294,7 +311,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
 
     def resolve(path: Path) -> Path:
         path = Path(os.path.expandvars(str(path))).expanduser()
-        return path if path.is_absolute() else (base / path).resolve()
+        return Path(os.path.realpath(base / path))  # real: `lib`, `lib/../lib`, a link to it
 
     folders = [f.model_copy(update={"path": resolve(f.path)}) for f in settings.folders]
     key_file = settings.api.key_file and resolve(settings.api.key_file)
@@ -343,7 +360,36 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
     for index, folder in enumerate(settings.folders):
         if folder.path.exists() and not folder.path.is_dir():
             raise ConfigError(f"{source}: folders[{index}].path: not a directory")
-    return Config(settings, source, _read_key(settings, source, environ))
+    settings, warnings = _place_folders(settings, source)
+    return Config(settings, source, _read_key(settings, source, environ), warnings)
+
+
+def _place_folders(settings: Settings, source: str) -> tuple[Settings, list[str]]:
+    """Given settings with real folder paths, watch each folder once (a folder named twice
+    keeps its first entry), and tell each folder which configured folders lie inside it: a
+    file is one job, its folder's, however the folders overlap."""
+    kept: list[FolderSettings] = []
+    warnings = []
+    first: dict[Path, str] = {}
+    for index, folder in enumerate(settings.folders):
+        if folder.path in first:
+            warnings.append(
+                f"{source}: folders[{index}].path: the same folder as {first[folder.path]} "
+                f"({folder.path}); watched once, with the first entry's settings"
+            )
+            continue
+        first[folder.path] = f"folders[{index}]"
+        placed = folder.model_copy()
+        placed._label = first[folder.path]
+        kept.append(placed)
+    for folder in kept:
+        inner = [other for other in kept if folder.path in other.path.parents]
+        folder._inside = frozenset(o.path.relative_to(folder.path).as_posix() for o in inner)
+        warnings += [
+            f"{source}: {other.label}.path lies inside {folder.label}.path: its files are "
+            f"{other.label}'s, with its options" for other in inner
+        ]  # fmt: skip
+    return settings.model_copy(update={"folders": kept}), warnings
 
 
 def missing_folders(config: Config) -> list[str]:
@@ -353,7 +399,7 @@ def missing_folders(config: Config) -> list[str]:
     daemon from watching the others.
     """
     return [
-        f"{config.source}: folders[{index}].path: directory does not exist ({folder.path})"
-        for index, folder in enumerate(config.settings.folders)
+        f"{config.source}: {folder.label}.path: directory does not exist ({folder.path})"
+        for folder in config.settings.folders
         if not folder.path.is_dir()
     ]

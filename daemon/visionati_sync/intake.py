@@ -131,7 +131,8 @@ def scopes_for(
     scopes: list[Scope] = []
     for raw in paths:
         path = raw.expanduser().resolve()
-        owner = next((f for f in folders if path == f.path or f.path in path.parents), None)
+        owners = [f for f in folders if path == f.path or f.path in path.parents]
+        owner = max(owners, key=lambda f: len(f.path.parts), default=None)  # the innermost
         if owner is None:
             owner = FolderSettings(path=path)
         if owner not in chosen:

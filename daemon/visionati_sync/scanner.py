@@ -4,7 +4,7 @@ filesystem event can be trusted: inotify drops events on overflow), and for `est
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 from .config import FolderSettings
@@ -27,7 +27,9 @@ def walk_folder(
     if not folder.path.is_dir():
         return
     for start in Scope.starts(scopes, str(folder.path)):
-        yield from walk_folders(folder.path, folder.recursive, selector, on_error, start, on_temp)
+        yield from walk_folders(
+            folder.path, folder.recursive, selector, on_error, start, on_temp, folder.inside
+        )
 
 
 def walk_folders(
@@ -37,12 +39,14 @@ def walk_folders(
     on_error: OnError | None = None,
     start: str = "",
     on_temp: OnTemp | None = None,
+    skip: Collection[str] = (),
 ) -> Iterator[tuple[str, list[FileSeen]]]:
     """Given a folder, yield every candidate file below it with its size and mtime, one
     directory at a time: (its path relative to the folder, its candidates). Memory holds one
     directory's worth; a rescan compares one directory per query.
 
-    Symbolic links are not followed: they would make loops and tag one photo twice.
+    Symbolic links are not followed: they would make loops and tag one photo twice. The
+    sub-folders in ``skip`` (other configured folders) are not entered.
     """
     start = start.strip("/")
     if start and os.path.isfile(os.path.join(folder, start)):  # `scan` of a single file
@@ -68,8 +72,9 @@ def walk_folders(
                 name = entry.name
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        if recursive and selector.accepts_folder_name(name):
-                            stack.append(prefix + name)
+                        inner = prefix + name
+                        if recursive and selector.accepts_folder_name(name) and inner not in skip:
+                            stack.append(inner)
                         continue
                     if not selector.accepts_name(name):
                         if on_temp is not None and name.endswith(".vs-tmp"):

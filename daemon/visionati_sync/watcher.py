@@ -108,9 +108,10 @@ class FileEvents(Protocol):
 class _Handler(FileSystemEventHandler):
     def __init__(
         self, root: str, selector: Selector, settler: Settler, events: FileEvents | None,
-        locate: Callable[[str], tuple[str, str] | None],
+        locate: Callable[[str], tuple[str, str] | None], inside: frozenset[str] = frozenset(),
     ) -> None:  # fmt: skip
         self.root = root
+        self.inside = inside
         self.selector = selector
         self.settler = settler
         self.events = events
@@ -121,6 +122,8 @@ class _Handler(FileSystemEventHandler):
         if relpath.startswith(".." + os.sep) or relpath == "..":
             return None
         relpath = relpath.replace(os.sep, "/")
+        if any(relpath.startswith(f"{inner}/") for inner in self.inside):
+            return None  # another configured folder's file: its own watch reports it
         return relpath if self.selector.accepts(relpath) else None
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -186,7 +189,7 @@ class Watcher:
             if not folder.path.is_dir():
                 if index not in self._reported_missing:
                     log.error(
-                        f"{self.source}: folders[{index}].path: directory does not exist",
+                        f"{self.source}: {folder.label}.path: directory does not exist",
                         folder=str(folder.path),
                         hint="watching the other folders; this one is retried until it exists",
                     )
@@ -195,7 +198,9 @@ class Watcher:
             self._start_observer(index, folder)
 
     def _start_observer(self, index: int, folder: FolderSettings) -> None:
-        handler = _Handler(str(folder.path), self.selector, self.settler, self.events, self.locate)
+        handler = _Handler(
+            str(folder.path), self.selector, self.settler, self.events, self.locate, folder.inside
+        )
         kinds = [PollingObserver] if self.polling else [Observer, PollingObserver]
         for kind in kinds:
             observer = kind()
@@ -222,14 +227,15 @@ class Watcher:
             return
 
     def locate(self, path: str) -> tuple[str, str] | None:
-        """Given an absolute path, return (watched folder, relpath) for a candidate in one."""
-        for folder in self.folders:
+        """Given an absolute path, return (watched folder, relpath) for a candidate in one: the
+        innermost folder that holds it, which alone may claim it."""
+        for folder in sorted(self.folders, key=lambda f: len(f.path.parts), reverse=True):
             root = str(folder.path)
             relpath = os.path.relpath(path, root)
             if relpath == ".." or relpath.startswith(".." + os.sep):
                 continue
             if not folder.recursive and os.sep in relpath:
-                continue
+                return None  # below a folder that is not recursive: nobody's
             relpath = relpath.replace(os.sep, "/")
             return (root, relpath) if self.selector.accepts(relpath) else None
         return None
