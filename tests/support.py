@@ -64,11 +64,24 @@ def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def drop_privileges() -> list[str]:
+    """As root, a command prefix that runs without the capability to read or write any file:
+    what is unreadable or read-only to a user must be so to the daemon, as for a user."""
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
 def cli(
-    config: Path | None, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    config: Path | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    wrapper: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``visionati-sync [-c config] args…`` to completion."""
-    command = [sys.executable, "-m", "visionati_sync"]
+    command = [*(wrapper or []), sys.executable, "-m", "visionati_sync"]
     if config is not None:
         command += ["-c", str(config)]
     return subprocess.run(
@@ -186,8 +199,12 @@ class Library:
         folders = [self.photos] if folders is None else folders
         return write_config(self.config, base_config(self.url, self.tmp, folders, **overrides))
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return cli(self.config, *args, env=self.env, timeout=timeout)
+    def cli(
+        self, *args: str, timeout: float = 120, as_user: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """A command, as the test's user, or (``as_user``) as an ordinary user would run it."""
+        wrapper = drop_privileges() if as_user else None
+        return cli(self.config, *args, env=self.env, timeout=timeout, wrapper=wrapper)
 
     def json(self, *args: str) -> Any:
         return cli_json(self.config, *args, env=self.env)

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from support import EmulatorControl, Library, base_config, clean_env, cli, wait_until, write_config
+from support import (
+    EmulatorControl,
+    Library,
+    base_config,
+    clean_env,
+    cli,
+    drop_privileges,
+    wait_until,
+    write_config,
+)
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import Emulator, synthesize_asset
 from visionati_sync.options import RequestOptions
@@ -31,15 +40,6 @@ def sha(path: Path) -> str:
 
 def sidecar(path: Path) -> dict:
     return json.loads(path.with_name(path.name + ".visionati.json").read_text())
-
-
-def drop_privileges() -> list[str]:
-    """As root, run the daemon without the capability to read any file: an unreadable file
-    must be unreadable to it, as for an ordinary user."""
-    if os.geteuid() != 0:
-        return []
-    caps = "-dac_override,-dac_read_search"
-    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
 
 
 def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(

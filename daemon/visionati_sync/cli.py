@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -70,22 +71,39 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 
 
 def _cannot_open(ctx: click.Context, config: Config, exc: Exception) -> NoReturn:
+    from .jobtable.engine import trouble
+
+    known = trouble(exc, config.database_url())
+    if known is not None:
+        click.echo(f"error: {known.message}", err=True)
+        ctx.exit(EXIT_CONFIG)
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
     reason = reason or str(getattr(exc, "orig", None) or exc).splitlines()[0]
     click.echo(f"error: {config.source}: database.url: cannot open: {reason}", err=True)
     ctx.exit(EXIT_CONFIG)
 
 
-def _service(ctx: click.Context, config: Config) -> Service:
-    """The daemon's parts over a job table opened to write (and migrated if behind)."""
+def _service(ctx: click.Context, config: Config, *, wait: bool = False) -> Service:
+    """The daemon's parts over a job table opened to write (and migrated if behind). With
+    ``wait`` (the daemon), a table that is locked or on a full disk is waited for."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from .jobtable.engine import trouble
+    from .retry import Backoff
     from .service import Service
 
-    try:
-        return Service(config)
-    except (SQLAlchemyError, ImportError, OSError) as exc:  # no database there, or no driver
-        _cannot_open(ctx, config, exc)
+    backoff, tries = Backoff(base=5.0, cap=120.0), 0
+    while True:
+        try:
+            return Service(config)
+        except (SQLAlchemyError, ImportError, OSError) as exc:  # no database, or no driver
+            known = trouble(exc, config.database_url())
+            if not (wait and known is not None and known.passing):
+                _cannot_open(ctx, config, exc)
+            tries += 1
+            delay = backoff.delay(tries)
+            log.get_logger("cli").warning(known.message + "; waiting", retry_in=round(delay))
+            time.sleep(delay)
 
 
 def _table(ctx: click.Context, config: Config, *, readonly: bool = True) -> JobTable:
@@ -96,7 +114,8 @@ def _table(ctx: click.Context, config: Config, *, readonly: bool = True) -> JobT
     from .jobtable.engine import SchemaMismatch
 
     try:
-        return JobTable.open(config.database_url(), readonly=readonly)
+        busy_timeout = config.settings.database.busy_timeout
+        return JobTable.open(config.database_url(), readonly=readonly, busy_timeout=busy_timeout)
     except (SQLAlchemyError, ImportError, OSError, SchemaMismatch) as exc:
         _cannot_open(ctx, config, exc)
 
@@ -107,7 +126,7 @@ def _table(ctx: click.Context, config: Config, *, readonly: bool = True) -> JobT
 def run(ctx: click.Context, config_path: Path | None) -> None:
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
     config = _load(ctx, config_path, need_key=True)
-    ctx.exit(_service(ctx, config).run())
+    ctx.exit(_service(ctx, config, wait=True).run())
 
 
 def _estimate(
@@ -318,9 +337,27 @@ def upgrade(ctx: click.Context, config_path: Path | None) -> None:
     from .jobtable import engine as engines
 
     config = _load(ctx, config_path)
-    engine = engines.make_engine(config.database_url())
+    engine = engines.make_engine(
+        config.database_url(), busy_timeout=config.settings.database.busy_timeout
+    )
     engines.upgrade(engine)
     click.echo(f"database at revision {engines.current_revision(engine)}")
+
+
+@db_group.command()
+@config_option
+@click.pass_context
+def check(ctx: click.Context, config_path: Path | None) -> None:
+    """Check the job table's integrity (SQLite's integrity_check); exit 1 if it is damaged."""
+    from .jobtable.engine import integrity
+
+    config = _load(ctx, config_path)
+    problems = integrity(config.database_url())
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        ctx.exit(1)
+    click.echo("the job table is sound")
 
 
 @main.command()

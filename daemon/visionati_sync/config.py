@@ -112,6 +112,7 @@ class ApiSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str | None = None
+    busy_timeout: float = Field(default=30.0, gt=0)  # seconds to wait for another writer
 
 
 class FolderOptions(_Section):

@@ -81,7 +81,12 @@ class Intake:
             with bound_contextvars(path=os.path.join(folder, seen.relpath)):
                 log.debug("file complete", size=seen.size)
         for folder, files in by_folder.items():
-            counts = self._enqueue(folder, files)
+            try:
+                counts = self._enqueue(folder, files)
+            except Exception:  # the job table is unavailable: keep them until it is back
+                for seen in files:
+                    self.settler.touch(folder, seen.relpath)
+                raise
             if counts["new"] or counts["requeued"]:
                 log.info("queued", folder=folder, files=counts["new"] + counts["requeued"])
         return False  # the settler is driven by time: always wait a tick

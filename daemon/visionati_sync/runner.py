@@ -17,8 +17,16 @@ Step = Callable[[], bool]
 AFTER_ERROR = 5.0  # seconds a stage rests after an unexpected error
 
 
+def _log_error(stage: str, exc: Exception) -> None:
+    log.error("unexpected error; carrying on", stage=stage, exc_info=exc)
+
+
 class Runner:
-    def __init__(self) -> None:
+    """``on_error`` hears of anything a step raises (the stage rests a little, then goes
+    on); it may stop the runner when going on cannot help."""
+
+    def __init__(self, on_error: Callable[[str, Exception], None] = _log_error) -> None:
+        self.on_error = on_error
         self.stop = threading.Event()
         self._wake: dict[str, threading.Event] = {}
         self._threads: list[threading.Thread] = []
@@ -44,8 +52,8 @@ class Runner:
         while not self.stop.is_set():
             try:
                 busy = step()
-            except Exception:
-                log.exception("unexpected error; carrying on", stage=name)
+            except Exception as exc:
+                self.on_error(name, exc)
                 busy = False
                 self.stop.wait(AFTER_ERROR)
             if not busy:

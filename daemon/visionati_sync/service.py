@@ -21,6 +21,7 @@ from .config import Config, ConfigError, FolderSettings, load_config
 from .gate import Gate
 from .intake import Intake
 from .jobtable import JobTable
+from .jobtable.engine import trouble
 from .log import get_logger, register_secret
 from .policy import STOPS_A_SCAN
 from .poller import Poller
@@ -37,18 +38,23 @@ log = get_logger("service")
 # Seconds the stages get to finish what they are doing (a sidecar write) after SIGTERM;
 # the systemd unit's TimeoutStopSec=20 leaves room for the rest of the shutdown.
 SHUTDOWN_GRACE = 8.0
+RESCAN_AFTER_TROUBLE = 30.0  # seconds: files a refused scan missed are looked for again
+EXIT_TROUBLE = 2  # the job table cannot be used (damaged, read-only): as for a config error
 
 
 class Service:
     def __init__(self, config: Config) -> None:
         self.config = config
         settings = config.settings
-        self.table = JobTable.open(config.database_url())
+        self.table = JobTable.open(
+            config.database_url(), busy_timeout=settings.database.busy_timeout
+        )
         self.selector = settings.watch.selector()
         self.settler = Settler(
             settings.watch.settle_seconds, max_wait=settings.watch.max_settle_seconds
         )
-        self.runner = Runner()
+        self.runner = Runner(on_error=self._trouble)
+        self.failure: str | None = None  # why the daemon had to stop, if it had to
         self.intake = Intake(
             self.table.queue,
             self.selector,
@@ -111,6 +117,21 @@ class Service:
         if released:
             log.warning("re-queued files claimed by a worker that is gone", files=released)
 
+    def _trouble(self, stage: str, exc: Exception) -> None:
+        """Something a stage (or the main loop) did raised. The job table's bad days are
+        said plainly: a lock or a full disk is waited out; a damaged or read-only table
+        stops the daemon, since going on cannot help. Anything else is a bug: logged, and
+        the stage goes on."""
+        known = trouble(exc, self.config.database_url())
+        if known is None:
+            log.error("unexpected error; carrying on", stage=stage, exc_info=exc)
+        elif known.passing:
+            log.warning(known.message + "; waiting for it", stage=stage)
+        else:
+            log.error(known.message + "; stopping", stage=stage)
+            self.failure = known.message
+            self.stop.set()
+
     def _shutdown(self) -> None:
         self.runner.shutdown(SHUTDOWN_GRACE)
         self.table.close()
@@ -138,24 +159,31 @@ class Service:
             settings.watch.rescan_interval,
         )
         next_ensure, next_rescan = 0.0, time.monotonic() + rescan_every
+        rescan_soon = False  # a scan the job table refused is done again, rescans or not
         while not self.stop.is_set():
             now = time.monotonic()
-            if self.reload.is_set():
-                self.reload.clear()
-                self._reload_config()
-            if now >= next_ensure:
-                watcher.ensure()
-                next_ensure = now + retry_every
-            if rescan_every and now >= next_rescan:  # no event is trusted to arrive
-                log.info("periodic rescan")
-                self.intake.scan(folders)
-                next_rescan = now + rescan_every
+            try:
+                if self.reload.is_set():
+                    self.reload.clear()
+                    self._reload_config()
+                if now >= next_ensure:
+                    next_ensure = now + retry_every
+                    watcher.ensure()
+                if (rescan_every or rescan_soon) and now >= next_rescan:  # events get lost
+                    next_rescan = now + (rescan_every or RESCAN_AFTER_TROUBLE)
+                    rescan_soon = False
+                    log.info("periodic rescan")
+                    self.intake.scan(folders)
+            except Exception as exc:  # a scan the job table refused: scan again soon
+                self._trouble("main", exc)
+                rescan_soon = True
+                next_rescan = min(next_rescan, now + RESCAN_AFTER_TROUBLE)
             self.stop.wait(0.5)
         log.info("stopping: finishing sidecar writes; requests in flight resume at next start")
         watcher.stop()
         self._shutdown()
         log.info("stopped")
-        return 0
+        return EXIT_TROUBLE if self.failure else 0
 
     def drain(
         self,
@@ -204,6 +232,8 @@ class Service:
                 return 2
         interrupted = self.stop.is_set()
         self._shutdown()
+        if self.failure:
+            return EXIT_TROUBLE
         counts = reports.counts(scopes)
         waiting = reports.waiting_to_write(scopes)
         if waiting:

@@ -38,7 +38,14 @@ class JobTable:
         self.reports = Reports(engine, clock)
 
     @classmethod
-    def open(cls, url: str, *, readonly: bool = False, clock: Clock = utcnow) -> JobTable:
+    def open(
+        cls,
+        url: str,
+        *,
+        readonly: bool = False,
+        clock: Clock = utcnow,
+        busy_timeout: float = engines.BUSY_TIMEOUT,
+    ) -> JobTable:
         """Given a database URL, open the job table.
 
         To write (the daemon, `scan`, `retry`), the schema is brought to the newest migration
@@ -48,10 +55,10 @@ class JobTable:
         that may still be running the older version.
         """
         if not readonly:
-            engine = engines.make_engine(url)
+            engine = engines.make_engine(url, busy_timeout=busy_timeout)
             engines.upgrade(engine)
             return cls(engine, clock=clock)
-        return cls(engines.open_readonly(url), clock=clock)
+        return cls(engines.open_readonly(url, busy_timeout), clock=clock)
 
     def close(self) -> None:
         self.engine.dispose()

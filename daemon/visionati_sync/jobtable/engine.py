@@ -9,19 +9,23 @@ and fails with "database is locked" under contention. Readers open plain transac
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another to finish (database.busy_timeout)
 EMPTY = "sqlite://"  # what a reader sees where no job table exists yet
 
 
@@ -30,21 +34,70 @@ class SchemaMismatch(Exception):
     do."""
 
 
-def make_engine(url: str, *, readonly: bool = False) -> Engine:
+@dataclass(frozen=True)
+class Trouble:
+    """What a database error means for the user: what happened and what to do, and whether
+    waiting can help (``passing``: locked by another program, a full disk)."""
+
+    message: str
+    passing: bool
+
+
+def trouble(exc: BaseException, url: str) -> Trouble | None:
+    """Given an error from the job table, what it means; None for one that is not the
+    database's own (a bug, a lost connection the pool retries)."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    text = (str(exc.orig) or type(exc.orig).__name__).splitlines()[0]
+    where = _where(url)
+    lowered = text.lower()
+    if "not a database" in lowered or "malformed" in lowered:
+        return Trouble(
+            f"{where}: the job table is damaged ({text}); `visionati-sync db check` says "
+            "more. Restore it from a backup, or move it away to start a new one (files "
+            "tagged before are then tagged, and paid for, again)",
+            passing=False,
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return Trouble(
+            f"{where}: the job table is read-only to this user; make it and its folder "
+            "writable, or point database.url elsewhere",
+            passing=False,
+        )
+    if "locked" in lowered:
+        return Trouble(f"{where}: the job table is locked by another program ({text})", True)
+    if "full" in lowered:
+        return Trouble(f"{where}: the disk holding the job table is full ({text})", True)
+    if "unable to open" in lowered:
+        return Trouble(
+            f"{where}: cannot open the job table ({text}): does its folder exist, and may "
+            "this user write there?",
+            passing=False,
+        )
+    return None
+
+
+def _where(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return parsed.database
+    return parsed.render_as_string(hide_password=True)
+
+
+def make_engine(url: str, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT) -> Engine:
     """Given a SQLAlchemy URL, return an engine configured for a shared job table."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)  # readers there take no write locks
     if parsed.database and parsed.database != ":memory:" and not readonly:
-        folder = _folder_of(parsed.database)
-        folder.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        _create_private(Path(parsed.database).expanduser())
+    engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         if readonly:
             cursor.execute("PRAGMA query_only=ON")
         # WAL is a property of the file: switch once, and never contend for it afterwards
@@ -61,7 +114,7 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
     return engine
 
 
-def open_readonly(url: str) -> Engine:
+def open_readonly(url: str, busy_timeout: float = BUSY_TIMEOUT) -> Engine:
     """Given a URL, an engine for reading the job table as it is: never created, never
     migrated. Raises SchemaMismatch when it is at another revision than this version's."""
     parsed = make_url(url)
@@ -69,8 +122,17 @@ def open_readonly(url: str) -> Engine:
     if database and database != ":memory:" and not Path(database).expanduser().exists():
         _folder_of(database)  # a folder that cannot be is an error, one not made yet is not
         return _empty()
-    engine = make_engine(url, readonly=True)
-    revision = current_revision(engine)
+    engine = make_engine(url, readonly=True, busy_timeout=busy_timeout)
+    try:
+        revision = current_revision(engine)
+    except OperationalError as exc:
+        if not database or "readonly" not in str(exc):
+            raise
+        # a file this user may read but not lock (a read-only folder, another user's
+        # daemon): read it as it stands, without the locks SQLite would need to write
+        engine.dispose()
+        engine = make_engine(_immutable(database), readonly=True, busy_timeout=busy_timeout)
+        revision = current_revision(engine)
     if revision == _migrations().HEAD:
         return engine
     engine.dispose()
@@ -83,6 +145,30 @@ def open_readonly(url: str) -> Engine:
     )
 
 
+def integrity(url: str) -> list[str]:
+    """Given the job table's URL, the problems SQLite's integrity check finds in it (none:
+    an empty list). Other databases check themselves."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return []
+    if parsed.database and not Path(parsed.database).expanduser().exists():
+        return [f"{parsed.database}: no job table there yet"]
+    engine = make_engine(url, readonly=True)
+    try:
+        with engine.connect() as conn:
+            found = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA integrity_check")]
+    except DatabaseError as exc:
+        return [f"{_where(url)}: {exc.orig}"]
+    finally:
+        engine.dispose()
+    return [] if found == ["ok"] else found
+
+
+def _immutable(database: str) -> str:
+    path = Path(database).expanduser().resolve()
+    return f"sqlite:///file:{quote(str(path))}?mode=ro&immutable=1&uri=true"
+
+
 def _folder_of(database: str) -> Path:
     """Given a SQLite file's path, its folder; raises NotADirectoryError when a file stands
     where a folder on the way to it should be."""
@@ -93,6 +179,18 @@ def _folder_of(database: str) -> Path:
                 raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(place))
             break
     return folder
+
+
+def _create_private(database: Path) -> None:
+    """The job table names every photo and holds every description: a new one, and a folder
+    made for it, are private to this user (SQLite gives its -wal and -shm files the
+    database's own mode)."""
+    folder = _folder_of(str(database))
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+    if not database.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _empty() -> Engine:
