@@ -4,11 +4,13 @@ them, with injected clocks."""
 from __future__ import annotations
 
 import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
-from support import EmulatorControl, Library
+from support import EmulatorControl, Library, clean_env, cli, wait_until
 from visionati_sync.devtools import samples
 from visionati_sync.sidecars.atomic import TEMP_SUFFIX, is_stale_temp
 
@@ -93,3 +95,41 @@ def test_only_temporary_files_of_dead_writers_are_stale() -> None:
     assert is_stale_temp(dead, now, now)
     assert is_stale_temp(mine, now - 2 * 86400, now)  # a day old: whoever wrote it is gone
     assert not is_stale_temp(".IMG_1.jpg.xmp", now - 2 * 86400, now)  # not one of ours
+
+
+@pytest.mark.slow
+def test_status_names_the_daemons_that_run_and_forgets_the_dead(library: Library) -> None:
+    assert "no daemon running" in library.cli("status").stdout
+    with library.daemon("first.log") as first:
+        wait_until(lambda: library.status()["daemons"], 30, what="a heartbeat")
+        (daemon,) = library.status()["daemons"]
+        assert daemon["worker"].endswith(f":{first.process.pid}") and daemon["kind"] == "run"
+        assert f"run {daemon['worker']}: running" in library.cli("status").stdout
+        first.stop(signal.SIGKILL)  # gone without a word: status still lists it
+    assert [d["worker"] for d in library.status()["daemons"]] == [daemon["worker"]]
+    with library.daemon("second.log") as second:
+        wait_until(
+            lambda: [d["worker"] for d in library.status()["daemons"]]
+            == [daemon["worker"].rsplit(":", 1)[0] + f":{second.process.pid}"],
+            30, what="the dead daemon forgotten",
+        )  # fmt: skip
+        assert second.stop() == 0
+    assert library.status()["daemons"] == []  # a clean stop says so
+
+
+def test_retry_says_which_jobs_it_could_not_retry(library: Library) -> None:
+    samples.write_library(library.photos, 1)
+    assert library.cli("scan").returncode == 0
+    result = library.cli("retry", "1", "9999")
+    assert result.returncode == 1
+    assert result.stdout.strip() == "0 failed file(s) queued again"
+    assert "job 1: done, not failed" in result.stderr
+    assert "job 9999: no such job" in result.stderr
+
+
+def test_without_a_config_every_place_looked_at_is_named(tmp_path: Path) -> None:
+    result = cli(None, "status", env=clean_env(tmp_path))
+    assert result.returncode == 2
+    assert "no config file: looked for $VISIONATI_SYNC_CONFIG (not set), " in result.stderr
+    assert f"{tmp_path}/.config/visionati-sync/config.yaml" in result.stderr
+    assert "/etc/visionati-sync/config.yaml; give one with -c FILE" in result.stderr

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from . import __version__, catalog, log
+from . import __version__, display, log
 from .config import (
     Config,
     ConfigError,
@@ -35,8 +35,8 @@ EXIT_CONFIG = 2
 
 
 def _load(ctx: click.Context, config_path: Path | None, *, need_key: bool = False) -> Config:
-    path = config_path or ctx.obj.get("config") or default_config_path()
     try:
+        path = config_path or ctx.obj.get("config") or default_config_path()
         config = load_config(path)
         if need_key:
             config.require_api_key()
@@ -143,23 +143,8 @@ def _estimate(
 
 
 def _print_estimate(result: Estimate) -> None:
-    data = result.as_dict()
-    click.echo(
-        f"{data['files']:,} eligible file(s): {data['done']:,} already done, "
-        f"{data['cached']:,} served from the results cache, {data['to_upload']:,} to upload"
-    )
-    for folder in result.folders:
-        backends = "the account's default backends*" if folder.default_backends else "its backends"
-        click.echo(
-            f"  {folder.folder}: {folder.to_upload:,} × {folder.credits_per_image} credits "
-            f"({backends}) = {folder.credits:,} credits"
-        )
-    click.echo(f"cost: {data['credits']:,} credits (${data['dollars']:,.2f})")
-    if data["assumes_default_backends"]:
-        click.echo(
-            "* assumes the documented defaults: " + ", ".join(catalog.DEFAULT_BACKENDS)
-            + "; set api.backends to be sure of the price"
-        )  # fmt: skip
+    for line in display.estimate_lines(result.as_dict()):
+        click.echo(line)
 
 
 @main.command()
@@ -260,20 +245,8 @@ def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    counts = report["counts"]
-    click.echo("  ".join(f"{state}: {n}" for state, n in counts.items()))
-    if report["oldest_pending_seconds"] is not None:
-        click.echo(f"oldest pending: {report['oldest_pending_seconds']:.0f} s")
-    spent = report["credits_spent"]
-    click.echo(f"credits spent: {spent['total']} total, {spent['last_24h']} in the last 24 h")
-    if report["last_balance"] is not None:
-        click.echo(f"last known balance: {report['last_balance']}")
-    if report["paused"]:
-        click.echo(f"submissions PAUSED: {report['paused']['reason']}")
-    for error in report["recent_errors"]:
-        click.echo(f"  {error['state']}: {error['path']}: {error['error']}")
-    for failure in report["backend_errors"]:
-        click.echo(f"  backend errors in request {failure['request_id']}: {failure['errors']}")
+    for line in display.status_lines(report):
+        click.echo(line)
 
 
 @main.command()
@@ -286,26 +259,10 @@ def jobs(ctx: click.Context, config_path: Path | None, state: str | None, as_jso
     config = _load(ctx, config_path)
     rows = _table(ctx, config).reports.jobs(None if state is None else State(state))
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "path": r.path,
-                        "state": r.state,
-                        "attempts": r.attempts,
-                        "error": r.error,
-                        "request_id": r.request_id,
-                    }
-                    for r in rows
-                ],
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(display.jobs_json(rows), indent=2))
         return
-    for r in rows:
-        detail = f"  ({r.error})" if r.error else ""
-        click.echo(f"{r.id:6} {r.state:9} {r.attempts:2}  {r.path}{detail}")
+    for line in display.jobs_lines(rows):
+        click.echo(line)
 
 
 @main.command()
@@ -320,8 +277,19 @@ def retry(
     if not every and not job_ids:
         raise click.UsageError("name the JOB ids to retry, or give --all")
     config = _load(ctx, config_path)
-    count = _table(ctx, config, readonly=False).queue.retry(job_ids, every=every)
+    table = _table(ctx, config, readonly=False)
+    states = table.reports.states(job_ids)
+    count = table.queue.retry(job_ids, every=every)
     click.echo(f"{count} failed file(s) queued again")
+    left = [job for job in job_ids if states.get(job) != State.FAILED]
+    for job in left:
+        state = states.get(job)
+        click.echo(
+            f"job {job}: " + ("no such job" if state is None else f"{state.visible}, not failed"),
+            err=True,
+        )
+    if left:
+        ctx.exit(1)
 
 
 @main.group("db")

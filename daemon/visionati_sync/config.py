@@ -269,13 +269,20 @@ def state_directory(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def default_config_path(environ: Mapping[str, str] = os.environ) -> Path:
-    """Given the environment, return the config file to use when -c is not given."""
+    """Given the environment, return the config file to use when -c is not given: the one
+    $VISIONATI_SYNC_CONFIG names, else the user's, else the system's. Raises ConfigError
+    naming every place looked at when there is none."""
     if environ.get(CONFIG_ENV):
         return Path(environ[CONFIG_ENV])
     user = Path(environ.get("HOME", "~")).expanduser() / ".config/visionati-sync/config.yaml"
-    if user.exists():
-        return user
-    return Path("/etc/visionati-sync/config.yaml")
+    system = Path("/etc/visionati-sync/config.yaml")
+    for candidate in (user, system):
+        if candidate.exists():
+            return candidate
+    raise ConfigError(
+        f"no config file: looked for ${CONFIG_ENV} (not set), {user} and {system}; give one "
+        "with -c FILE (config.example.yaml documents every key)"
+    )
 
 
 def format_location(loc: tuple[int | str, ...]) -> str:

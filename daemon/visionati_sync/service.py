@@ -8,6 +8,7 @@ and knowing when a scan is finished.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -38,6 +39,7 @@ log = get_logger("service")
 # Seconds the stages get to finish what they are doing (a sidecar write) after SIGTERM;
 # the systemd unit's TimeoutStopSec=20 leaves room for the rest of the shutdown.
 SHUTDOWN_GRACE = 8.0
+HEARTBEAT = 15.0  # seconds between a running daemon's "still here" for `status`
 RESCAN_AFTER_TROUBLE = 30.0  # seconds: files a refused scan missed are looked for again
 EXIT_TROUBLE = 2  # the job table cannot be used (damaged, read-only): as for a config error
 
@@ -55,6 +57,7 @@ class Service:
         )
         self.runner = Runner(on_error=self._trouble)
         self.failure: str | None = None  # why the daemon had to stop, if it had to
+        self._since: datetime | None = None  # when this process said first it runs
         self.intake = Intake(
             self.table.queue,
             self.selector,
@@ -132,8 +135,21 @@ class Service:
             self.failure = known.message
             self.stop.set()
 
+    def _beat(self, kind: str) -> None:
+        """Tell `status` this process runs; first forget this host's daemons that died
+        without saying so (a kill -9, a power cut)."""
+        reports = self.table.reports
+        if self._since is None:
+            self._since = utcnow()
+            for daemon in reports.daemons():
+                if not owner_alive(daemon["worker"]):
+                    reports.gone(daemon["worker"])
+        reports.beat(self.table.queue.worker, kind, self._since)
+
     def _shutdown(self) -> None:
         self.runner.shutdown(SHUTDOWN_GRACE)
+        with contextlib.suppress(Exception):  # a table in trouble: status shows it stale
+            self.table.reports.gone(self.table.queue.worker)
         self.table.close()
 
     # -- modes ---------------------------------------------------------------------------
@@ -158,11 +174,14 @@ class Service:
             settings.watch.folder_retry_interval,
             settings.watch.rescan_interval,
         )
-        next_ensure, next_rescan = 0.0, time.monotonic() + rescan_every
+        next_ensure, next_rescan, next_beat = 0.0, time.monotonic() + rescan_every, 0.0
         rescan_soon = False  # a scan the job table refused is done again, rescans or not
         while not self.stop.is_set():
             now = time.monotonic()
             try:
+                if now >= next_beat:
+                    next_beat = now + HEARTBEAT
+                    self._beat("run")
                 if self.reload.is_set():
                     self.reload.clear()
                     self._reload_config()
@@ -215,7 +234,11 @@ class Service:
             return counts["done"] + counts["failed"] + counts["skipped"]
 
         before = finished(reports.counts(scopes))  # progress counts this scan's work
+        next_beat = 0.0
         while not self.stop.wait(0.2):
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + HEARTBEAT
+                self._beat("scan")
             counts = reports.counts(scopes)
             if reporter is not None:
                 total = sum(counts.values()) + len(self.settler) - before

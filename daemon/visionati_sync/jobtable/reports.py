@@ -45,6 +45,12 @@ class Reports(TablePart):
         with self.engine.begin() as conn:
             return [_job_row(j) for j in conn.execute(query).all()]
 
+    def states(self, job_ids: Sequence[int]) -> dict[int, State]:
+        """Given job ids, the state of each that exists."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(Job.id, Job.state).where(Job.id.in_(job_ids)))
+            return {job_id: State(state) for job_id, state in rows}
+
     def recent_errors(self, limit: int = 5) -> list[JobRow]:
         with self.engine.begin() as conn:
             rows = conn.execute(
@@ -142,6 +148,28 @@ class Reports(TablePart):
             ).scalar_one_or_none()
         return None if raw is None else json.loads(raw)
 
+    def beat(self, worker: str, kind: str, since: datetime) -> None:
+        """Given a running daemon (or scan), say it is alive, for `status`."""
+        self.put_state(DAEMON + worker, {"kind": kind, "since": since.isoformat()})
+
+    def gone(self, worker: str) -> None:
+        self.put_state(DAEMON + worker, None)
+
+    def daemons(self) -> list[dict[str, Any]]:
+        """The daemons and scans that said they run, and how long since each last did."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(DaemonState.key, DaemonState.value, DaemonState.updated_at)
+                .where(DaemonState.key.startswith(DAEMON))
+                .order_by(DaemonState.key)
+            ).all()
+        return [
+            {"worker": key.removeprefix(DAEMON), **json.loads(value),
+             "last_heard_seconds": round((now - heard).total_seconds(), 1)}
+            for key, value, heard in rows
+        ]  # fmt: skip
+
     def status(self) -> dict[str, Any]:
         """Return what `status` shows: counts, oldest pending age, spend, pause, errors."""
         now = self.clock()
@@ -155,6 +183,7 @@ class Reports(TablePart):
             },
             "last_balance": self.last_balance(),
             "paused": self.get_state(PAUSE_KEY),
+            "daemons": self.daemons(),
             "recent_errors": [
                 {"path": row.path, "state": row.state, "error": row.error}
                 for row in self.recent_errors()
@@ -164,6 +193,7 @@ class Reports(TablePart):
 
 
 PAUSE_KEY = "submissions_paused"
+DAEMON = "daemon:"  # + host:pid: a running daemon's heartbeat
 
 
 def _job_row(job: Any) -> JobRow:

@@ -1,0 +1,79 @@
+"""How the commands' reports read on a terminal: pure functions from a report to its lines
+(the ``--json`` forms are the reports themselves). Kept apart from the command line so that
+what a user reads is tested without running a command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from . import catalog
+from .records import JobRow
+
+STALE_AFTER = 45.0  # seconds without a heartbeat (three missed) before a daemon looks gone
+
+
+def estimate_lines(data: dict[str, Any]) -> Iterator[str]:
+    """Given ``Estimate.as_dict()``, what it will cost, per folder, in words."""
+    yield (
+        f"{data['files']:,} eligible file(s): {data['done']:,} already done, "
+        f"{data['cached']:,} served from the results cache, {data['to_upload']:,} to upload"
+    )
+    for folder in data["folders"]:
+        backends = (
+            "the account's default backends*" if folder["default_backends"] else "its backends"
+        )
+        yield (
+            f"  {folder['folder']}: {folder['to_upload']:,} × {folder['credits_per_image']} "
+            f"credits ({backends}) = {folder['credits']:,} credits"
+        )
+    yield f"cost: {data['credits']:,} credits (${data['dollars']:,.2f})"
+    if data["assumes_default_backends"]:
+        yield (
+            "* assumes the documented defaults: " + ", ".join(catalog.DEFAULT_BACKENDS)
+            + "; set api.backends to be sure of the price"
+        )  # fmt: skip
+
+
+def status_lines(report: dict[str, Any]) -> Iterator[str]:
+    """Given ``Reports.status()``, the state of the library and of its daemons."""
+    yield "  ".join(f"{state}: {n}" for state, n in report["counts"].items())
+    if report["oldest_pending_seconds"] is not None:
+        yield f"oldest pending: {report['oldest_pending_seconds']:.0f} s"
+    spent = report["credits_spent"]
+    yield f"credits spent: {spent['total']} total, {spent['last_24h']} in the last 24 h"
+    if report["last_balance"] is not None:
+        yield f"last known balance: {report['last_balance']}"
+    if report["paused"]:
+        yield f"submissions PAUSED: {report['paused']['reason']}"
+    for daemon in report["daemons"]:
+        heard = daemon["last_heard_seconds"]
+        alive = "running" if heard < STALE_AFTER else "not heard from: stopped without a word?"
+        yield (
+            f"{daemon['kind']} {daemon['worker']}: {alive} (since {daemon['since']}, "
+            f"last heard {heard:.0f} s ago)"
+        )
+    if not report["daemons"]:
+        yield "no daemon running"
+    for error in report["recent_errors"]:
+        yield f"  {error['state']}: {error['path']}: {error['error']}"
+    for failure in report["backend_errors"]:
+        yield f"  backend errors in request {failure['request_id']}: {failure['errors']}"
+
+
+def jobs_lines(rows: Sequence[JobRow]) -> Iterator[str]:
+    """Given jobs, a table with a header; names as ``records.shown`` writes them, so a
+    newline in a name cannot break a row."""
+    if rows:
+        yield f"{'job':>6} {'state':9} {'tries':>5}  path"
+    for row in rows:
+        detail = f"  ({row.error})" if row.error else ""
+        yield f"{row.id:6} {row.state:9} {row.attempts:5}  {row.path}{detail}"
+
+
+def jobs_json(rows: Sequence[JobRow]) -> list[dict[str, Any]]:
+    return [
+        {"id": r.id, "path": r.path, "state": r.state, "attempts": r.attempts,
+         "error": r.error, "request_id": r.request_id}
+        for r in rows
+    ]  # fmt: skip
