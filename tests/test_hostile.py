@@ -136,3 +136,30 @@ def test_a_hostile_library_is_tagged_once_and_leaks_nothing(
     assert len(text) == len(jobs) + 1  # a header, then a row a job
     assert len([j for j in jobs if "inner" in j["path"]]) == 2  # one job each, not two
     assert daemon.logged("the same folder as folders[0]")
+
+
+def test_a_sidecar_write_refused_after_paying_waits_and_is_written_with_no_new_upload(
+    library: Library, control: EmulatorControl
+) -> None:
+    control.settings(queued_polls=100_000)  # the API holds the request while the folder turns
+    (image,) = samples.write_library(library.photos, 1)
+    library.configure(api={"retry_base_delay": 0.3, "retry_max_delay": 1})
+    try:
+        with library.daemon(wrapper=drop_privileges()) as daemon:
+            library.wait_for("submitted", 1)
+            library.photos.chmod(0o555)  # made read-only after the upload was paid for
+            control.settings(queued_polls=0, processing_polls=0)
+
+            def refused() -> list[dict[str, str]]:
+                return [j for j in library.json("jobs") if "waiting to write" in (j["error"] or "")]
+
+            waiting = wait_until(refused, 30, what="the write to be refused and kept")
+            assert waiting[0]["state"] == "submitted"  # not failed: its result is kept
+            assert "Permission denied" in waiting[0]["error"]
+            library.photos.chmod(0o755)
+            library.wait_for("done", 1)  # written by itself
+            assert daemon.stop() == 0
+    finally:
+        library.photos.chmod(0o755)
+    assert len(control.uploads()) == 1  # paid once
+    assert image.with_name(image.name + ".xmp").is_file()
