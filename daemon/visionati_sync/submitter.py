@@ -9,7 +9,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from structlog.contextvars import bound_contextvars
 
@@ -30,6 +30,7 @@ from .sidecars import SidecarError, preflight
 log = get_logger("submitter")
 
 Ready = tuple[ClaimedJob, CheckedFile]
+T = TypeVar("T")
 
 
 class Submitter:
@@ -117,17 +118,13 @@ class Submitter:
     def _serve_from_cache(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
         """Files whose bytes were tagged before under these options need no upload."""
         requests = self.table.requests
-        cached = requests.cached_results([checked.sha256 for _, checked in ready], options)
-        rest = []
-        for job, checked in ready:
-            result_id = cached.get(checked.sha256)
-            if result_id is None:
-                rest.append((job, checked))
-                continue
+        hashes = [checked.sha256 for _, checked in ready]
+        hits, rest = _by_content(ready, requests.cached_results(hashes, options))
+        for job, checked, result_id in hits:
             with bound_contextvars(job_id=job.id, path=job.path):
                 requests.use_cached(_upload_of(job, checked), result_id)
                 log.info("same bytes tagged before; result reused, no upload")
-        if len(rest) < len(ready):
+        if hits:
             self.on_results()
         return rest
 
@@ -135,13 +132,9 @@ class Submitter:
         """Files whose bytes are in a request already (copies that arrived together, in
         overlapping batches) wait for its result rather than pay for an upload of their own."""
         requests = self.table.requests
-        carried = requests.in_flight([checked.sha256 for _, checked in ready], options)
-        rest = []
-        for job, checked in ready:
-            request_id = carried.get(checked.sha256)
-            if request_id is None:
-                rest.append((job, checked))
-                continue
+        hashes = [checked.sha256 for _, checked in ready]
+        riders, rest = _by_content(ready, requests.in_flight(hashes, options))
+        for job, checked, request_id in riders:
             with bound_contextvars(job_id=job.id, path=job.path):
                 requests.ride([_upload_of(job, checked)], request_id)
                 log.info("same bytes already with the API; waiting for that result, no upload",
@@ -252,3 +245,13 @@ class Submitter:
 
 def _upload_of(job: ClaimedJob, checked: CheckedFile, name: str = "") -> Upload:
     return Upload(job.id, name, checked.sha256, checked.size, checked.mtime_ns)
+
+
+def _by_content(
+    ready: list[Ready], known: dict[str, T]
+) -> tuple[list[tuple[ClaimedJob, CheckedFile, T]], list[Ready]]:
+    """Given a batch and what is known of some contents (by sha256), the files whose content
+    is known, with what is known of it, and the rest."""
+    found = [(job, checked, known[checked.sha256]) for job, checked in ready
+             if checked.sha256 in known]  # fmt: skip
+    return found, [(job, checked) for job, checked in ready if checked.sha256 not in known]

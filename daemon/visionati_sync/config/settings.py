@@ -1,0 +1,192 @@
+"""The configuration's shape: every section and key, its default and its check (pydantic,
+whose errors name the key path). Loading a file and turning errors into messages is the
+package's ``__init__``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from .. import catalog
+from ..options import RequestOptions
+from ..retry import Backoff
+from ..selection import Selector
+
+DEFAULT_BASE_URL = "https://api.visionati.com"
+
+
+def _check_known(kind: str, known: tuple[str, ...], values: list[str]) -> list[str]:
+    """Given names from the config, check each is one the API knows, and listed once."""
+    for value in values:
+        if value not in known:
+            raise ValueError(f"unknown {kind} {value!r}; known: {', '.join(known)}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"a {kind} is listed twice")
+    return values
+
+
+Features = Annotated[
+    list[str], AfterValidator(lambda v: _check_known("feature", catalog.FEATURES, v))
+]
+Backends = Annotated[
+    list[str], AfterValidator(lambda v: _check_known("backend", catalog.BACKENDS, v))
+]
+Role = Annotated[str, AfterValidator(lambda v: _check_known("role", catalog.ROLES, [v])[0])]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiSettings(_Section):
+    base_url: str = DEFAULT_BASE_URL
+    key: SecretStr | None = None
+    key_file: Path | None = None
+    features: Features = Field(default_factory=lambda: ["tags", "descriptions"], min_length=1)
+    backends: Backends = Field(default_factory=list)
+    role: Role = "general"
+    language: str = "English"
+    prompt: str | None = None
+    tag_score: float = Field(default=0.9, ge=0, le=1)
+    poll_interval: float = Field(default=2.0, gt=0, le=3600)
+    batch_size: int = Field(default=8, ge=1, le=100)
+    timeout: float = Field(default=60.0, gt=0, description="read timeout per HTTP call, seconds")
+    connect_timeout: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_delay: float = Field(default=2.0, gt=0)  # first retry after about this long
+    retry_max_delay: float = Field(default=600.0, gt=0)  # and never more than this apart
+    max_inflight_requests: int = Field(default=4, ge=1)
+    max_request_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024)
+    max_credits_per_day: int | None = Field(default=None, ge=0)
+    max_credits_total: int | None = Field(default=None, ge=0)
+    auth_retry_interval: float = Field(default=300.0, gt=0)
+    credit_check_interval: float = Field(default=60.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or value[-3:] == "://":
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    def backoff(self) -> Backoff:
+        return Backoff(
+            base=self.retry_base_delay, cap=max(self.retry_base_delay, self.retry_max_delay)
+        )
+
+    def request_options(self) -> RequestOptions:
+        return RequestOptions(
+            features=tuple(self.features),
+            backends=tuple(self.backends),
+            role=self.role,
+            language=self.language,
+            prompt=self.prompt or None,
+            tag_score=self.tag_score,
+        )
+
+
+class DatabaseSettings(_Section):
+    url: str | None = None
+    busy_timeout: float = Field(default=30.0, gt=0)  # seconds to wait for another writer
+
+
+class FolderOptions(_Section):
+    """Per-folder overrides of the `api` options that shape a result (and its price)."""
+
+    features: Features | None = Field(default=None, min_length=1)
+    backends: Backends | None = None
+    role: Role | None = None
+    language: str | None = None
+    prompt: str | None = None
+    tag_score: float | None = Field(default=None, ge=0, le=1)
+
+
+class FolderSettings(_Section):
+    path: Path
+    recursive: bool = True
+    api: FolderOptions | None = None
+    _label: str = PrivateAttr(default="")
+    _inside: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def label(self) -> str:
+        """Where the config file names this folder: ``folders[2]``."""
+        return self._label or "folders[?]"
+
+    @property
+    def inside(self) -> frozenset[str]:
+        """Other configured folders inside this one, as paths relative to it: their files
+        are theirs alone (their own options, their own recursive setting)."""
+        return self._inside
+
+
+class SidecarSettings(_Section):
+    formats: list[Literal["xmp", "json"]] = Field(
+        default_factory=lambda: ["xmp", "json"],  # type: ignore[arg-type]
+        min_length=1,
+    )
+    json_suffix: str = ".visionati.json"
+    xmp_naming: Literal["append", "replace"] = "append"
+    hierarchy_root: str = "Visionati"
+    max_keywords: int | None = Field(default=None, ge=1)
+    min_tag_score: float | None = Field(default=None, ge=0, le=1)
+    description_sources: list[str] = Field(default_factory=list)
+    overwrite_description: bool = False
+
+    @field_validator("hierarchy_root")
+    @classmethod
+    def _plain_root(cls, value: str) -> str:
+        if "|" in value or "/" in value:
+            raise ValueError("must be one level: no '|' or '/'")
+        return value.strip()
+
+    @field_validator("json_suffix")
+    @classmethod
+    def _own_suffix(cls, value: str) -> str:
+        if not value.startswith(".") or "/" in value:
+            raise ValueError("must start with '.' and name no folder")
+        if value.lower() in (".json", ".xmp"):
+            raise ValueError(f"{value!r} would clobber other programs' sidecars")
+        return value
+
+
+class WatchSettings(_Section):
+    settle_seconds: float = Field(default=2.0, ge=0)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    folder_retry_interval: float = Field(default=30.0, gt=0)
+    rescan_interval: float = Field(default=3600.0, ge=0)  # 0 = never
+    max_settle_seconds: float = Field(default=300.0, gt=0)
+    polling: bool = False
+    retag_on_change: bool = True
+
+    def selector(self) -> Selector:
+        return Selector(tuple(self.include), tuple(self.exclude))
+
+
+class Settings(_Section):
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    folders: list[FolderSettings] = Field(default_factory=list)
+    sidecars: SidecarSettings = Field(default_factory=SidecarSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_mean_defaults(cls, data: Any) -> Any:
+        """``database:`` with every key commented out is YAML null: take the defaults."""
+        if isinstance(data, dict):
+            return {k: ({} if v is None and k != "folders" else v) for k, v in data.items()}
+        return data
