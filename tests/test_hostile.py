@@ -163,3 +163,38 @@ def test_a_sidecar_write_refused_after_paying_waits_and_is_written_with_no_new_u
         library.photos.chmod(0o755)
     assert len(control.uploads()) == 1  # paid once
     assert image.with_name(image.name + ".xmp").is_file()
+
+
+ODD = [b"caf\xe9.jpg", b"\xff\xfe.png", b"tab\there.jpg", b"new\nline.jpg"]
+
+
+def odd(folder: Path, raw: bytes) -> Path:
+    return Path(os.fsdecode(bytes(folder) + b"/" + raw))
+
+
+def test_odd_names_pass_through_every_command_and_the_watch(library: Library) -> None:
+    photos = library.photos
+    for n, raw in enumerate(ODD[:2]):  # there before the start: found by scans
+        odd(photos, raw).write_bytes(samples.jpeg(700 + n))
+    broken = odd(photos, b"bad\xe9.jpg")
+    broken.write_bytes(samples.jpeg(710))
+    odd(photos, b"bad\xe9.jpg.xmp").write_bytes(b"<x:xmpmeta>not XMP")
+    estimate = library.json("estimate")
+    assert (estimate["files"], estimate["to_upload"]) == (3, 3)
+    with library.daemon() as daemon:
+        wait_until(lambda: daemon.logged("watching folder"), 30)
+        for n, raw in enumerate(ODD[2:]):  # arriving while watched: found by the watch
+            odd(photos, raw).write_bytes(samples.jpeg(720 + n))
+        library.wait_for("done", len(ODD), 60)
+        assert daemon.stop() == 0
+    for raw in ODD:
+        assert odd(photos, raw + b".xmp").is_file()
+        assert odd(photos, raw + b".visionati.json").is_file()
+    status = library.cli("status")
+    assert status.returncode == 0
+    assert "bad\\xe9.jpg: " in status.stdout and "cannot parse XMP" in status.stdout
+    listed = library.cli("jobs").stdout
+    for shown in ("caf\\xe9.jpg", "\\xff\\xfe.png", "tab\\there.jpg", "new\\nline.jpg"):
+        assert shown in listed
+    assert len(listed.splitlines()) == 1 + len(ODD) + 1  # header, each file once, bad\xe9
+    assert not [line for line in daemon.lines() if "Traceback" in str(line)]
