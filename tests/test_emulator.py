@@ -10,7 +10,7 @@ import socket
 import pytest
 import requests
 
-from support import KEY, EmulatorControl
+from support import KEY, EmulatorControl, wait_until
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import (
     SYNTHETIC_NOTE,
@@ -115,3 +115,51 @@ def test_the_control_api_answers_only_clients_on_this_machine() -> None:
         assert api.json() == {"credits": 100_000}
     finally:
         server.stop()
+
+
+def poll_status(emulator: Emulator, request_id: str) -> object:
+    url = f"{emulator.url}/api/response/{request_id}"
+    return requests.get(url, headers=HEADERS, timeout=10).json().get("status")
+
+
+def test_faults_at_a_rate_strike_that_often_and_the_same_way_for_a_seed(
+    emulator: Emulator, control: EmulatorControl
+) -> None:
+    def run() -> list[int]:
+        control.settings(seed=7)
+        control.faults({"method": "GET", "path": "/api/credits", "rate": 0.3,
+                        "status": 503, "body": "busy"})  # fmt: skip
+        codes = [
+            requests.get(f"{emulator.url}/api/credits", headers=HEADERS, timeout=10).status_code
+            for _ in range(200)
+        ]
+        requests.post(f"{emulator.url}/_emulator/faults", json={"clear": True}, timeout=10)
+        return codes
+
+    first, second = run(), run()
+    assert first == second  # reproducible
+    assert 40 <= first.count(503) <= 80 and set(first) == {200, 503}
+
+
+def test_an_outage_ends_when_its_window_does(emulator: Emulator, control: EmulatorControl) -> None:
+    control.faults({"method": "GET", "path": "/api/credits", "rate": 1.0, "for_seconds": 1.0,
+                    "status": 500, "body": "down"})  # fmt: skip
+    get = lambda: requests.get(f"{emulator.url}/api/credits", headers=HEADERS, timeout=10)  # noqa: E731
+    assert get().status_code == 500
+    wait_until(lambda: get().status_code == 200, 5, 0.1, "the outage to end")
+
+
+def test_a_poison_file_fails_every_request_that_holds_it(
+    emulator: Emulator, control: EmulatorControl
+) -> None:
+    control.settings(queued_polls=0, processing_polls=0)
+    poison, good = samples.jpeg(1), samples.jpeg(2)
+    control.faults({"poison": hashlib.sha256(poison).hexdigest(),
+                    "fail_request": "Request failed: cannot process image"})  # fmt: skip
+    encode = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    with_it = post(emulator, {"file": [encode(good), encode(poison)]}).json()["request_id"]
+    without = post(emulator, {"file": [encode(good)]}).json()["request_id"]
+    again = post(emulator, {"file": [encode(poison)]}).json()["request_id"]
+    assert [poll_status(emulator, r) for r in (with_it, without, again)] == [
+        "failed", "completed", "failed",
+    ]  # fmt: skip

@@ -91,6 +91,7 @@ class EmulatorSettings:
     expire_seconds: float = 86_400.0  # results are kept this long after completion
     response_origin: str | None = None  # answer response_uri on this origin instead of ours
     backend_errors: list[dict[str, str]] = field(default_factory=list)  # added to all.errors
+    seed: int = 0  # of the faults that strike at a rate: the same seed, the same faults
 
 
 @dataclass
@@ -104,9 +105,17 @@ class _Fault:
     drop: bool = False  # close the connection without answering
     delay: float = 0.0  # wait before answering (to provoke read timeouts)
     fail_request: str | None = None  # instead: the next upload ends "failed" with this error
+    rate: float | None = None  # instead of `times`: each matching call, with this probability
+    for_seconds: float | None = None  # the fault lasts this long after it is set: an outage
+    poison: str | None = None  # with fail_request: every upload holding this file (its sha256
+    # or name) ends failed, as an API that cannot process one photo fails its whole batch
+    set_at: float = field(default_factory=time.monotonic)
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and (self.path == "*" or path.startswith(self.path))
+
+    def over(self, now: float) -> bool:
+        return self.for_seconds is not None and now - self.set_at >= self.for_seconds
 
 
 @dataclass
@@ -133,16 +142,35 @@ class EmulatorState:
         self.requests: dict[str, _Request] = {}
         self.faults: list[_Fault] = []
         self.log: list[dict[str, Any]] = []
+        self.rng = random.Random(settings.seed)
 
     def take_fault(self, method: str, path: str, *, upload: bool = False) -> _Fault | None:
+        """The fault this call meets, if any: a counted one is used up, one with a rate
+        strikes at that rate while it lasts."""
+        now = time.monotonic()
         with self.lock:
+            self.faults = [fault for fault in self.faults if not fault.over(now)]
             for fault in self.faults:
-                if (fault.fail_request is not None) != upload:
+                if (fault.fail_request is not None) != upload or fault.poison is not None:
                     continue
-                if fault.matches(method, path) and fault.times > 0:
+                if not fault.matches(method, path):
+                    continue
+                if fault.rate is not None:
+                    if self.rng.random() < fault.rate:
+                        return fault
+                    continue
+                if fault.times > 0:
                     fault.times -= 1
                     if fault.times == 0:
                         self.faults.remove(fault)
+                    return fault
+        return None
+
+    def poisoned(self, hashes: list[str], names: list[str]) -> _Fault | None:
+        """The poison fault an upload of these files meets, if one of them is the poison."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.poison is not None and (fault.poison in hashes or fault.poison in names):
                     return fault
         return None
 
@@ -370,9 +398,11 @@ class _Handler(BaseHTTPRequestHandler):
             fields={k: v for k, v in fields.items() if k not in ("file", "url")},
             credits_paid=cost,
         )
-        fault = state.take_fault("POST", path, upload=True)
+        fault = state.poisoned(request.hashes, request.names) or state.take_fault(
+            "POST", path, upload=True
+        )
         if fault is not None:
-            request.error = fault.fail_request
+            request.error = fault.fail_request or "Request failed."
         with state.lock:
             state.requests[request.id] = request
         self._record(
@@ -476,8 +506,12 @@ class _Handler(BaseHTTPRequestHandler):
                     if not hasattr(state.settings, key):
                         return self._send(400, {"error": f"unknown setting {key}"})
                     setattr(state.settings, key, value)
+                if "seed" in data:
+                    state.rng.seed(state.settings.seed)
                 return self._send(200, asdict(state.settings))
             if path == "/_emulator/faults" and method == "POST":
+                if data.get("clear"):
+                    state.faults.clear()
                 state.faults.extend(_Fault(**f) for f in data.get("faults", []))
                 return self._send(200, {"faults": len(state.faults)})
             if path == "/_emulator/expire" and method == "POST":
