@@ -23,7 +23,7 @@ from visionati_sync.config import ApiSettings, SidecarSettings
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import Emulator
 from visionati_sync.gate import Gate
-from visionati_sync.jobtable import PAUSE_KEY, JobTable
+from visionati_sync.jobtable import JobTable
 from visionati_sync.poller import Poller
 from visionati_sync.records import FileSeen
 from visionati_sync.submitter import Submitter
@@ -138,7 +138,7 @@ def test_the_daily_budget_stops_at_the_cap_and_resumes_the_next_day(
     charged = [entry["credits"] for entry in control.uploads()]
     assert sum(charged) == 45  # 5 photos × 9 credits; a sixth would pass 50
     assert table.reports.counts()["done"] == 5 and table.reports.counts()["pending"] == 25
-    paused = table.reports.get_state(PAUSE_KEY)
+    paused = table.reports.paused()
     assert paused["kind"] == "budget"
     assert paused["reason"].startswith("daily budget of 50 credits reached (45 spent today)")
     clock.offset = timedelta(hours=6)  # past midnight

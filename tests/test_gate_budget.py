@@ -14,7 +14,7 @@ from visionati_sync.budget import Budget
 from visionati_sync.client import ApiClient
 from visionati_sync.devtools.emulator import Emulator
 from visionati_sync.gate import Gate
-from visionati_sync.jobtable import PAUSE_KEY, JobTable
+from visionati_sync.jobtable import JobTable
 from visionati_sync.options import RequestOptions
 from visionati_sync.policy import Pause, PauseKind
 from visionati_sync.records import FileSeen, Upload
@@ -53,7 +53,7 @@ def test_a_rejected_key_is_rechecked_once_per_interval_for_free(
     clock, client = Clock(), ApiClient(emulator.url, "sk-revoked")
     gate = make_gate(table, clock)
     gate.pause(Pause(PauseKind.AUTH, "API key rejected: Access denied."))
-    assert table.reports.get_state(PAUSE_KEY) == {
+    assert table.reports.paused() == {
         "kind": "auth", "reason": "API key rejected: Access denied.",
     }  # fmt: skip
     for _ in range(100):  # the submitter asks often; the API hears nothing
@@ -70,7 +70,7 @@ def test_a_rejected_key_is_rechecked_once_per_interval_for_free(
     assert gate.is_open(client)
     assert calls(control) == ["POST /api/fetch"] * 2
     assert control.settings()["credits"] == 100_000  # the checks cost nothing
-    assert table.reports.get_state(PAUSE_KEY) is None
+    assert table.reports.paused() is None
 
 
 def test_a_reload_rechecks_a_pause_at_once(

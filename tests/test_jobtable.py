@@ -67,17 +67,18 @@ def test_full_lifecycle_through_states(table: JobTable) -> None:
     assert table.reports.counts()["submitted"] == 2
     assert [r.id for r in table.requests.due()] == ["req-1"]
     assert table.requests.uploads("req-1") == {f"n{j.id}.jpg": j.id for j in claimed}
-    first, _unanswered = claimed  # the API returns nothing for the second file
+    first, second = claimed  # the API returns nothing for the second file
     table.requests.complete(
-        "req-1", 6, 94, {first.id: {"name": f"n{first.id}.jpg"}}, [], missing_error="none"
-    )
+        "req-1", 6, 94, {first.id: {"name": f"n{first.id}.jpg"}}, [], {second.id: "none"},
+        retry_delay=0, max_attempts=1,
+    )  # fmt: skip
     assert table.requests.due() == []
     tasks = table.writes.tasks()
     assert [task.job_id for task in tasks] == [first.id]
     table.writes.done([first.id])
     counts = table.reports.counts()
     assert (counts["done"], counts["failed"]) == (1, 1)
-    assert table.reports.jobs(State.FAILED)[0].error == "none"
+    assert table.reports.jobs(State.FAILED)[0].error == "none (gave up after 1 attempts)"
     assert table.reports.credits_spent() == 6 and table.reports.last_balance() == 94
     # the same bytes under the same options are a cache hit; other options are not
     assert table.requests.cached_results([f"sha{first.id}"], OPTIONS) != {}
@@ -120,7 +121,9 @@ def test_every_way_back_to_the_queue_leaves_a_clean_pending_job(table: JobTable)
     a, b, c, d = submit(table, "r1", limit=4)
     (e,) = submit(table, "r2")
     assets = {job: {"name": f"n{job}.jpg"} for job in (a, b, c)}
-    table.requests.complete("r1", 4, 0, assets, [], missing_error="no result")  # d fails
+    table.requests.complete(
+        "r1", 4, 0, assets, [], {d: "no result"}, retry_delay=0, max_attempts=1
+    )  # d fails
     table.writes.done([a])
     table.writes.changed(b, 99, 99)  # b changed after its upload
     table.queue.enqueue("/f", [seen(1, size=50)])  # a changed after it was done

@@ -40,7 +40,8 @@ def test_status_reports_counts_spend_pauses_and_backend_errors(
 def test_retry_puts_failed_files_back(library: Library, control: EmulatorControl) -> None:
     samples.write_library(library.photos, 2)
     library.configure(api={"max_attempts": 1})
-    control.faults({"method": "POST", "path": "/api/fetch", "times": 1,
+    # the batch of two fails, then each file alone: with max_attempts 1, both end failed
+    control.faults({"method": "POST", "path": "/api/fetch", "times": 3,
                     "fail_request": "Request failed: try later"})  # fmt: skip
     assert library.cli("scan").returncode == 1
     failed = library.json("jobs", "--state", "failed")

@@ -3,6 +3,8 @@ one request carries, which XMP sidecar a photo gets. No network, no disk."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from visionati_sync.client import (
@@ -16,7 +18,6 @@ from visionati_sync.client import (
     TransientError,
 )
 from visionati_sync.policy import (
-    MAX_POLL_FAILURES,
     FailRequest,
     Pause,
     PauseKind,
@@ -25,11 +26,15 @@ from visionati_sync.policy import (
     Requeue,
     Retry,
     Skip,
+    Split,
     UploadVerdict,
+    after_faults,
     after_poll_error,
     after_upload_error,
+    batch_for,
     encoded_size,
     fit_batch,
+    smaller_batch,
 )
 from visionati_sync.retry import Backoff
 from visionati_sync.sidecars.xmp.naming import Beside, choose
@@ -52,50 +57,84 @@ NO_JITTER = Backoff(base=2.0, cap=60.0, jitter=0.0)
             Release(delay=7.0), Pause(PauseKind.RATE, "rate limited by the API", 7.0))),
         (TransientError("429", http_status=429), 8, UploadVerdict(
             Release(delay=2.0), Pause(PauseKind.RATE, "rate limited by the API", 2.0))),
+        (TransientError("HTTP 500: oops", http_status=500), 8, UploadVerdict(
+            Release(error="waiting: API fault (HTTP 500: oops)", fault=True),
+            Pause(PauseKind.SERVER, "API fault: HTTP 500: oops"))),
+        (TransientError("HTTP 200: not JSON"), 8, UploadVerdict(
+            Release(error="waiting: API fault (HTTP 200: not JSON)", fault=True),
+            Pause(PauseKind.SERVER, "API fault: HTTP 200: not JSON"))),
         (FileTooLarge("File too large. Max 20MB."), 1, UploadVerdict(
             Skip("File too large. Max 20MB."))),
         (FileTooLarge("File too large. Max 20MB."), 3, UploadVerdict(
-            Retry("File too large. Max 20MB."))),  # which of the three? each is tried again
-        (TransientError("HTTP 500: oops", http_status=500), 8, UploadVerdict(
-            Retry("HTTP 500: oops"))),
+            Split("File too large. Max 20MB."))),  # which of the three? halves will tell
         (RejectedRequest("Invalid request format."), 8, UploadVerdict(
+            Split("Invalid request format."))),
+        (RejectedRequest("Invalid request format."), 1, UploadVerdict(
             Retry("Invalid request format."))),
     ],
-    ids=["key", "credits", "unreachable", "429 Retry-After", "429 bare", "too large alone",
-         "too large in a batch", "500", "rejected"],
+    ids=["key", "credits", "unreachable", "429 Retry-After", "429 bare", "500", "not JSON",
+         "too large alone", "too large in a batch", "refused batch", "refused alone"],
 )  # fmt: skip
 def test_what_an_upload_error_means(error: ApiError, files: int, verdict: UploadVerdict) -> None:
     assert after_upload_error(error, files, NO_JITTER) == verdict
 
 
-def test_faults_that_are_not_the_files_never_cost_them_an_attempt() -> None:
+def test_faults_of_the_api_never_cost_a_file_an_attempt() -> None:
     not_theirs = [
         AccessDenied("Access denied."),
         OutOfCredits("Insufficient credits."),
         TransientError("dropped", unreachable=True),
         TransientError("429", http_status=429),
+        TransientError("HTTP 502", http_status=502),
+        TransientError("timed out"),
     ]
     for error in not_theirs:
         verdict = after_upload_error(error, 8, NO_JITTER)
         assert isinstance(verdict.files, Release) and verdict.pause is not None, error
 
 
-def poll(error: ApiError, failures: int = 0) -> object:
+def test_a_file_every_upload_of_which_faults_is_isolated_then_failed() -> None:
+    assert after_faults([1, 3, 2], max_faults=10) == "wait"
+    assert after_faults([1, 10, 2], max_faults=10) == "split"
+    assert after_faults([10], max_faults=10) == "fail"
+
+
+def test_a_failed_batch_goes_in_halves_and_the_most_restricted_go_first() -> None:
+    assert [smaller_batch(n) for n in (8, 5, 2, 1)] == [4, 3, 1, None]
+    assert batch_for([2, 4, None, None]) == 2
+    assert batch_for([None, None, None]) == 3
+    assert batch_for([8, 8]) == 2
+    assert batch_for([]) == 0
+
+
+def poll(error: ApiError, failures: int = 0, age: float = 60) -> object:
     return after_poll_error(
-        error, failures, poll_interval=2.0, auth_retry_interval=300.0, backoff=NO_JITTER
-    )
+        error, failures, poll_interval=2.0, auth_retry_interval=300.0,
+        age=timedelta(seconds=age),
+    )  # fmt: skip
 
 
 def test_what_a_poll_error_means() -> None:
     assert poll(RequestNotFound("Request ID r not found.")) == Requeue("Request ID r not found.")
     assert poll(RequestFailed("Request failed: x")) == FailRequest("Request failed: x")
-    assert poll(AccessDenied("Access denied.")) == PollLater(300.0)
-    assert poll(TransientError("HTTP 500", http_status=500), failures=0) == PollLater(2.0)
-    assert poll(TransientError("HTTP 500", http_status=500), failures=3) == PollLater(16.0)
+    assert poll(AccessDenied("Access denied.")) == PollLater(300.0, failure=False)
+    server = TransientError("HTTP 500", http_status=500)
+    assert [poll(server, n) for n in range(5)] == [
+        PollLater(2.0),
+        PollLater(4.0),
+        PollLater(8.0),
+        PollLater(10.0),
+        PollLater(10.0),
+    ]  # a few seconds at most
     slow_down = TransientError("429", http_status=429, retry_after=30.0)
     assert poll(slow_down) == PollLater(30.0)  # Retry-After is honoured
-    gave_up = poll(TransientError("HTTP 500", http_status=500), MAX_POLL_FAILURES - 1)
-    assert gave_up == Requeue("polling kept failing: HTTP 500", gave_up=True)
+
+
+def test_a_request_is_never_given_up_while_the_api_may_hold_its_result() -> None:
+    server = TransientError("HTTP 500", http_status=500)
+    assert poll(server, failures=10_000, age=23.9 * 3600) == PollLater(10.0)
+    gone = poll(server, failures=3, age=24 * 3600)
+    assert gone == Requeue("no answer in the 24 hours the API keeps results: HTTP 500", True)
 
 
 def test_a_batch_fits_the_byte_cap_but_one_file_always_goes() -> None:

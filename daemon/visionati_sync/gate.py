@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .client import AccessDenied, ApiClient, ApiError, OutOfCredits
-from .jobtable import PAUSE_KEY, Reports
+from .jobtable import Reports
 from .log import get_logger
-from .policy import Pause, PauseKind
+from .policy import BACKS_OFF, Pause, PauseKind
 from .retry import Backoff
+from .workers import worker_name
 
 log = get_logger("gate")
 
@@ -36,15 +37,16 @@ class Gate:
         credit_check_interval: float,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        worker: str | None = None,
     ) -> None:
         self.reports = reports
+        self.worker = worker or worker_name()
         self.auth_retry_interval = auth_retry_interval
         self.credit_check_interval = credit_check_interval
         self._clock = clock
         self._closed: Closed | None = None
         self._unreachable = 0  # consecutive failures to reach the API
         self._backoff = backoff or Backoff(base=2.0, cap=300.0)
-        reports.put_state(PAUSE_KEY, None)
 
     @property
     def paused(self) -> Closed | None:
@@ -61,14 +63,14 @@ class Gate:
                 recheck_in=round(seconds, 1),
             )  # fmt: skip
         self._closed = Closed(pause.kind, pause.reason, self._clock() + seconds)
-        self.reports.put_state(PAUSE_KEY, {"kind": pause.kind, "reason": pause.reason})
+        self.reports.pause(self.worker, {"kind": pause.kind, "reason": pause.reason})
 
     def _interval(self, kind: PauseKind) -> float:
         if kind == PauseKind.AUTH:
             return self.auth_retry_interval
         if kind == PauseKind.CREDITS:
             return self.credit_check_interval
-        if kind == PauseKind.NETWORK:  # a longer wait each time, up to five minutes
+        if kind in BACKS_OFF:  # a longer wait each time, up to five minutes
             self._unreachable += 1
             return self._backoff.delay(self._unreachable)
         return 60.0
@@ -106,5 +108,5 @@ class Gate:
             return False
         log.info("submissions resumed", after=closed.kind)
         self._closed = None
-        self.reports.put_state(PAUSE_KEY, None)
+        self.reports.pause(self.worker, None)
         return True

@@ -1,17 +1,32 @@
 """What a fault or a limit means for the files at hand: pure decisions, each from what
 happened to what to do, so that the stages only carry them out and tests need no network.
 
-- An upload the API refused: its files go back untouched (``Release``), are charged an
-  attempt (``Retry``) or are skipped (``Skip``); uploads may pause (``Pause``).
-- A poll that failed: poll again later (``PollLater``), give the request's files back to
-  the queue (``Requeue``), or end the request as failed (``FailRequest``).
-- How many files of a batch one request may carry, within the size cap and the budget.
+Attempts belong to files, faults to the API. Only an answer about the files themselves (a
+request that failed with them alone in it, a result missing for one, a refusal of one)
+counts toward ``api.max_attempts``. Transport and server faults (5xx, 429, dropped
+connections, timeouts, answers that are not JSON or not of the documented shape) say
+nothing about the files: they pause uploads for all, and count as faults of the files in
+the request only so that a file the API fails every time ends, after
+``api.max_server_faults`` in a row. A batch the API refuses or fails as a whole is split in
+halves until the one file at fault is alone (bisection).
+
+- An upload the API refused: ``Release`` (back untouched, perhaps as a fault), ``Retry`` (a
+  lone file counts an attempt), ``Split`` (a batch goes back in halves), ``Skip``; uploads
+  may pause (``Pause``).
+- A poll that failed: poll again soon (``PollLater``), give the request's files back
+  (``Requeue``), or treat the request as failed (``FailRequest``). Polls are cheap and a
+  result the API holds is paid for: a request is never given up while the API may still
+  hold it.
+- How many files of a batch one request may carry: the size cap, the budget, and the
+  smallest batch any of them may be in since a batch of theirs failed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import TypeVar
 
@@ -27,7 +42,8 @@ from .client import (
 from .retry import Backoff
 
 T = TypeVar("T")
-MAX_POLL_FAILURES = 40  # with backoff capped at 10 minutes, several hours of trying
+RESULTS_KEPT = timedelta(hours=24)  # how long the API keeps a request's result
+POLL_BACKOFF_CAP = 10.0  # seconds: a poll fault delays that request's next poll at most this
 
 
 class PauseKind(StrEnum):
@@ -36,11 +52,13 @@ class PauseKind(StrEnum):
     AUTH = "auth"  # the key was rejected: re-checked now and then with a call that is free
     CREDITS = "credits"  # the account is empty: its balance is checked now and then
     NETWORK = "network"  # the API cannot be reached: a longer wait each time
+    SERVER = "server"  # the API answered with a fault: a longer wait each time, as above
     RATE = "rate"  # HTTP 429: as long as the API asks
     BUDGET = "budget"  # a spending cap: until the next local day, or a config change
 
 
 STOPS_A_SCAN = frozenset({PauseKind.AUTH, PauseKind.CREDITS, PauseKind.BUDGET})
+BACKS_OFF = frozenset({PauseKind.NETWORK, PauseKind.SERVER})  # waits that grow until it works
 
 
 @dataclass(frozen=True)
@@ -52,15 +70,26 @@ class Pause:
 
 @dataclass(frozen=True)
 class Release:
-    """Back to the queue as they were: not the files' fault, no attempt counted."""
+    """Back to the queue untouched: not the files' fault, no attempt counted. ``fault``:
+    the API faulted while they were in the request (counted toward max_server_faults)."""
 
     delay: float = 0.0
     error: str | None = None  # shown by `jobs` while they wait
+    fault: bool = False
 
 
 @dataclass(frozen=True)
 class Retry:
-    """Each file is charged an attempt and tried again after a backoff, or fails for good."""
+    """The API refused this file (alone in its request): an attempt, then tried again after
+    a backoff, or failed for good after ``api.max_attempts``."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Split:
+    """The API refused or failed a batch as a whole: its files go back in halves (no
+    attempt), so that the one at fault ends alone."""
 
     error: str
 
@@ -74,7 +103,7 @@ class Skip:
 
 @dataclass(frozen=True)
 class UploadVerdict:
-    files: Release | Retry | Skip
+    files: Release | Retry | Split | Skip
     pause: Pause | None = None
 
 
@@ -90,28 +119,59 @@ def after_upload_error(exc: ApiError, files: int, backoff: Backoff) -> UploadVer
             Release(error=f"waiting: {exc.message}"),
             Pause(PauseKind.CREDITS, f"out of credits: {exc.message}"),
         )
-    if isinstance(exc, TransientError) and exc.unreachable:
-        return UploadVerdict(Release(), Pause(PauseKind.NETWORK, f"API unreachable: {exc.message}"))
     if isinstance(exc, TransientError) and exc.http_status == 429:
         delay = exc.retry_after if exc.retry_after is not None else backoff.delay(1)
         return UploadVerdict(
             Release(delay=delay), Pause(PauseKind.RATE, "rate limited by the API", delay)
         )
-    if isinstance(exc, FileTooLarge) and files == 1:
+    if isinstance(exc, TransientError) and exc.unreachable:
+        return UploadVerdict(Release(), Pause(PauseKind.NETWORK, f"API unreachable: {exc.message}"))
+    if isinstance(exc, TransientError):  # 5xx, a timeout, an answer we cannot read
+        return UploadVerdict(
+            Release(error=f"waiting: API fault ({exc.message})", fault=True),
+            Pause(PauseKind.SERVER, f"API fault: {exc.message}", exc.retry_after),
+        )
+    if files > 1:  # refused as a whole: which file is it about?
+        return UploadVerdict(Split(exc.message))
+    if isinstance(exc, FileTooLarge):
         return UploadVerdict(Skip(exc.message))
     return UploadVerdict(Retry(exc.message))
+
+
+def after_faults(faults: Sequence[int], max_faults: int) -> str:
+    """Given how many faults in a row each file of a request has now met, what to do:
+    ``wait`` (the API's trouble: back to the queue), ``split`` (a batch it faults every time:
+    halves, to find the file it cannot process) or ``fail`` (that file, alone)."""
+    if max(faults, default=0) < max_faults:
+        return "wait"
+    return "split" if len(faults) > 1 else "fail"
+
+
+def smaller_batch(files: int) -> int | None:
+    """Given how many files were uploaded in a request the API failed as a whole, the
+    largest request each may go in now (None: it was alone; the failure is its own)."""
+    return math.ceil(files / 2) if files > 1 else None
+
+
+def batch_for(limits: Sequence[int | None]) -> int:
+    """Given the batch limits of claimed files, the most restricted first, how many of the
+    first may go together: no more than any of them may be in."""
+    if not limits:
+        return 0
+    first = limits[0]
+    return len(limits) if first is None else min(first, len(limits))
 
 
 @dataclass(frozen=True)
 class PollLater:
     delay: float
-    failure: bool = True  # counted against the request
+    failure: bool = True  # a fault: the next delay grows; a good answer resets it
 
 
 @dataclass(frozen=True)
 class Requeue:
-    """The request is lost to us: its files go back to the queue (or fail, out of tries).
-    Either the API no longer knows it, or we gave up polling it (``gave_up``)."""
+    """The request is lost to us: its files go back to the queue (an attempt each: it was
+    paid for). Either the API no longer knows it, or it no longer can (``gave_up``)."""
 
     error: str
     gave_up: bool = False
@@ -119,7 +179,7 @@ class Requeue:
 
 @dataclass(frozen=True)
 class FailRequest:
-    """The API says the request failed: its files are retried like a refused upload."""
+    """The API says the request failed: split if a batch, an attempt if a lone file."""
 
     error: str
 
@@ -130,20 +190,24 @@ def after_poll_error(
     *,
     poll_interval: float,
     auth_retry_interval: float,
-    backoff: Backoff,
+    age: timedelta,
 ) -> PollLater | Requeue | FailRequest:
-    """Given the error a poll met, after ``failures`` failed polls of the same request,
-    what to do about the request."""
+    """Given the error a poll met, after ``failures`` faults in a row polling the same
+    request, sent ``age`` ago, what to do about the request. A fault delays only this
+    request's next poll, a little more each time but never more than a few seconds
+    (``Retry-After`` is honoured); only the API forgetting the request, or the 24 hours it
+    keeps results passing, gives it up."""
     if isinstance(exc, RequestNotFound):
         return Requeue(exc.message)
     if isinstance(exc, RequestFailed):
         return FailRequest(exc.message)
-    if isinstance(exc, AccessDenied):
-        return PollLater(auth_retry_interval)
-    if failures + 1 >= MAX_POLL_FAILURES:
-        return Requeue(f"polling kept failing: {exc.message}", gave_up=True)
+    if age >= RESULTS_KEPT:
+        return Requeue(f"no answer in the 24 hours the API keeps results: {exc.message}", True)
+    if isinstance(exc, AccessDenied):  # the key's problem, which the gate follows
+        return PollLater(auth_retry_interval, failure=False)
     retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-    return PollLater(backoff.delay(failures + 1, at_least=max(poll_interval, retry_after or 0)))
+    delay = min(POLL_BACKOFF_CAP, poll_interval * 2 ** min(failures, 10))
+    return PollLater(max(delay, retry_after or 0.0))
 
 
 def one_per_content(files: Sequence[tuple[T, str]]) -> tuple[list[T], list[T]]:

@@ -14,7 +14,7 @@ from .client import Accepted, ApiClient, ApiError, Completed
 from .config import ApiSettings
 from .jobtable import Requests
 from .log import get_logger
-from .records import OutstandingRequest
+from .records import Clock, OutstandingRequest, utcnow
 from .retry import Backoff
 
 log = get_logger("poller")
@@ -34,21 +34,24 @@ def match_assets(
     return by_job, missing
 
 
-def record_completion(requests: Requests, request_id: str, answer: Completed) -> None:
-    """Given a completed answer, store every file's result (one transaction)."""
+def record_completion(
+    requests: Requests, request_id: str, answer: Completed, *, retry_delay: float,
+    max_attempts: int,
+) -> None:  # fmt: skip
+    """Given a completed answer, store every file's result (one transaction). A file it
+    holds no result for is sent again (an attempt), with what the API said of it."""
     uploads = requests.uploads(request_id)
     by_job, missing = match_assets(answer.assets, uploads)
     errors_by_name = {
         str(e.get("name")): str(e.get("error")) for e in answer.errors if isinstance(e, dict)
     }
+    unanswered = {
+        uploads[name]: f"API: {errors_by_name[name]}" for name in missing if name in errors_by_name
+    }
     requests.complete(
-        request_id,
-        answer.credits_paid,
-        answer.credits,
-        by_job,
-        answer.errors,
-        missing_error="the API returned no result for this file",
-    )
+        request_id, answer.credits_paid, answer.credits, by_job, answer.errors, unanswered,
+        retry_delay=retry_delay, max_attempts=max_attempts,
+    )  # fmt: skip
     log.info(
         "request completed",
         request_id=request_id,
@@ -57,8 +60,8 @@ def record_completion(requests: Requests, request_id: str, answer: Completed) ->
         balance=answer.credits,
     )
     for name in missing:
-        log.error(
-            "no result for file",
+        log.warning(
+            "no result for file; it is sent again",
             job_id=uploads[name],
             request_id=request_id,
             upload_name=name,
@@ -74,8 +77,10 @@ class Poller:
         api: ApiSettings,
         backoff: Backoff | None = None,
         on_results: Callable[[], None] = lambda: None,
+        clock: Clock = utcnow,
     ) -> None:
         self.requests = requests
+        self.clock = clock
         self.client = client_factory()
         self.api = api
         self.backoff = backoff or Backoff()
@@ -98,7 +103,10 @@ class Poller:
         if isinstance(answer, Accepted):
             self.requests.defer_poll(request.id, answer.status, self.api.poll_interval)
         else:
-            record_completion(self.requests, request.id, answer)
+            record_completion(
+                self.requests, request.id, answer,
+                retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
+            )  # fmt: skip
             self.on_results()
 
     def _failed(self, request: OutstandingRequest, exc: ApiError) -> None:
@@ -107,7 +115,7 @@ class Poller:
             request.poll_failures,
             poll_interval=self.api.poll_interval,
             auth_retry_interval=self.api.auth_retry_interval,
-            backoff=self.backoff,
+            age=self.clock() - request.submitted_at,
         )
         match verdict:
             case policy.Requeue(error, gave_up):
@@ -120,6 +128,6 @@ class Poller:
                     request.id, error,
                     retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
                 )  # fmt: skip
-            case policy.PollLater(delay):
+            case policy.PollLater(delay, failure):
                 log.warning("poll failed; will retry", error=exc.message, retry_in=round(delay, 1))
-                self.requests.defer_poll(request.id, "queued", delay, failure=True)
+                self.requests.defer_poll(request.id, None, delay, failure=failure)

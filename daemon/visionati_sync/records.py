@@ -102,6 +102,8 @@ class ClaimedJob:
     size: int
     mtime_ns: int
     attempts: int
+    faults: int = 0  # server faults its uploads met in a row
+    batch_limit: int | None = None  # the largest request it may go in (None: any)
 
     @property
     def path(self) -> str:

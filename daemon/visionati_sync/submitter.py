@@ -84,6 +84,7 @@ class Submitter:
             ready = self._serve_from_cache(options, ready)
             ready = self._join_in_flight(options, ready)
             firsts, copies = policy.one_per_content([(item, item[1].sha256) for item in ready])
+            firsts = self._one_request(firsts)
             firsts = self._within_limits(options, firsts)
             going = {checked.sha256 for _, checked in firsts}
             riders = [item for item in copies if item[1].sha256 in going]
@@ -141,6 +142,14 @@ class Submitter:
                          request_id=request_id)  # fmt: skip
         return rest
 
+    def _one_request(self, ready: list[Ready]) -> list[Ready]:
+        """The files that go together: those in the smallest batches since a batch of theirs
+        failed go first, no more of them than any may be in; the rest wait for the next."""
+        ready = sorted(ready, key=lambda item: item[0].batch_limit or self.api.batch_size)
+        keep = policy.batch_for([job.batch_limit for job, _ in ready])
+        self.queue.release([job.id for job, _ in ready[keep:]])
+        return ready[:keep]
+
     def _within_limits(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
         """Keep what fits in one request's size cap and in the budget; put the rest back."""
         if not ready:
@@ -193,7 +202,10 @@ class Submitter:
         log.info("uploaded", request_id=request_id, files=[u.upload_name for u in uploads],
                  copies_waiting=len(riders))  # fmt: skip
         if isinstance(answer, Completed):
-            record_completion(self.table.requests, request_id, answer)
+            record_completion(
+                self.table.requests, request_id, answer,
+                retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
+            )  # fmt: skip
             self.on_results()
 
     def _write_body(
@@ -224,10 +236,20 @@ class Submitter:
         verdict = policy.after_upload_error(exc, len(jobs), self.backoff)
         ids = [job.id for job in jobs]
         match verdict.files:
+            case policy.Release(delay, error, fault=True):
+                outcome = self.queue.faulted(
+                    jobs, error or exc.message, delay, self.api.max_server_faults
+                )
+                if outcome != "wait":
+                    log.warning("the API faults on every upload of these files", outcome=outcome,
+                                files=[job.relpath for job in jobs])  # fmt: skip
             case policy.Release(delay, error):
                 self.queue.release(ids, delay=delay, error=error)
             case policy.Skip(reason):
                 self.queue.not_sent(ids[0], State.SKIPPED, reason)
+            case policy.Split(error):
+                log.warning("the API refused the batch; its files go in smaller ones", error=error)
+                self.queue.split(ids, error)
             case policy.Retry(error):
                 for job in jobs:
                     self._retry(job, error)

@@ -63,7 +63,8 @@ class ApiSettings(_Section):
     batch_size: int = Field(default=8, ge=1, le=100)
     timeout: float = Field(default=60.0, gt=0, description="read timeout per HTTP call, seconds")
     connect_timeout: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
+    max_attempts: int = Field(default=5, ge=1)  # the API's failures for one file
+    max_server_faults: int = Field(default=10, ge=1)  # faults in a row on every upload of it
     retry_base_delay: float = Field(default=2.0, gt=0)  # first retry after about this long
     retry_max_delay: float = Field(default=600.0, gt=0)  # and never more than this apart
     max_inflight_requests: int = Field(default=4, ge=1)

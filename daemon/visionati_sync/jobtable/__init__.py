@@ -20,11 +20,11 @@ from sqlalchemy import Engine
 from ..records import Clock, utcnow
 from . import engine as engines
 from .queue import FileQueue
-from .reports import PAUSE_KEY, Reports
+from .reports import Reports
 from .requests import Requests
 from .writes import Writes
 
-__all__ = ["PAUSE_KEY", "FileQueue", "JobTable", "Reports", "Requests", "Writes"]
+__all__ = ["FileQueue", "JobTable", "Reports", "Requests", "Writes"]
 
 
 class JobTable:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, delete, insert, or_, select, update
 
+from .. import policy
 from ..options import RequestOptions
 from ..records import ClaimedJob, Clock, FileSeen, Scope, State, utcnow
 from ..workers import worker_name
@@ -197,13 +199,17 @@ class FileQueue(TablePart):
         with self.engine.begin() as conn:
             rows = conn.execute(
                 statement.returning(
-                    Job.id, Job.folder, Job.relpath, Job.size, Job.mtime_ns, Job.attempts
+                    Job.id,
+                    Job.folder,
+                    Job.relpath,
+                    Job.size,
+                    Job.mtime_ns,
+                    Job.attempts,
+                    Job.faults,
+                    Job.batch_limit,
                 )
             ).all()
-        return sorted(
-            (ClaimedJob(r.id, r.folder, r.relpath, r.size, r.mtime_ns, r.attempts) for r in rows),
-            key=lambda job: job.id,
-        )
+        return sorted((_claimed(row) for row in rows), key=lambda job: job.id)
 
     def release(
         self, job_ids: Sequence[int], *, delay: float = 0, error: str | None = None
@@ -216,9 +222,39 @@ class FileQueue(TablePart):
         with self.engine.begin() as conn:
             t.apply(conn, t.RELEASE, values, Job.id.in_(job_ids), Job.locked_by == self.worker)
 
+    def faulted(self, jobs: Sequence[ClaimedJob], error: str, delay: float, max_faults: int) -> str:
+        """Given claimed jobs whose upload met a server fault, put them back to wait it out
+        (no attempt: not their fault), counting the fault. When one has met ``max_faults`` in
+        a row, split the batch, or, alone, fail it: the API cannot process it. Returns what
+        was done (``policy.after_faults``)."""
+        outcome = policy.after_faults([job.faults + 1 for job in jobs], max_faults)
+        now, ids = self.clock(), [job.id for job in jobs]
+        owned = (Job.id.in_(ids), Job.locked_by == self.worker)
+        with self.engine.begin() as conn:
+            if outcome == "wait":
+                values = t.pending(now, delay=delay, error=error)
+                t.apply(conn, t.RELEASE, values | {"faults": Job.faults + 1}, *owned)
+            elif outcome == "split":
+                values = t.pending(now, delay=delay, error=f"{error}; tried in smaller batches")
+                limit = policy.smaller_batch(len(jobs))
+                t.apply(conn, t.RELEASE, values | {"faults": 0, "batch_limit": limit}, *owned)
+            else:
+                reason = f"the API faults whenever this file is sent ({max_faults} times): {error}"
+                t.apply(conn, t.NOT_SENT, t.ended(now, State.FAILED, reason), *owned)
+        return outcome
+
+    def split(self, job_ids: Sequence[int], error: str) -> None:
+        """Given claimed jobs the API refused as a batch, put them back to go in halves."""
+        limit = policy.smaller_batch(len(job_ids))
+        values = t.pending(self.clock(), error=f"{error}; tried in smaller batches")
+        with self.engine.begin() as conn:
+            owned = (Job.id.in_(job_ids), Job.locked_by == self.worker)
+            t.apply(conn, t.RELEASE, values | {"batch_limit": limit}, *owned)
+
     def retry_later(self, job_id: int, error: str, delay: float, max_attempts: int) -> bool:
-        """Given a claimed job whose upload the API refused, count the attempt and queue it
-        again, or fail it once it has had ``max_attempts``. True when it will be tried again."""
+        """Given a claimed job the API refused, alone in its request, count the attempt and
+        queue it again, or fail it once it has had ``max_attempts``. True when it will be
+        tried again."""
         with self.engine.begin() as conn:
             return bool(
                 t.try_again(
@@ -250,3 +286,10 @@ class FileQueue(TablePart):
             if None in dead:
                 owned = or_(owned, Job.locked_by.is_(None))
             return t.apply(conn, t.ORPHANED, t.pending(self.clock()), owned)
+
+
+def _claimed(row: Any) -> ClaimedJob:
+    return ClaimedJob(
+        row.id, row.folder, row.relpath, row.size, row.mtime_ns, row.attempts, row.faults,
+        row.batch_limit,
+    )  # fmt: skip

@@ -148,12 +148,30 @@ class Reports(TablePart):
             ).scalar_one_or_none()
         return None if raw is None else json.loads(raw)
 
+    def pause(self, worker: str, pause: dict[str, Any] | None) -> None:
+        """Given why a process's uploads are paused (None: they are not), tell `status`.
+        Each process keeps its own: one resuming or starting never clears another's."""
+        self.put_state(PAUSED + worker, pause)
+
+    def paused(self) -> Any:
+        """Why uploads are paused, as the first paused process says (None: none is)."""
+        with self.engine.begin() as conn:
+            raw = conn.execute(
+                select(DaemonState.value)
+                .where(DaemonState.key.startswith(PAUSED))
+                .order_by(DaemonState.key)
+                .limit(1)
+            ).scalar_one_or_none()
+        return None if raw is None else json.loads(raw)
+
     def beat(self, worker: str, kind: str, since: datetime) -> None:
         """Given a running daemon (or scan), say it is alive, for `status`."""
         self.put_state(DAEMON + worker, {"kind": kind, "since": since.isoformat()})
 
     def gone(self, worker: str) -> None:
+        """Given a process that stopped, forget its heartbeat and its pause."""
         self.put_state(DAEMON + worker, None)
+        self.put_state(PAUSED + worker, None)
 
     def daemons(self) -> list[dict[str, Any]]:
         """The daemons and scans that said they run, and how long since each last did."""
@@ -182,7 +200,7 @@ class Reports(TablePart):
                 "last_24h": self.credits_spent(now - timedelta(hours=24)),
             },
             "last_balance": self.last_balance(),
-            "paused": self.get_state(PAUSE_KEY),
+            "paused": self.paused(),
             "daemons": self.daemons(),
             "recent_errors": [
                 {"path": row.path, "state": row.state, "error": row.error}
@@ -192,7 +210,7 @@ class Reports(TablePart):
         }
 
 
-PAUSE_KEY = "submissions_paused"
+PAUSED = "paused:"  # + host:pid: why that process's uploads are paused
 DAEMON = "daemon:"  # + host:pid: a running daemon's heartbeat
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
+from .. import policy
 from ..options import RequestOptions
 from ..records import OutstandingRequest, State, Upload
 from . import transitions as t
@@ -145,17 +147,19 @@ class Requests(TablePart):
             ]
 
     def defer_poll(
-        self, request_id: str, status: str, delay: float, *, failure: bool = False
+        self, request_id: str, status: str | None, delay: float, *, failure: bool = False
     ) -> None:
-        """Given a request still in progress (or a poll that failed), poll it again later."""
+        """Given a request still in progress (``status``, as the API said), or a poll that
+        failed (``failure``: one more in a row; a good answer starts the count over), poll
+        it again after ``delay``."""
         now = self.clock()
         values: dict[str, Any] = {
-            "status": status if status in OUTSTANDING else "queued",
             "last_polled_at": now,
             "next_poll_at": now + timedelta(seconds=delay),
+            "poll_failures": ApiRequest.poll_failures + 1 if failure else 0,
         }
-        if failure:
-            values["poll_failures"] = ApiRequest.poll_failures + 1
+        if status in OUTSTANDING:
+            values["status"] = status
         with self.engine.begin() as conn:
             conn.execute(update(ApiRequest).where(ApiRequest.id == request_id).values(**values))
 
@@ -178,10 +182,15 @@ class Requests(TablePart):
         balance: int | None,
         assets: dict[int, dict[str, Any]],
         backend_errors: list[Any],
-        missing_error: str,
+        unanswered: dict[int, str],
+        *,
+        retry_delay: float,
+        max_attempts: int,
     ) -> None:
         """Given a completed request's assets by job id, store each result and queue the
-        sidecar writes, all in one transaction: a crash after this loses nothing."""
+        sidecar writes, all in one transaction: a crash after this loses nothing. A file the
+        API answered nothing for (``unanswered``: job id → why, as far as it said) is an
+        answer about that file: an attempt, then sent again."""
         now = self.clock()
         with self.engine.begin() as conn:
             fp, options_json = conn.execute(
@@ -199,10 +208,12 @@ class Requests(TablePart):
             # by content: a file that rode on an upload of the same bytes gets its result too
             by_sha = {j.sha256: assets[j.id] for j in jobs if j.id in assets and j.sha256}
             answered = [j for j in jobs if j.sha256 in by_sha]
-            missing = [j.id for j in jobs if j not in answered]
-            if missing:
-                failed = t.ended(now, State.FAILED, missing_error)
-                t.apply(conn, t.UNANSWERED, failed, Job.id.in_(missing))
+            default = "the API returned no result for this file"
+            for job in (j for j in jobs if j not in answered):
+                t.try_again(
+                    conn, now, [job.id], unanswered.get(job.id, default), delay=retry_delay,
+                    max_attempts=max_attempts, count=True, transition=t.UNANSWERED,
+                )  # fmt: skip
             stored = {
                 "request_id": request_id,
                 "tagged_at": now,
@@ -217,30 +228,42 @@ class Requests(TablePart):
             )  # fmt: skip
 
     def fail(self, request_id: str, error: str, *, retry_delay: float, max_attempts: int) -> None:
-        """Given a request the API says failed, retry its files until they run out of tries
-        (its upload counted as their attempt), in the transaction that ends the request."""
-        self._give_back(request_id, "failed", error, f"API: {error}", retry_delay, max_attempts)
+        """Given a request the API says failed, in the transaction that ends it: a batch goes
+        back in halves (no attempt: which file was it?), a file alone counts an attempt."""
+        self._give_back(
+            request_id, "failed", error, f"API: {error}", retry_delay, max_attempts, split=True
+        )
 
     def lost(self, request_id: str, error: str, max_attempts: int) -> None:
         """Given a request the API no longer knows (its results expire after 24 hours), queue
-        its files again; one that has been sent ``max_attempts`` times fails instead."""
-        self._give_back(request_id, "lost", error, error, 0, max_attempts)
+        its files again, an attempt each: it was paid for, and is paid for again."""
+        self._give_back(request_id, "lost", error, error, 0, max_attempts, split=False)
 
     def _give_back(
         self, request_id: str, status: str, error: str, job_error: str, delay: float,
-        max_attempts: int,
+        max_attempts: int, *, split: bool,
     ) -> None:  # fmt: skip
         """End a request and put its files back (or fail them) in one transaction: a crash
-        in between would leave files waiting on a request nobody polls any more."""
+        in between would leave files waiting on a request nobody polls any more. Files that
+        rode on it go back as they were."""
+        now = self.clock()
         with self.engine.begin() as conn:
             self._end(conn, request_id, status, error=error)
-            job_ids = conn.execute(
-                select(Job.id).where(Job.request_id == request_id, Job.state == State.SUBMITTED)
-            ).scalars()
-            t.try_again(
-                conn, self.clock(), list(job_ids), job_error,
-                delay=delay, max_attempts=max_attempts, count=False,
-            )  # fmt: skip
+            jobs = conn.execute(
+                select(Job.id, Job.upload_name).where(
+                    Job.request_id == request_id, Job.state == State.SUBMITTED
+                )
+            ).all()
+            uploaded = [j.id for j in jobs if j.upload_name is not None]
+            riders = [j.id for j in jobs if j.upload_name is None]
+            limit = policy.smaller_batch(len(uploaded)) if split else None
+            back = partial(t.try_again, conn, now, delay=delay, max_attempts=max_attempts)
+            if limit is not None:
+                back(uploaded, f"{job_error}; tried in smaller batches", count=False,
+                     batch_limit=limit)  # fmt: skip
+            else:
+                back(uploaded, job_error, count=True)
+            back(riders, job_error, count=False)
 
     def _end(self, conn: Any, request_id: str, status: str, **values: Any) -> None:
         now = self.clock()

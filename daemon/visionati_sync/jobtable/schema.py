@@ -127,8 +127,10 @@ class Job(Base):
     upload_name: Mapped[str | None] = mapped_column(String(1024))
     request_id: Mapped[str | None] = mapped_column(ForeignKey("api_requests.id"))
     result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)  # uploads of these bytes
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # the API's failures for it
     write_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    faults: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # in a row
+    batch_limit: Mapped[int | None] = mapped_column(Integer)  # since a batch of it failed
     error: Mapped[str | None] = mapped_column(Text)
     locked_by: Mapped[str | None] = mapped_column(String(255))
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -49,7 +49,7 @@ SUBMIT = _t("submit", {C}, S)
 RIDE = _t("ride", {C}, S)  # its bytes are in a request already: it waits for that result
 TRY_AGAIN = _t("try again", {C, S}, P, F)
 ANSWERED = _t("answered", {S}, W)
-UNANSWERED = _t("unanswered", {S}, F)
+UNANSWERED = _t("unanswered", {S}, P, F)  # no result for it: an attempt, then again
 WRITTEN = _t("written", {W}, D)
 CHANGED = _t("changed", {W}, P)
 WRITE_FAILED = _t("write failed", {W}, F)
@@ -92,18 +92,21 @@ def claimed(now: datetime, worker: str) -> Values:
 
 
 def submitted(now: datetime, request_id: str, *, uploaded: bool = True) -> Values:
-    """In a request: uploaded in it (an attempt), or riding on it because the same bytes
-    are in it. The caller adds what was sent (name, hash, size, mtime) per file."""
-    return {
+    """In a request: uploaded in it (the API took it, so its run of faults ends), or riding
+    on it because the same bytes are in it. The caller adds what was sent (name, hash,
+    size, mtime) per file."""
+    values: Values = {
         "state": S,
         "request_id": request_id,
-        "attempts": Job.attempts + 1 if uploaded else Job.attempts,
         "upload_name": None,  # the caller names the file as uploaded, if it was
         "error": None,
         "locked_by": None,
         "locked_at": None,
         "updated_at": now,
     }
+    if uploaded:
+        values["faults"] = 0
+    return values
 
 
 def writing(now: datetime, result_id: Any) -> Values:
@@ -203,20 +206,25 @@ def try_again(
     delay: float,
     max_attempts: int,
     count: bool,
+    batch_limit: int | None = None,
+    transition: Transition = TRY_AGAIN,
 ) -> list[int]:
-    """Given jobs a fault sent back, count the attempt (unless it was counted when the upload
-    went out), and queue each again, or fail it once it has had ``max_attempts``. Returns the
-    ids that will be tried again."""
+    """Given jobs sent back, count an attempt if the API's answer was about them
+    (``count``), and queue each again, or fail it once it has had ``max_attempts``. With
+    ``batch_limit``, each goes in requests no larger from now on. Returns the ids that will
+    be tried again."""
     rows = conn.execute(
-        select(Job.id, Job.attempts).where(Job.id.in_(job_ids), Job.state.in_(TRY_AGAIN.sources))
+        select(Job.id, Job.attempts).where(Job.id.in_(job_ids), Job.state.in_(transition.sources))
     ).all()
     again = []
     for job_id, attempts in rows:
         attempts += 1 if count else 0
         if attempts < max_attempts:
             values = pending(now, delay=delay, error=error)
+            if batch_limit is not None:
+                values["batch_limit"] = batch_limit
             again.append(job_id)
         else:
             values = ended(now, F, f"{error} (gave up after {attempts} attempts)")
-        apply(conn, TRY_AGAIN, values | {"attempts": attempts}, Job.id == job_id)
+        apply(conn, transition, values | {"attempts": attempts}, Job.id == job_id)
     return again
