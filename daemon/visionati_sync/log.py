@@ -19,15 +19,18 @@ from structlog.tracebacks import ExceptionDictTransformer
 
 from .records import shown
 
-_secrets: set[str] = set()
+# replaced, never changed in place: a SIGHUP that registers a new key while another thread
+# logs must not change the set under that thread's loop
+_secrets: frozenset[str] = frozenset()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 REDACTED = "[redacted]"
 
 
 def register_secret(secret: str | None) -> None:
     """Given a secret (the API key), make sure no log line ever shows it."""
+    global _secrets
     if secret and len(secret) >= 4:
-        _secrets.add(secret)
+        _secrets = _secrets | {secret}
 
 
 def redact(value: Any) -> Any:

@@ -4,6 +4,7 @@ filesystem event can be trusted: inotify drops events on overflow), and for `est
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
@@ -49,11 +50,15 @@ def walk_folders(
     sub-folders in ``skip`` (other configured folders) are not entered.
     """
     start = start.strip("/")
-    if start and os.path.isfile(os.path.join(folder, start)):  # `scan` of a single file
-        if selector.accepts(start):
+    if start:  # `scan PATH`: a single file, or a folder to start from
+        try:
             info = os.stat(os.path.join(folder, start), follow_symlinks=False)
-            yield start.rpartition("/")[0], [FileSeen(start, info.st_size, info.st_mtime_ns)]
-        return
+        except OSError:
+            info = None  # gone since it was named: nothing to walk (said by the walk below)
+        if info is not None and not stat.S_ISDIR(info.st_mode):
+            if stat.S_ISREG(info.st_mode) and selector.accepts(start):
+                yield start.rpartition("/")[0], [FileSeen(start, info.st_size, info.st_mtime_ns)]
+            return
     stack = [start]
     globs = bool(selector.include or selector.exclude)
     while stack:

@@ -109,7 +109,7 @@ class Submitter:
         except FileProblem as problem:
             if problem.kind == "vanished":
                 log.warning("file vanished before upload; dropped from the queue")
-                self.queue.drop_vanished(job.id)
+                self.queue.drop_vanished(job)
             else:
                 state = State.SKIPPED if problem.kind == "skipped" else State.FAILED
                 log.warning(f"file {state}", reason=problem.reason)

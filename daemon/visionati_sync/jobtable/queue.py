@@ -268,10 +268,17 @@ class FileQueue(TablePart):
         with self.engine.begin() as conn:
             t.apply(conn, t.NOT_SENT, t.ended(self.clock(), state, error), Job.id == job_id)
 
-    def drop_vanished(self, job_id: int) -> None:
-        """Given a claimed job whose file is gone, drop it from the queue."""
+    def drop_vanished(self, job: ClaimedJob) -> None:
+        """Given a claimed job whose file is gone from where it was claimed, drop it from the
+        queue, unless the file was moved meanwhile (its job moved with it): then it goes back
+        to the queue, to be taken again from its new place."""
+        where = (Job.id == job.id, Job.state == State.CLAIMED)
         with self.engine.begin() as conn:
-            conn.execute(delete(Job).where(Job.id == job_id, Job.state == State.CLAIMED))
+            dropped = conn.execute(
+                delete(Job).where(*where, Job.folder == job.folder, Job.relpath == job.relpath)
+            ).rowcount
+            if not dropped:
+                t.apply(conn, t.RELEASE, t.pending(self.clock()), *where)
 
     def release_orphaned_claims(self, alive: Callable[[str], bool]) -> int:
         """Given a test of whether a claim's owner still runs, put dead owners' claims back."""
