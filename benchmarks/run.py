@@ -15,9 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
+import faults
 import xmp_sidecars
 
-BENCHMARKS = [xmp_sidecars.main, backfill.main]
+BENCHMARKS = [xmp_sidecars.main, backfill.main, faults.main]
 
 
 def machine() -> str:

@@ -170,6 +170,11 @@ class EmulatorControl:
     def uploads(self) -> list[dict[str, Any]]:
         return [e for e in self.log() if e.get("path") == "/api/fetch" and e.get("request_id")]
 
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request the API accepted: its files' hashes, whether it failed (the API's
+        message) and whether it has completed."""
+        return requests.get(f"{self.url}/_emulator/requests", timeout=10).json()  # type: ignore[no-any-return]
+
     def uploaded_hashes(self) -> list[str]:
         return [h for e in self.uploads() for h in e.get("sha256", [])]
 

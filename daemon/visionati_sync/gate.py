@@ -20,6 +20,10 @@ from .workers import worker_name
 
 log = get_logger("gate")
 
+# A fault the API answered (a 5xx, an unreadable answer) is mostly one unlucky call: the next
+# upload tries again soon, and only faults that go on make the waits long.
+SERVER_FAULTS = Backoff(base=0.5, cap=30.0)
+
 
 @dataclass
 class Closed:
@@ -45,7 +49,7 @@ class Gate:
         self.credit_check_interval = credit_check_interval
         self._clock = clock
         self._closed: Closed | None = None
-        self._unreachable = 0  # consecutive failures to reach the API
+        self._troubled = 0  # uploads in a row that could not reach the API or met a fault
         self._backoff = backoff or Backoff(base=2.0, cap=300.0)
 
     @property
@@ -70,14 +74,16 @@ class Gate:
             return self.auth_retry_interval
         if kind == PauseKind.CREDITS:
             return self.credit_check_interval
-        if kind in BACKS_OFF:  # a longer wait each time, up to five minutes
-            self._unreachable += 1
-            return self._backoff.delay(self._unreachable)
+        if kind in BACKS_OFF:  # a longer wait each time it goes on
+            self._troubled += 1
+            if kind == PauseKind.SERVER:  # one fault says little: a short wait, at first
+                return SERVER_FAULTS.delay(self._troubled)
+            return self._backoff.delay(self._troubled)
         return 60.0
 
     def reached(self) -> None:
         """An upload got an answer: the network is fine again."""
-        self._unreachable = 0
+        self._troubled = 0
 
     def recheck_now(self) -> None:
         """After a reload (a new key, say), re-check a pause at the next chance."""

@@ -43,7 +43,7 @@ from .retry import Backoff
 
 T = TypeVar("T")
 RESULTS_KEPT = timedelta(hours=24)  # how long the API keeps a request's result
-POLL_BACKOFF_CAP = 10.0  # seconds: a poll fault delays that request's next poll at most this
+POLL_FIRST_RETRY = 1.0  # seconds: a poll that met a fault is tried again this soon, at first
 
 
 class PauseKind(StrEnum):
@@ -194,9 +194,9 @@ def after_poll_error(
 ) -> PollLater | Requeue | FailRequest:
     """Given the error a poll met, after ``failures`` faults in a row polling the same
     request, sent ``age`` ago, what to do about the request. A fault delays only this
-    request's next poll, a little more each time but never more than a few seconds
-    (``Retry-After`` is honoured); only the API forgetting the request, or the 24 hours it
-    keeps results passing, gives it up."""
+    request's next poll: soon at first, never later than ``poll_interval`` (``Retry-After``
+    is honoured); only the API forgetting the request, or the 24 hours it keeps results
+    passing, gives it up."""
     if isinstance(exc, RequestNotFound):
         return Requeue(exc.message)
     if isinstance(exc, RequestFailed):
@@ -206,7 +206,9 @@ def after_poll_error(
     if isinstance(exc, AccessDenied):  # the key's problem, which the gate follows
         return PollLater(auth_retry_interval, failure=False)
     retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-    delay = min(POLL_BACKOFF_CAP, poll_interval * 2 ** min(failures, 10))
+    # most faults are one unlucky call: soon again, and never later than the usual rhythm
+    # (polls are cheap; a run of faults must not leave a paid result waiting)
+    delay = min(poll_interval, POLL_FIRST_RETRY * 2 ** min(failures, 10))
     return PollLater(max(delay, retry_after or 0.0))
 
 

@@ -497,6 +497,12 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             if path == "/_emulator/log" and method == "GET":
                 return self._send(200, list(state.log))
+            if path == "/_emulator/requests" and method == "GET":
+                return self._send(200, [
+                    {"id": r.id, "sha256": r.hashes, "file_names": r.names,
+                     "failed": r.error, "completed": r.completed is not None}
+                    for r in state.requests.values()
+                ])  # fmt: skip
             if path == "/_emulator/state" and method == "GET":
                 return self._send(
                     200, {"settings": asdict(state.settings), "requests": len(state.requests)}
