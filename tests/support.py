@@ -44,7 +44,14 @@ def base_config(
 ) -> dict[str, Any]:
     """A config for tests: fast polls and settling, a database in the test's folder."""
     config: dict[str, Any] = {
-        "api": {"base_url": emulator_url, "key": KEY, "poll_interval": 0.2, "timeout": 10},
+        "api": {
+            "base_url": emulator_url,
+            "key": KEY,
+            "poll_interval": 0.2,
+            "timeout": 10,
+            "retry_base_delay": 0.3,
+            "retry_max_delay": 2,
+        },
         "database": {"url": f"sqlite:///{tmp / 'state.db'}"},
         "folders": [f if isinstance(f, dict) else {"path": str(f)} for f in folders],
         "watch": {"settle_seconds": 0.5, "folder_retry_interval": 0.5},
