@@ -145,7 +145,7 @@ def spend(table: JobTable, credits: int, request_id: str) -> None:
     """A request sent now that the price table says costs ``credits``."""
     options = RequestOptions(("tags",), (), "general", "English", None, 0.9)
     table.queue.enqueue("/f", [FileSeen(f"{request_id}.jpg", 1, 1)])
-    (job,) = table.queue.claim(1)
+    (job,) = table.claims.claim(1)
     upload = Upload(job.id, "a.jpg", request_id, 1, 1)
     table.requests.mark_submitted(
         request_id, None, options, [upload], first_poll_in=0, credits_estimated=credits

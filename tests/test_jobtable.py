@@ -22,7 +22,7 @@ OPTIONS = RequestOptions(("tags",), (), "general", "English", None, 0.9)
 @pytest.fixture
 def table(tmp_path: Path) -> JobTable:
     table = JobTable.open(f"sqlite:///{tmp_path / 'jobs.db'}")
-    table.queue.worker = "test:1"
+    table.claims.worker = "test:1"
     return table
 
 
@@ -36,7 +36,7 @@ def row(table: JobTable, job_id: int) -> Job:
 
 
 def submit(table: JobTable, request_id: str, limit: int = 8) -> list[int]:
-    claimed = table.queue.claim(limit)
+    claimed = table.claims.claim(limit)
     uploads = [Upload(j.id, f"n{j.id}.jpg", f"sha{j.id}", j.size, j.mtime_ns) for j in claimed]
     table.requests.mark_submitted(request_id, None, OPTIONS, uploads, first_poll_in=0)
     return [j.id for j in claimed]
@@ -53,12 +53,12 @@ def test_a_file_is_identified_by_folder_and_relative_path(table: JobTable) -> No
     table.queue.enqueue("/a", [seen(1)])
     table.queue.enqueue("/b", [seen(1)])
     assert table.reports.counts()["pending"] == 2
-    assert [j.folder for j in table.queue.claim(10, [Scope("/b")])] == ["/b"]
+    assert [j.folder for j in table.claims.claim(10, [Scope("/b")])] == ["/b"]
 
 
 def test_full_lifecycle_through_states(table: JobTable) -> None:
     table.queue.enqueue("/f", [seen(1), seen(2)])
-    claimed = table.queue.claim(8)
+    claimed = table.claims.claim(8)
     assert table.reports.counts() == {
         "pending": 2, "submitted": 0, "done": 0, "failed": 0, "skipped": 0,
     }  # fmt: skip
@@ -91,7 +91,7 @@ def test_a_lost_request_puts_its_files_back_until_they_run_out_of_tries(table: J
     for attempt in (1, 2):
         submit(table, f"r{attempt}")
         table.requests.lost(f"r{attempt}", f"Request ID r{attempt} not found.", max_attempts=2)
-    assert table.queue.claim(1) == []  # sent twice, lost twice: no third upload
+    assert table.claims.claim(1) == []  # sent twice, lost twice: no third upload
     (failed,) = table.reports.jobs(State.FAILED)
     assert failed.attempts == 2 and "Request ID r2 not found." in (failed.error or "")
 
@@ -100,8 +100,8 @@ def test_retries_end_in_failed_after_max_attempts(table: JobTable) -> None:
     table.queue.enqueue("/f", [seen(1)])
     outcomes = []
     for _ in range(3):
-        (job,) = table.queue.claim(1)
-        outcomes.append(table.queue.retry_later(job.id, "HTTP 500", delay=0, max_attempts=3))
+        (job,) = table.claims.claim(1)
+        outcomes.append(table.claims.retry_later(job.id, "HTTP 500", delay=0, max_attempts=3))
     assert outcomes == [True, True, False]
     (failed,) = table.reports.jobs(State.FAILED)
     assert failed.attempts == 3 and "gave up after 3 attempts" in (failed.error or "")
@@ -109,9 +109,9 @@ def test_retries_end_in_failed_after_max_attempts(table: JobTable) -> None:
 
 def test_orphaned_claims_of_dead_workers_go_back(table: JobTable) -> None:
     table.queue.enqueue("/f", [seen(1), seen(2)])
-    table.queue.claim(2)
-    assert table.queue.release_orphaned_claims(lambda owner: owner != "test:1") == 2
-    assert len(table.queue.claim(5)) == 2
+    table.claims.claim(2)
+    assert table.claims.release_orphaned_claims(lambda owner: owner != "test:1") == 2
+    assert len(table.claims.claim(5)) == 2
 
 
 def test_every_way_back_to_the_queue_leaves_a_clean_pending_job(table: JobTable) -> None:
@@ -143,16 +143,16 @@ def test_a_transition_from_a_state_it_does_not_start_from_changes_nothing(
     table: JobTable,
 ) -> None:
     table.queue.enqueue("/f", [seen(1), seen(2)])
-    (job,) = table.queue.claim(1)
+    (job,) = table.claims.claim(1)
     other = job.id + 1
     table.writes.done([job.id, other])  # neither is being written
     table.writes.failed(other, "not mine")
-    table.queue.not_sent(other, State.SKIPPED, "not claimed")
+    table.claims.not_sent(other, State.SKIPPED, "not claimed")
     table.queue.retry([job.id, other])  # neither failed
     assert row(table, job.id).state == State.CLAIMED
     assert (row(table, other).state, row(table, other).error) == (State.PENDING, None)
     thief = JobTable(table.engine, worker="other:2")
-    thief.queue.release([job.id])  # another worker's claim is not its to give back
+    thief.claims.release([job.id])  # another worker's claim is not its to give back
     assert row(table, job.id).state == State.CLAIMED
 
 
@@ -171,10 +171,10 @@ def test_concurrent_claims_never_take_a_job_twice(tmp_path: Path) -> None:
     lock = threading.Lock()
 
     def worker(n: int) -> None:
-        queue = JobTable.open(url).queue  # one engine each, like processes
-        queue.worker = f"w:{n}"
+        claims = JobTable.open(url).claims  # one engine each, like processes
+        claims.worker = f"w:{n}"
         try:
-            while batch := queue.claim(7):
+            while batch := claims.claim(7):
                 with lock:
                     taken.extend(job.id for job in batch)
         except BaseException as exc:

@@ -47,13 +47,13 @@ def test_a_file_renamed_while_its_job_is_claimed_keeps_its_job(
 ) -> None:
     photos = tmp_path / "photos"
     (image,) = queued(table, photos, "IMG_1.jpg")
-    (job,) = table.queue.claim(1)
+    (job,) = table.claims.claim(1)
     image.rename(photos / "renamed.jpg")  # the watcher reports the move...
     assert table.queue.move(str(photos), "IMG_1.jpg", str(photos), "renamed.jpg")
-    table.queue.drop_vanished(job)  # ...while the submitter finds the old name gone
+    table.claims.drop_vanished(job)  # ...while the submitter finds the old name gone
     (row,) = table.reports.jobs()
     assert (row.id, row.state, Path(row.path).name) == (job.id, State.PENDING, "renamed.jpg")
-    (again,) = table.queue.claim(1)
+    (again,) = table.claims.claim(1)
     assert again.path == str(photos / "renamed.jpg")
 
 
@@ -69,7 +69,7 @@ def test_a_process_starting_beside_a_paused_daemon_keeps_its_pause(table: JobTab
 
 def test_a_good_poll_starts_the_count_of_poll_faults_over(tmp_path: Path, table: JobTable) -> None:
     queued(table, tmp_path / "photos", "IMG_1.jpg")
-    (job,) = table.queue.claim(1)
+    (job,) = table.claims.claim(1)
     upload = Upload(job.id, "IMG_1.jpg", "ab" * 32, job.size, job.mtime_ns)
     table.requests.mark_submitted("r1", None, OPTIONS, [upload], first_poll_in=0)
     for _ in range(3):
@@ -84,7 +84,7 @@ def test_a_job_whose_second_sidecar_cannot_be_staged_writes_neither(
 ) -> None:
     photos = tmp_path / "photos"
     (image,) = queued(table, photos, "IMG_1.jpg")
-    (job,) = table.queue.claim(1)
+    (job,) = table.claims.claim(1)
     upload = Upload(job.id, "IMG_1.jpg", "ab" * 32, job.size, job.mtime_ns)
     table.requests.mark_submitted("r1", None, OPTIONS, [upload], first_poll_in=0)
     asset = {"name": "IMG_1.jpg", "tags": {"dog": [{"score": 0.99}]}}

@@ -116,7 +116,7 @@ class Service:
 
     def recover(self) -> None:
         """Put back claims of workers that died (a crash or kill -9 mid-upload)."""
-        released = self.table.queue.release_orphaned_claims(owner_alive)
+        released = self.table.claims.release_orphaned_claims(owner_alive)
         if released:
             log.warning("re-queued files claimed by a worker that is gone", files=released)
 
@@ -144,12 +144,12 @@ class Service:
             for daemon in reports.daemons():
                 if not owner_alive(daemon["worker"]):
                     reports.gone(daemon["worker"])
-        reports.beat(self.table.queue.worker, kind, self._since)
+        reports.beat(self.table.claims.worker, kind, self._since)
 
     def _shutdown(self) -> None:
         self.runner.shutdown(SHUTDOWN_GRACE)
         with contextlib.suppress(Exception):  # a table in trouble: status shows it stale
-            self.table.reports.gone(self.table.queue.worker)
+            self.table.reports.gone(self.table.claims.worker)
         self.table.close()
 
     # -- modes ---------------------------------------------------------------------------

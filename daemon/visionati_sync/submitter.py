@@ -50,7 +50,7 @@ class Submitter:
         clock: Clock = utcnow,
     ) -> None:
         self.table = table
-        self.queue = table.queue
+        self.claims = table.claims
         self.client = client_factory()
         self.api = api
         default = api.request_options()
@@ -71,7 +71,7 @@ class Submitter:
             return False
         if self.table.requests.outstanding() >= self.api.max_inflight_requests:
             return False  # the poller frees a place when a request completes
-        claimed = self.queue.claim(self.api.batch_size, scopes)
+        claimed = self.claims.claim(self.api.batch_size, scopes)
         if not claimed:
             return False
         groups: dict[RequestOptions, list[Ready]] = {}
@@ -88,7 +88,7 @@ class Submitter:
             firsts = self._within_limits(options, firsts)
             going = {checked.sha256 for _, checked in firsts}
             riders = [item for item in copies if item[1].sha256 in going]
-            self.queue.release([job.id for job, checked in copies if checked.sha256 not in going])
+            self.claims.release([job.id for job, checked in copies if checked.sha256 not in going])
             if firsts:
                 self._upload(options, firsts, riders)
         return True
@@ -104,16 +104,16 @@ class Submitter:
             log.warning(
                 "file failed before upload: its sidecars cannot be written", reason=str(exc)
             )
-            self.queue.not_sent(job.id, State.FAILED, str(exc))
+            self.claims.not_sent(job.id, State.FAILED, str(exc))
             return None
         except FileProblem as problem:
             if problem.kind == "vanished":
                 log.warning("file vanished before upload; dropped from the queue")
-                self.queue.drop_vanished(job)
+                self.claims.drop_vanished(job)
             else:
                 state = State.SKIPPED if problem.kind == "skipped" else State.FAILED
                 log.warning(f"file {state}", reason=problem.reason)
-                self.queue.not_sent(job.id, state, problem.reason)
+                self.claims.not_sent(job.id, state, problem.reason)
             return None
 
     def _serve_from_cache(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
@@ -147,7 +147,7 @@ class Submitter:
         failed go first, no more of them than any may be in; the rest wait for the next."""
         ready = sorted(ready, key=lambda item: item[0].batch_limit or self.api.batch_size)
         keep = policy.batch_for([job.batch_limit for job, _ in ready])
-        self.queue.release([job.id for job, _ in ready[keep:]])
+        self.claims.release([job.id for job, _ in ready[keep:]])
         return ready[:keep]
 
     def _within_limits(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
@@ -165,7 +165,7 @@ class Submitter:
             reason = allowance.reason or "budget reached"
             seconds = allowance.wait_seconds(self.clock())
             self.gate.pause(policy.Pause(policy.PauseKind.BUDGET, reason, seconds))
-        self.queue.release([job.id for job, _ in ready[keep:]])
+        self.claims.release([job.id for job, _ in ready[keep:]])
         return ready[:keep]
 
     def _upload(self, options: RequestOptions, ready: list[Ready], riders: list[Ready]) -> None:
@@ -182,7 +182,7 @@ class Submitter:
                     self._refused(jobs, exc)
                     problem = exc.message
             if problem is not None:
-                self.queue.release([job.id for job, _ in riders])
+                self.claims.release([job.id for job, _ in riders])
                 return
         self.gate.reached()
         uploads = [
@@ -221,14 +221,14 @@ class Submitter:
             )  # fmt: skip
         except FileProblem as problem:  # changed under us: check each again next round
             log.warning("a file changed while being read; re-queued", reason=problem.reason)
-            self.queue.release([j.id for j in jobs])
+            self.claims.release([j.id for j in jobs])
             return problem.reason
         changed = [j for (j, c), h in zip(ready, sent, strict=True) if c.sha256 != h]
         if changed:
             for job in changed:
                 log.warning("file changed while being read; waiting for it", path=job.path)
-            self.queue.release([j.id for j in changed], delay=self.settle_seconds)
-            self.queue.release([j.id for j in jobs if j not in changed])
+            self.claims.release([j.id for j in changed], delay=self.settle_seconds)
+            self.claims.release([j.id for j in jobs if j not in changed])
             return "a file changed while being read"
         return None
 
@@ -237,19 +237,19 @@ class Submitter:
         ids = [job.id for job in jobs]
         match verdict.files:
             case policy.Release(delay, error, fault=True):
-                outcome = self.queue.faulted(
+                outcome = self.claims.faulted(
                     jobs, error or exc.message, delay, self.api.max_server_faults
                 )
                 if outcome != "wait":
                     log.warning("the API faults on every upload of these files", outcome=outcome,
                                 files=[job.relpath for job in jobs])  # fmt: skip
             case policy.Release(delay, error):
-                self.queue.release(ids, delay=delay, error=error)
+                self.claims.release(ids, delay=delay, error=error)
             case policy.Skip(reason):
-                self.queue.not_sent(ids[0], State.SKIPPED, reason)
+                self.claims.not_sent(ids[0], State.SKIPPED, reason)
             case policy.Split(error):
                 log.warning("the API refused the batch; its files go in smaller ones", error=error)
-                self.queue.split(ids, error)
+                self.claims.split(ids, error)
             case policy.Retry(error):
                 for job in jobs:
                     self._retry(job, error)
@@ -259,7 +259,7 @@ class Submitter:
     def _retry(self, job: ClaimedJob, error: str) -> None:
         with bound_contextvars(job_id=job.id, path=job.path):
             delay = self.backoff.delay(job.attempts + 1)
-            again = self.queue.retry_later(job.id, error, delay, self.api.max_attempts)
+            again = self.claims.retry_later(job.id, error, delay, self.api.max_attempts)
             (log.warning if again else log.error)(
                 "upload failed" + ("; will retry" if again else "; giving up"), error=error
             )

@@ -2,10 +2,10 @@
 and a few facts for `status`. SQLite by default, any SQLAlchemy URL; its schema is made only
 by the Alembic migrations in ``migrations/``.
 
-It is used through four parts, each owning one idea and each method one transaction:
+It is used through five parts, each owning one idea and each method one transaction:
 
-- ``queue`` (``FileQueue``): files entering, changing, moving, leaving; claims and what a
-  worker gives back;
+- ``queue`` (``FileQueue``): files entering, changing, moving, leaving;
+- ``claims`` (``Claims``): workers taking files to upload, and what they give back;
 - ``requests`` (``Requests``): requests sent, polled and ended; the results cache;
 - ``writes`` (``Writes``): results whose sidecars are still to be written;
 - ``reports`` (``Reports``): counts, errors, credits and the pause state, read by `status`.
@@ -19,20 +19,22 @@ from sqlalchemy import Engine
 
 from ..records import Clock, utcnow
 from . import engine as engines
+from .claims import Claims
 from .queue import FileQueue
 from .reports import Reports
 from .requests import Requests
 from .writes import Writes
 
-__all__ = ["FileQueue", "JobTable", "Reports", "Requests", "Writes"]
+__all__ = ["Claims", "FileQueue", "JobTable", "Reports", "Requests", "Writes"]
 
 
 class JobTable:
-    """Given an engine whose schema is current, the job table's four parts over it."""
+    """Given an engine whose schema is current, the job table's parts over it."""
 
     def __init__(self, engine: Engine, worker: str | None = None, clock: Clock = utcnow) -> None:
         self.engine = engine
-        self.queue = FileQueue(engine, worker, clock)
+        self.queue = FileQueue(engine, clock)
+        self.claims = Claims(engine, worker, clock)
         self.requests = Requests(engine, clock)
         self.writes = Writes(engine, clock)
         self.reports = Reports(engine, clock)
