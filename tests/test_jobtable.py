@@ -188,3 +188,33 @@ def test_concurrent_claims_never_take_a_job_twice(tmp_path: Path) -> None:
     assert errors == []
     assert len(taken) == 600
     assert [job for job, n in Counter(taken).items() if n > 1] == []
+
+
+def test_faults_on_every_upload_split_the_batch_then_fail_the_file_alone(
+    table: JobTable,
+) -> None:
+    table.queue.enqueue("/f", [seen(1), seen(2)])
+    batch = table.claims.claim(2)
+    assert table.claims.faulted(batch, "HTTP 500", 0, max_faults=2) == "wait"
+    batch = table.claims.claim(2)
+    assert [job.faults for job in batch] == [1, 1]  # counted, not as attempts
+    assert table.claims.faulted(batch, "HTTP 500", 0, max_faults=2) == "split"
+    first, second = table.claims.claim(2)
+    assert [(j.faults, j.batch_limit, j.attempts) for j in (first, second)] == [(0, 1, 0)] * 2
+    table.claims.release([second.id])
+    assert table.claims.faulted([first], "HTTP 500", 0, max_faults=2) == "wait"  # alone now
+    first = next(job for job in table.claims.claim(2) if job.id == first.id)
+    assert table.claims.faulted([first], "HTTP 500", 0, max_faults=2) == "fail"
+    (failed,) = table.reports.jobs(State.FAILED)
+    assert failed.error == "the API faults whenever this file is sent (2 times): HTTP 500"
+
+
+def test_a_batch_refused_as_a_whole_goes_back_in_halves(table: JobTable) -> None:
+    table.queue.enqueue("/f", [seen(n) for n in range(1, 6)])
+    batch = table.claims.claim(5)
+    table.claims.split([job.id for job in batch], "File too large. Max 20MB.")
+    again = table.claims.claim(5)
+    assert [job.batch_limit for job in again] == [3] * 5
+    assert {job.attempts for job in again} == {0}
+    (row, *_) = table.reports.jobs()
+    assert row.error == "File too large. Max 20MB.; tried in smaller batches"

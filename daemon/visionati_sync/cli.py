@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -88,22 +87,12 @@ def _service(ctx: click.Context, config: Config, *, wait: bool = False) -> Servi
     ``wait`` (the daemon), a table that is locked or on a full disk is waited for."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .jobtable.engine import trouble
-    from .retry import Backoff
-    from .service import Service
+    from .service import open_service
 
-    backoff, tries = Backoff(base=5.0, cap=120.0), 0
-    while True:
-        try:
-            return Service(config)
-        except (SQLAlchemyError, ImportError, OSError) as exc:  # no database, or no driver
-            known = trouble(exc, config.database_url())
-            if not (wait and known is not None and known.passing):
-                _cannot_open(ctx, config, exc)
-            tries += 1
-            delay = backoff.delay(tries)
-            log.get_logger("cli").warning(known.message + "; waiting", retry_in=round(delay))
-            time.sleep(delay)
+    try:
+        return open_service(config, wait=wait)
+    except (SQLAlchemyError, ImportError, OSError) as exc:  # no database there, or no driver
+        _cannot_open(ctx, config, exc)
 
 
 def _table(ctx: click.Context, config: Config, *, readonly: bool = True) -> JobTable:

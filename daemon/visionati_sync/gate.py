@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .client import AccessDenied, ApiClient, ApiError, OutOfCredits
 from .jobtable import Reports
 from .log import get_logger
-from .policy import BACKS_OFF, Pause, PauseKind
+from .policy import Pause, PauseKind
 from .retry import Backoff
 from .workers import worker_name
 
@@ -50,7 +50,11 @@ class Gate:
         self._clock = clock
         self._closed: Closed | None = None
         self._troubled = 0  # uploads in a row that could not reach the API or met a fault
-        self._backoff = backoff or Backoff(base=2.0, cap=300.0)
+        # the kinds of pause whose wait grows while the trouble goes on
+        self._backoffs = {
+            PauseKind.NETWORK: backoff or Backoff(base=2.0, cap=300.0),
+            PauseKind.SERVER: SERVER_FAULTS,
+        }
 
     @property
     def paused(self) -> Closed | None:
@@ -74,11 +78,10 @@ class Gate:
             return self.auth_retry_interval
         if kind == PauseKind.CREDITS:
             return self.credit_check_interval
-        if kind in BACKS_OFF:  # a longer wait each time it goes on
+        backoff = self._backoffs.get(kind)
+        if backoff is not None:  # a longer wait each time it goes on
             self._troubled += 1
-            if kind == PauseKind.SERVER:  # one fault says little: a short wait, at first
-                return SERVER_FAULTS.delay(self._troubled)
-            return self._backoff.delay(self._troubled)
+            return backoff.delay(self._troubled)
         return 60.0
 
     def reached(self) -> None:

@@ -58,7 +58,6 @@ class PauseKind(StrEnum):
 
 
 STOPS_A_SCAN = frozenset({PauseKind.AUTH, PauseKind.CREDITS, PauseKind.BUDGET})
-BACKS_OFF = frozenset({PauseKind.NETWORK, PauseKind.SERVER})  # waits that grow until it works
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .client import ApiClient
 from .config import Config, ConfigError, FolderSettings, load_config
 from .gate import Gate
@@ -28,6 +30,7 @@ from .policy import STOPS_A_SCAN
 from .poller import Poller
 from .progress import Reporter
 from .records import Scope, utcnow
+from .retry import Backoff
 from .runner import Runner
 from .submitter import Submitter
 from .watcher import Settler, Watcher
@@ -294,6 +297,24 @@ class Service:
 
     def _database(self) -> str:
         return self.table.engine.url.render_as_string(hide_password=True)
+
+
+def open_service(config: Config, *, wait: bool = False) -> Service:
+    """Given a config, the daemon's parts over its job table. With ``wait`` (the daemon), a
+    table that is locked by another program or on a full disk is waited for, saying so;
+    any other trouble opening it is raised."""
+    backoff, tries = Backoff(base=5.0, cap=120.0), 0
+    while True:
+        try:
+            return Service(config)
+        except SQLAlchemyError as exc:
+            known = trouble(exc, config.database_url())
+            if not (wait and known is not None and known.passing):
+                raise
+            tries += 1
+            delay = backoff.delay(tries)
+            log.warning(known.message + "; waiting", retry_in=round(delay))
+            time.sleep(delay)
 
 
 def _install_signals(stop: threading.Event, reload: threading.Event | None = None) -> None:

@@ -78,9 +78,8 @@ class Claims(TablePart):
                 values = t.pending(now, delay=delay, error=error)
                 t.apply(conn, t.RELEASE, values | {"faults": Job.faults + 1}, *owned)
             elif outcome == "split":
-                values = t.pending(now, delay=delay, error=f"{error}; tried in smaller batches")
-                limit = policy.smaller_batch(len(jobs))
-                t.apply(conn, t.RELEASE, values | {"faults": 0, "batch_limit": limit}, *owned)
+                values = t.halved(now, error, len(jobs), delay=delay)
+                t.apply(conn, t.RELEASE, values | {"faults": 0}, *owned)
             else:
                 reason = f"the API faults whenever this file is sent ({max_faults} times): {error}"
                 t.apply(conn, t.NOT_SENT, t.ended(now, State.FAILED, reason), *owned)
@@ -88,11 +87,9 @@ class Claims(TablePart):
 
     def split(self, job_ids: Sequence[int], error: str) -> None:
         """Given claimed jobs the API refused as a batch, put them back to go in halves."""
-        limit = policy.smaller_batch(len(job_ids))
-        values = t.pending(self.clock(), error=f"{error}; tried in smaller batches")
+        values = t.halved(self.clock(), error, len(job_ids))
         with self.engine.begin() as conn:
-            owned = (Job.id.in_(job_ids), Job.locked_by == self.worker)
-            t.apply(conn, t.RELEASE, values | {"batch_limit": limit}, *owned)
+            t.apply(conn, t.RELEASE, values, Job.id.in_(job_ids), Job.locked_by == self.worker)
 
     def retry_later(self, job_id: int, error: str, delay: float, max_attempts: int) -> bool:
         """Given a claimed job the API refused, alone in its request, count the attempt and

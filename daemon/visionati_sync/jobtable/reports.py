@@ -141,13 +141,6 @@ class Reports(TablePart):
                     insert(DaemonState).values(key=key, value=json.dumps(value), updated_at=now)
                 )
 
-    def get_state(self, key: str) -> Any:
-        with self.engine.begin() as conn:
-            raw = conn.execute(
-                select(DaemonState.value).where(DaemonState.key == key)
-            ).scalar_one_or_none()
-        return None if raw is None else json.loads(raw)
-
     def pause(self, worker: str, pause: dict[str, Any] | None) -> None:
         """Given why a process's uploads are paused (None: they are not), tell `status`.
         Each process keeps its own: one resuming or starting never clears another's."""

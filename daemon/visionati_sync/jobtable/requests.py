@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from .. import policy
 from ..options import RequestOptions
 from ..records import OutstandingRequest, State, Upload
 from . import transitions as t
@@ -256,14 +254,17 @@ class Requests(TablePart):
             ).all()
             uploaded = [j.id for j in jobs if j.upload_name is not None]
             riders = [j.id for j in jobs if j.upload_name is None]
-            limit = policy.smaller_batch(len(uploaded)) if split else None
-            back = partial(t.try_again, conn, now, delay=delay, max_attempts=max_attempts)
-            if limit is not None:
-                back(uploaded, f"{job_error}; tried in smaller batches", count=False,
-                     batch_limit=limit)  # fmt: skip
+            if split and len(uploaded) > 1:
+                values = t.halved(now, job_error, len(uploaded), delay=delay)
+                t.apply(conn, t.TRY_AGAIN, values, Job.id.in_(uploaded))
             else:
-                back(uploaded, job_error, count=True)
-            back(riders, job_error, count=False)
+                t.try_again(
+                    conn, now, uploaded, job_error,
+                    delay=delay, max_attempts=max_attempts, count=True,
+                )  # fmt: skip
+            if riders:  # they were never sent: back as they were
+                values = t.pending(now, delay=delay, error=job_error)
+                t.apply(conn, t.TRY_AGAIN, values, Job.id.in_(riders))
 
     def _end(self, conn: Any, request_id: str, status: str, **values: Any) -> None:
         now = self.clock()

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Update, or_, select, update
 
+from .. import policy
 from ..records import FileSeen, State, shown
 from .schema import Job
 
@@ -85,6 +86,13 @@ def pending(
     if fresh:
         values["attempts"] = 0
     return values
+
+
+def halved(now: datetime, error: str, files: int, *, delay: float = 0.0) -> Values:
+    """Back in the queue, to go in smaller requests: a batch of ``files`` that the API failed
+    or refused as a whole (no attempt: which file was it?)."""
+    values = pending(now, delay=delay, error=f"{error}; tried in smaller batches")
+    return values | {"batch_limit": policy.smaller_batch(files)}
 
 
 def claimed(now: datetime, worker: str) -> Values:
@@ -206,13 +214,11 @@ def try_again(
     delay: float,
     max_attempts: int,
     count: bool,
-    batch_limit: int | None = None,
     transition: Transition = TRY_AGAIN,
 ) -> list[int]:
     """Given jobs sent back, count an attempt if the API's answer was about them
-    (``count``), and queue each again, or fail it once it has had ``max_attempts``. With
-    ``batch_limit``, each goes in requests no larger from now on. Returns the ids that will
-    be tried again."""
+    (``count``), and queue each again, or fail it once it has had ``max_attempts``. Returns
+    the ids that will be tried again."""
     rows = conn.execute(
         select(Job.id, Job.attempts).where(Job.id.in_(job_ids), Job.state.in_(transition.sources))
     ).all()
@@ -221,8 +227,6 @@ def try_again(
         attempts += 1 if count else 0
         if attempts < max_attempts:
             values = pending(now, delay=delay, error=error)
-            if batch_limit is not None:
-                values["batch_limit"] = batch_limit
             again.append(job_id)
         else:
             values = ended(now, F, f"{error} (gave up after {attempts} attempts)")

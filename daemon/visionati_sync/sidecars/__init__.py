@@ -87,7 +87,8 @@ def preflight(image: Path, settings: SidecarSettings) -> None:
     for target in targets:
         if check_target(target) is not None and target.suffix.lower() == ".xmp":
             existing = Snapshot.read(target, limit=xmp.MAX_BYTES).content
-            xmp.parse(existing or b"", str(target))
+            if existing is not None:  # not gone since: it must merge
+                xmp.parse(existing, str(target))
 
 
 def write_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
