@@ -36,7 +36,8 @@ test: $(STAMP) system-deps lint
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-bench: $(STAMP) system-deps
+bench: $(STAMP)
+	@scripts/system-deps.sh bench
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs, when they are missing.
+# Install the Debian packages the test suite needs, when they are missing; with `bench`,
+# also those the benchmarks compare against.
 set -euo pipefail
 
-declare -A need=([exiftool]=libimage-exiftool-perl [exiv2]=exiv2 [setpriv]=util-linux)
+# exiftool and exiv2 read the XMP we write (exiftool also finds RAW previews LibRaw cannot);
+# ffmpeg/ffprobe take a video's length and frames; setpriv drops root's right to read any
+# file, so the unreadable-file test means the same as a user's.
+declare -A need=([exiftool]=libimage-exiftool-perl [exiv2]=exiv2 [setpriv]=util-linux
+                 [ffmpeg]=ffmpeg [ffprobe]=ffmpeg)
+if [ "${1:-}" = bench ]; then
+  need[convert-im6.q16]=imagemagick  # the renditions benchmark's reference
+fi
 missing=()
 for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
 echo "installing Debian packages the tests need: ${missing[*]}"
 if [ "$(id -u)" -eq 0 ]; then

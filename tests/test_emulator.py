@@ -6,10 +6,12 @@ import base64
 import hashlib
 import ipaddress
 import socket
+from pathlib import Path
 
 import pytest
 import requests
 
+import media
 from support import KEY, EmulatorControl, wait_until
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import (
@@ -87,6 +89,44 @@ def test_log_records_what_was_uploaded(emulator: Emulator, control: EmulatorCont
     (entry,) = control.uploads()
     assert entry["file_names"] == ["x.png"]
     assert entry["sha256"] == [hashlib.sha256(data).hexdigest()]
+
+
+def test_formats_the_api_s_clients_never_send_are_refused_in_all_errors(
+    emulator: Emulator, control: EmulatorControl, tmp_path: Path
+) -> None:
+    """So that a test that tags a HEIC proves it was converted: sent as it is, it fails."""
+    control.settings(queued_polls=0, processing_polls=0)
+    heic = media.heic(tmp_path / "IMG_1.heic", 64, 48).read_bytes()
+    tiff = media.tiff(tmp_path / "scan.tif", 64, 48).read_bytes()
+    files = [heic, tiff, samples.jpeg(1)]
+    body = {"file": [base64.b64encode(f).decode() for f in files],
+            "file_name": ["IMG_1.heic", "scan.tif", "ok.jpg"], "feature": ["tags"],
+            "backend": ["clarifai"]}  # fmt: skip
+    request_id = post(emulator, body).json()["request_id"]
+    answer = requests.get(f"{emulator.url}/api/response/{request_id}", headers=HEADERS,
+                          timeout=10).json()  # fmt: skip
+    assert [a["name"] for a in answer["all"]["assets"]] == ["ok.jpg"]
+    assert answer["all"]["errors"] == [
+        {"name": "IMG_1.heic", "error": "Unsupported file format."},
+        {"name": "scan.tif", "error": "Unsupported file format."},
+    ]
+    (entry,) = control.uploads()
+    assert [f["format"] for f in entry["files"]] == [None, None, "jpeg"]
+    assert entry["files"][2]["width"] == 8
+
+
+def test_videos_are_charged_per_frame_analysed(
+    emulator: Emulator, control: EmulatorControl, tmp_path: Path
+) -> None:
+    clip = base64.b64encode(media.video(tmp_path / "clip.mp4", 10).read_bytes()).decode()
+    base = {"file": clip, "file_name": "clip.mp4", "feature": ["tags"], "backend": ["clarifai"]}
+    for fields, frames in (({}, 3), ({"capture_interval": 4}, 3), ({"capture_interval": 4,
+                           "max_frames": 10}, 3), ({"max_frames": 0}, 10),
+                           ({"capture_interval": 6, "max_frames": 10}, 2)):  # fmt: skip
+        before = control.settings()["credits"]
+        post(emulator, {**base, **fields})
+        assert before - control.settings()["credits"] == frames, fields  # a credit a frame
+    assert {f["format"] for e in control.uploads() for f in e["files"]} == {"mp4"}
 
 
 def test_the_control_api_answers_only_clients_on_this_machine() -> None:

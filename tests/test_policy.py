@@ -135,17 +135,20 @@ def test_a_request_is_never_given_up_while_the_api_may_hold_its_result() -> None
 
 def test_a_batch_fits_the_byte_cap_but_one_file_always_goes() -> None:
     mib = 1024 * 1024
-    assert fit_batch([400_000] * 4, mib, 9, None) == 2
-    assert fit_batch([5 * mib, 1], mib, 9, None) == 1  # too big alone: still sent (and refused)
-    assert fit_batch([], mib, 9, None) == 0
+    assert fit_batch([400_000] * 4, mib, [9] * 4, None) == 2
+    assert (
+        fit_batch([5 * mib, 1], mib, [9, 9], None) == 1
+    )  # too big alone: still sent (and refused)
+    assert fit_batch([], mib, [], None) == 0
     assert encoded_size(3) == 4 and encoded_size(4) == 8  # base64
 
 
 def test_a_batch_fits_the_credits_a_budget_leaves() -> None:
-    assert fit_batch([10] * 8, 1 << 30, 9, 50) == 5  # 45 of 50 credits
-    assert fit_batch([10] * 8, 1 << 30, 9, 8) == 0  # not even one: the caller pauses
-    assert fit_batch([10] * 8, 1 << 30, 9, None) == 8  # no budget
-    assert fit_batch([10] * 8, 1 << 30, 0, 0) == 8  # free options cost nothing
+    assert fit_batch([10] * 8, 1 << 30, [9] * 8, 50) == 5  # 45 of 50 credits
+    assert fit_batch([10] * 8, 1 << 30, [9] * 8, 8) == 0  # not even one: the caller pauses
+    assert fit_batch([10] * 8, 1 << 30, [9] * 8, None) == 8  # no budget
+    assert fit_batch([10] * 8, 1 << 30, [0] * 8, 0) == 8  # free options cost nothing
+    assert fit_batch([10] * 3, 1 << 30, [9, 27, 9], 40) == 2  # a 3-frame video costs 27
 
 
 @pytest.mark.parametrize(

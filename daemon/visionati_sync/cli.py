@@ -128,7 +128,10 @@ def _estimate(
 ) -> Estimate:
     from .estimate import estimate
 
-    return estimate(table, folders, scopes, selector, config.options_for, hash_files=not quick)
+    return estimate(
+        table, folders, scopes, selector, config.options_for, config.settings.renditions(),
+        hash_files=not quick,
+    )  # fmt: skip
 
 
 def _print_estimate(result: Estimate) -> None:

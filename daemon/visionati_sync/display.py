@@ -19,13 +19,20 @@ def estimate_lines(data: dict[str, Any]) -> Iterator[str]:
         f"{data['files']:,} eligible file(s): {data['done']:,} already done, "
         f"{data['cached']:,} served from the results cache, {data['to_upload']:,} to upload"
     )
+    extras = [f"{data['paired']:,} RAW(s) sharing their JPEG's result"] if data["paired"] else []
+    if data["skipped"]:
+        extras.append(f"{data['skipped']:,} that will be skipped (unreadable or unknown)")
+    if extras:
+        yield "  and " + "; ".join(extras)
     for folder in data["folders"]:
         backends = (
             "the account's default backends*" if folder["default_backends"] else "its backends"
         )
+        frames = f" ({folder['images']:,} images, with videos' frames)" if (
+            folder["images"] != folder["to_upload"]) else ""  # fmt: skip
         yield (
-            f"  {folder['folder']}: {folder['to_upload']:,} × {folder['credits_per_image']} "
-            f"credits ({backends}) = {folder['credits']:,} credits"
+            f"  {folder['folder']}: {folder['images']:,}{frames} × "
+            f"{folder['credits_per_image']} credits ({backends}) = {folder['credits']:,} credits"
         )
     yield f"cost: {data['credits']:,} credits (${data['dollars']:,.2f})"
     if data["assumes_default_backends"]:

@@ -1,23 +1,29 @@
-"""What a scan would cost, before a credit is spent: walk the folders, count what is new, and
-price it with the API's table, per folder's options.
+"""What a scan would cost, before a credit is spent: walk the folders, decide for each new
+file what would be sent (``renditions.plan``, from its header: an image, a RAW's JPEG, a
+video's frames, a RAW that shares its JPEG's result), and price it with the API's table,
+per folder's options.
 
 A file already done (same size and mtime, tagged under the current options) costs nothing;
 nor does one whose bytes were tagged before under these options (the results cache), which
 is found by hashing only files the table does not already vouch for, and only when the cache
-holds anything at all.
+holds anything at all. ``quick`` (the scan's own check against its confirmation threshold)
+reads no file: every image is one, a video its ``max_frames``, a RAW beside a JPEG of its
+stem nothing.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from . import catalog
+from . import catalog, formats
 from .config import FolderSettings
 from .jobtable import JobTable
 from .options import RequestOptions
-from .payload import FileProblem, check_file
-from .records import FileSeen, Scope
+from .records import Scope
+from .renditions import FileProblem, Plan, RenditionSettings, content_key, hash_file, plan_file
+from .renditions import rendering as rendering_of
 from .scanner import walk_folder
 from .selection import Selector
 
@@ -29,6 +35,9 @@ class FolderEstimate:
     done: int = 0  # already tagged under these options, unchanged
     cached: int = 0  # same bytes tagged before: served from the results cache
     to_upload: int = 0
+    paired: int = 0  # RAWs that take their JPEG's result
+    skipped: int = 0  # files that would not go (their reason shows in the scan)
+    images: int = 0  # images the API charges for: a video's frames each count
     credits_per_image: int = 0
     credits: int = 0
     default_backends: bool = False
@@ -52,6 +61,9 @@ class Estimate:
             "done": sum(f.done for f in self.folders),
             "cached": sum(f.cached for f in self.folders),
             "to_upload": sum(f.to_upload for f in self.folders),
+            "paired": sum(f.paired for f in self.folders),
+            "skipped": sum(f.skipped for f in self.folders),
+            "images": sum(f.images for f in self.folders),
             "credits": self.credits,
             "dollars": round(self.credits / 100, 2),
             "assumes_default_backends": any(f.default_backends for f in self.folders),
@@ -65,10 +77,12 @@ def estimate(
     scopes: Sequence[Scope],
     selector: Selector,
     options_for: Callable[[str], RequestOptions],
+    renditions: RenditionSettings | None = None,
     *,
     hash_files: bool = True,
 ) -> Estimate:
     """Given the folders to scan, count and price what a scan would upload."""
+    settings = renditions or RenditionSettings()
     result = Estimate()
     use_cache = hash_files and table.requests.has_results()
     for folder in folders:
@@ -85,21 +99,58 @@ def estimate(
             current = table.reports.done_under(root, [f.relpath for f in files], options)
             unknown = [f for f in files if current.get(f.relpath) != (f.size, f.mtime_ns)]
             entry.done += len(files) - len(unknown)
-            cached = _cached(table, root, unknown, options) if use_cache else 0
-            entry.cached += cached
-            entry.to_upload += len(unknown) - cached
-        entry.credits = entry.to_upload * per_image
+            eligible = {os.path.join(root, f.relpath) for f in files}
+            for seen in unknown:
+                path = os.path.join(root, seen.relpath)
+                images = _images(path, settings, eligible, hash_files)
+                if images is None:
+                    entry.skipped += 1
+                elif images == 0:
+                    entry.paired += 1
+                elif use_cache and _cached(table, path, settings, options):
+                    entry.cached += 1
+                else:
+                    entry.to_upload += 1
+                    entry.images += images
+        entry.credits = entry.images * per_image
         result.folders.append(entry)
     return result
 
 
-def _cached(table: JobTable, root: str, files: list[FileSeen], options: RequestOptions) -> int:
-    """How many of these files' bytes the results cache already holds (hashing each)."""
-    hashes = []
-    for seen in files:
+def _images(path: str, settings: RenditionSettings, eligible: set[str], exact: bool) -> int | None:
+    """The images one file would be charged for (0: it shares a result the scan pays for
+    anyway), or None if it would not go."""
+    if not exact:
+        ext = formats.extension(path)
+        if ext in formats.VIDEO_EXTENSIONS:
+            return settings.max_frames
+        stem = os.path.splitext(path)[0]
+        pairs = settings.pairs == "share" and ext in formats.RAW_EXTENSIONS
+        if pairs and any(stem + pair in eligible for pair in formats.PAIR_EXTENSIONS):
+            return 0
+        return 1
+    try:
+        decided = plan_file(path, settings)
+    except FileProblem:
+        return None
+    if decided.how == "pair" and decided.pair is not None:
+        if decided.pair in eligible:
+            return 0  # its JPEG is counted (or done, or cached): one price for both
         try:
-            hashes.append(check_file(f"{root}/{seen.relpath}").sha256)
+            return plan_file(decided.pair, settings).images
         except FileProblem:
-            continue
-    known = table.requests.cached_results(hashes, options)
-    return sum(1 for sha in hashes if sha in known)
+            return 1  # the RAW goes on its own
+    return decided.images
+
+
+def _cached(
+    table: JobTable, path: str, settings: RenditionSettings, options: RequestOptions
+) -> bool:
+    """Whether the results cache already holds what this file would be sent as."""
+    try:
+        hashed = hash_file(path)
+        decided: Plan = plan_file(path, settings)
+    except FileProblem:
+        return False
+    key = content_key(hashed.sha256, rendering_of(decided, settings))
+    return bool(table.requests.cached_results([key], options))

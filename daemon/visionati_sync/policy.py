@@ -229,16 +229,17 @@ def encoded_size(size: int) -> int:
 
 
 def fit_batch(
-    sizes: Sequence[int], max_request_bytes: int, per_image: int, credits_left: int | None
+    sizes: Sequence[int], max_request_bytes: int, costs: Sequence[int], credits_left: int | None
 ) -> int:
-    """Given the files of a batch in order (their sizes as sent), how many of the first of
-    them one request may carry: within the byte cap (but never none for the cap's sake: one
-    file always fits) and within the credits a budget leaves (``None``: no budget)."""
-    kept, total = 0, 0
-    for size in sizes:
+    """Given the files of a batch in order (their sizes as sent, and what each costs: a
+    video's frames each cost an image), how many of the first of them one request may
+    carry: within the byte cap (but never none for the cap's sake: one file always fits)
+    and within the credits a budget leaves (``None``: no budget)."""
+    kept, total, spent = 0, 0, 0
+    for size, cost in zip(sizes, costs, strict=True):
         if kept and total + size > max_request_bytes:
             break
-        kept, total = kept + 1, total + size
-    if credits_left is not None and per_image > 0:
-        kept = min(kept, credits_left // per_image)
+        if credits_left is not None and spent + cost > credits_left:
+            break
+        kept, total, spent = kept + 1, total + size, spent + cost
     return kept

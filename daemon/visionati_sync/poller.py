@@ -24,14 +24,38 @@ def match_assets(
     assets: list[dict[str, Any]], uploads: dict[str, int]
 ) -> tuple[dict[int, dict[str, Any]], list[str]]:
     """Given a result's assets and the request's upload names → job ids, pair them by name
-    (the order of assets is not promised). Returns (assets by job id, unmatched names)."""
-    by_job: dict[int, dict[str, Any]] = {}
+    (the order of assets is not promised); a video sent as frames has an asset per frame,
+    combined into one. Returns (assets by job id, names of the files nothing came back for)."""
+    found: dict[int, dict[str, dict[str, Any]]] = {}
     for asset in assets:
-        job_id = uploads.get(str(asset.get("name")))
-        if job_id is not None and job_id not in by_job:
-            by_job[job_id] = asset
+        name = str(asset.get("name"))
+        job_id = uploads.get(name)
+        if job_id is not None:
+            found.setdefault(job_id, {}).setdefault(name, asset)
+    by_job = {job_id: combine_assets(list(frames.values())) for job_id, frames in found.items()}
     missing = [name for name, job_id in uploads.items() if job_id not in by_job]
     return by_job, missing
+
+
+def combine_assets(assets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Given the assets of one video's frames (in order), one asset for the video: every
+    frame's tags, descriptions and detections, each frame's first."""
+    if len(assets) == 1:
+        return assets[0]
+    combined: dict[str, Any] = {"name": assets[0].get("name"), "frames": len(assets)}
+    for asset in assets:
+        for key, value in asset.items():
+            if key == "name":
+                continue
+            if isinstance(value, dict):
+                target = combined.setdefault(key, {})
+                for item, found in value.items():
+                    target.setdefault(item, []).extend(
+                        found if isinstance(found, list) else [found]
+                    )
+            elif isinstance(value, list):
+                combined.setdefault(key, []).extend(value)
+    return combined
 
 
 def record_completion(

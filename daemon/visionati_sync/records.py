@@ -112,13 +112,24 @@ class ClaimedJob:
 
 @dataclass(frozen=True)
 class Upload:
-    """A claimed job as it went out in a request (or was served from the results cache)."""
+    """A claimed job as it went out in a request (or was served from the results cache).
+
+    ``sha256`` is the content key the result is stored under (the file's hash, with how it
+    was converted; for a RAW that shares its JPEG's result, the JPEG's); ``file_sha256`` is
+    the file's own; ``sent`` says what went (the JSON sidecar's ``upload``). A video sent as
+    frames goes by several names, one per line of ``upload_name``."""
 
     job_id: int
     upload_name: str
     sha256: str
     size: int
     mtime_ns: int
+    file_sha256: str | None = None
+    sent: dict[str, Any] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return self.upload_name.split("\n") if self.upload_name else []
 
 
 @dataclass(frozen=True)
@@ -140,12 +151,13 @@ class WriteTask:
     relpath: str
     size: int
     mtime_ns: int
-    sha256: str
+    sha256: str  # the file's own
     request_id: str
     tagged_at: datetime
     options: dict[str, Any]
     asset: dict[str, Any]
     write_attempts: int = 0  # earlier tries the disk or the folder refused
+    sent: dict[str, Any] | None = None  # what went to the API for it
 
     @property
     def path(self) -> str:

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"})
+from . import formats
 
 # Names that download managers, editors and sync tools use while a file is still being written.
 TEMPORARY_NAMES = (
@@ -51,10 +51,11 @@ class Selector:
         return self.accepts_name(name) and self.accepts_globs(relpath)
 
     def accepts_name(self, name: str) -> bool:
-        """The rules on a file's own name: hidden, an image's extension, not temporary."""
+        """The rules on a file's own name: hidden, an image's, RAW's or video's extension
+        (``formats``), not temporary."""
         if name.startswith("."):
             return False
-        if name[name.rfind(".") :].lower() not in IMAGE_EXTENSIONS:
+        if not formats.selected(name):
             return False
         return not _TEMPORARY.match(name.lower())
 

@@ -105,6 +105,7 @@ class Service:
             settle_seconds=self.config.settings.watch.settle_seconds,
             backoff=api.backoff(), on_results=results_arrived,
             sidecars=self.config.settings.sidecars,
+            renditions=self.config.settings.renditions(),
         )  # fmt: skip
         poller = Poller(
             self.table.requests, self._client, api, api.backoff(), on_results=results_arrived

@@ -1,14 +1,17 @@
-"""Turning pending jobs into uploads: claim a batch, check and hash each file, serve what
-was tagged before from the results cache, and upload the rest, one request per set of
-options, within the in-flight, size and budget limits. What a refusal means for the files
-is decided in ``policy``; this stage carries it out."""
+"""Turning pending jobs into uploads: claim a batch, prepare each file (hash it, and convert
+what the API does not take, on a pool of threads sized to the cores, so the API is not left
+waiting on a decoder), serve what was tagged before from the results cache, and upload the
+rest, one request per set of options, within the in-flight, size and budget limits. What a
+refusal means for the files is decided in ``policy``; this stage carries it out."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
 from typing import IO, TypeVar
 
 from structlog.contextvars import bound_contextvars
@@ -21,15 +24,17 @@ from .gate import Gate
 from .jobtable import JobTable
 from .log import get_logger
 from .options import RequestOptions
-from .payload import CheckedFile, FileProblem, check_file, unique_names, write_body
+from .payload import unique_names, upload_name, write_body
 from .poller import record_completion
 from .records import ClaimedJob, Clock, Scope, State, Upload, utcnow
+from .renditions import FileProblem, Part, Prepared, RenditionSettings, prepare
 from .retry import Backoff
 from .sidecars import SidecarError, preflight
 
 log = get_logger("submitter")
 
-Ready = tuple[ClaimedJob, CheckedFile]
+Ready = tuple[ClaimedJob, Prepared]
+Group = tuple[RequestOptions, tuple[tuple[str, int], ...]]  # the options, a video's fields
 T = TypeVar("T")
 
 
@@ -47,6 +52,7 @@ class Submitter:
         backoff: Backoff | None = None,
         on_results: Callable[[], None] = lambda: None,
         sidecars: SidecarSettings | None = None,
+        renditions: RenditionSettings | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.table = table
@@ -63,7 +69,9 @@ class Submitter:
         self.backoff = backoff or Backoff()
         self.on_results = on_results
         self.sidecars = sidecars or SidecarSettings()
+        self.renditions = renditions or RenditionSettings()
         self.clock = clock
+        self.pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), "prepare")
 
     def step(self, scopes: Sequence[Scope] = ()) -> bool:
         """Claim and handle one batch; return whether there was anything to do."""
@@ -74,32 +82,45 @@ class Submitter:
         claimed = self.claims.claim(self.api.batch_size, scopes)
         if not claimed:
             return False
-        groups: dict[RequestOptions, list[Ready]] = {}
-        for job in claimed:
+        groups: dict[Group, list[Ready]] = {}
+        for job, outcome in zip(claimed, self.pool.map(self._prepare, claimed), strict=True):
             with bound_contextvars(job_id=job.id, path=job.path):
-                checked = self._check(job)
-                if checked is not None:
-                    groups.setdefault(self.options_for(job.folder), []).append((job, checked))
-        for options, ready in groups.items():
+                prepared = self._check(job, outcome)
+                if prepared is not None:
+                    group = (self.options_for(job.folder), prepared.fields)
+                    groups.setdefault(group, []).append((job, prepared))
+        for (options, fields), ready in groups.items():
             ready = self._serve_from_cache(options, ready)
             ready = self._join_in_flight(options, ready)
-            firsts, copies = policy.one_per_content([(item, item[1].sha256) for item in ready])
+            firsts, copies = policy.one_per_content([(item, item[1].content_key) for item in ready])
             firsts = self._one_request(firsts)
             firsts = self._within_limits(options, firsts)
-            going = {checked.sha256 for _, checked in firsts}
-            riders = [item for item in copies if item[1].sha256 in going]
-            self.claims.release([job.id for job, checked in copies if checked.sha256 not in going])
+            going = {prepared.content_key for _, prepared in firsts}
+            riders = [item for item in copies if item[1].content_key in going]
+            self.claims.release([job.id for job, p in copies if p.content_key not in going])
             if firsts:
-                self._upload(options, firsts, riders)
+                self._upload(options, dict(fields), firsts, riders)
         return True
 
-    def _check(self, job: ClaimedJob) -> CheckedFile | None:
+    def _prepare(self, job: ClaimedJob) -> Prepared | Exception:
+        """On the pool: what to send for the file, or why it cannot go (never raises)."""
+        try:
+            prepared = prepare(job.path, self.renditions)
+            preflight(Path(job.path), self.sidecars)
+            return prepared
+        except (FileProblem, SidecarError) as exc:
+            return exc
+        except Exception as exc:  # a decoder's own failure must not stop the batch
+            log.exception("preparing the file failed")
+            return FileProblem("failed", f"cannot be prepared: {type(exc).__name__}: {exc}")
+
+    def _check(self, job: ClaimedJob, outcome: Prepared | Exception) -> Prepared | None:
         """A file goes only if it can be read and its sidecars can be written: a problem
         found now costs nothing, one found after the upload costs its credits."""
         try:
-            checked = check_file(job.path)
-            preflight(Path(job.path), self.sidecars)
-            return checked
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
         except SidecarError as exc:
             log.warning(
                 "file failed before upload: its sidecars cannot be written", reason=str(exc)
@@ -110,6 +131,9 @@ class Submitter:
             if problem.kind == "vanished":
                 log.warning("file vanished before upload; dropped from the queue")
                 self.claims.drop_vanished(job)
+            elif problem.kind == "changed":
+                log.warning("file changed while being read; waiting for it")
+                self.claims.release([job.id], delay=self.settle_seconds)
             else:
                 state = State.SKIPPED if problem.kind == "skipped" else State.FAILED
                 log.warning(f"file {state}", reason=problem.reason)
@@ -119,11 +143,11 @@ class Submitter:
     def _serve_from_cache(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
         """Files whose bytes were tagged before under these options need no upload."""
         requests = self.table.requests
-        hashes = [checked.sha256 for _, checked in ready]
+        hashes = [prepared.content_key for _, prepared in ready]
         hits, rest = _by_content(ready, requests.cached_results(hashes, options))
-        for job, checked, result_id in hits:
+        for job, prepared, result_id in hits:
             with bound_contextvars(job_id=job.id, path=job.path):
-                requests.use_cached(_upload_of(job, checked), result_id)
+                requests.use_cached(_upload_of(job, prepared), result_id)
                 log.info("same bytes tagged before; result reused, no upload")
         if hits:
             self.on_results()
@@ -133,11 +157,11 @@ class Submitter:
         """Files whose bytes are in a request already (copies that arrived together, in
         overlapping batches) wait for its result rather than pay for an upload of their own."""
         requests = self.table.requests
-        hashes = [checked.sha256 for _, checked in ready]
+        hashes = [prepared.content_key for _, prepared in ready]
         riders, rest = _by_content(ready, requests.in_flight(hashes, options))
-        for job, checked, request_id in riders:
+        for job, prepared, request_id in riders:
             with bound_contextvars(job_id=job.id, path=job.path):
-                requests.ride([_upload_of(job, checked)], request_id)
+                requests.ride([_upload_of(job, prepared)], request_id)
                 log.info("same bytes already with the API; waiting for that result, no upload",
                          request_id=request_id)  # fmt: skip
         return rest
@@ -155,10 +179,11 @@ class Submitter:
         if not ready:
             return ready
         allowance = self.budget.allowance()
+        per_image = catalog.credits_per_image(options.backends, options.features, options.prompt)
         keep = policy.fit_batch(
-            [policy.encoded_size(checked.size) for _, checked in ready],
+            [policy.encoded_size(prepared.bytes_sent) for _, prepared in ready],
             self.api.max_request_bytes,
-            catalog.credits_per_image(options.backends, options.features, options.prompt),
+            [per_image * prepared.images for _, prepared in ready],
             allowance.credits,
         )
         if not keep:
@@ -168,13 +193,21 @@ class Submitter:
         self.claims.release([job.id for job, _ in ready[keep:]])
         return ready[:keep]
 
-    def _upload(self, options: RequestOptions, ready: list[Ready], riders: list[Ready]) -> None:
+    def _upload(
+        self, options: RequestOptions, fields: dict[str, int], ready: list[Ready],
+        riders: list[Ready],
+    ) -> None:  # fmt: skip
         """Upload ``ready`` in one request; ``riders`` (copies of their bytes) wait for its
         result, or go back to the queue untouched if it does not go out."""
         jobs = [job for job, _ in ready]
-        names = unique_names([job.relpath for job in jobs])
+        parts = [(job, part) for job, prepared in ready for part in prepared.parts]
+        names = unique_names(
+            [upload_name(PurePosixPath(job.relpath).name, part) for job, part in parts]
+        )
+        named = [(name, part) for name, (_, part) in zip(names, parts, strict=True)]
+        payload = options.payload_fields() | fields
         with tempfile.TemporaryFile(prefix="visionati-sync-body-") as body:
-            problem = self._write_body(body, options, ready, names)
+            problem = self._write_body(body, payload, ready, named)
             if problem is None:
                 try:
                     answer = self.client.submit(body)
@@ -185,13 +218,13 @@ class Submitter:
                 self.claims.release([job.id for job, _ in riders])
                 return
         self.gate.reached()
-        uploads = [
-            _upload_of(job, checked, name)
-            for (job, checked), name in zip(ready, names, strict=True)
-        ]
+        by_job: dict[int, list[str]] = {}
+        for name, (job, _) in zip(names, parts, strict=True):
+            by_job.setdefault(job.id, []).append(name)
+        uploads = [_upload_of(job, prepared, by_job[job.id]) for job, prepared in ready]
         request_id = answer.request_id or f"sync-{uuid.uuid4()}"
         response_uri = None if isinstance(answer, Completed) else answer.response_uri
-        estimate = len(uploads) * catalog.credits_per_image(
+        estimate = sum(p.images for _, p in ready) * catalog.credits_per_image(
             options.backends, options.features, options.prompt
         )
         self.table.requests.mark_submitted(
@@ -199,8 +232,7 @@ class Submitter:
             first_poll_in=self.api.poll_interval, credits_estimated=estimate,
             riders=[_upload_of(job, checked) for job, checked in riders],
         )  # fmt: skip
-        log.info("uploaded", request_id=request_id, files=[u.upload_name for u in uploads],
-                 copies_waiting=len(riders))  # fmt: skip
+        log.info("uploaded", request_id=request_id, files=names, copies_waiting=len(riders))
         if isinstance(answer, Completed):
             record_completion(
                 self.table.requests, request_id, answer,
@@ -209,21 +241,23 @@ class Submitter:
             self.on_results()
 
     def _write_body(
-        self, body: IO[bytes], options: RequestOptions, ready: list[Ready], names: list[str]
-    ) -> str | None:
-        """Write the request's body; if a file changed since it was checked, put the batch
-        back (the changed ones after a settle) and say why."""
+        self, body: IO[bytes], payload: dict[str, object], ready: list[Ready],
+        named: list[tuple[str, Part]],
+    ) -> str | None:  # fmt: skip
+        """Write the request's body; if a file sent as it is changed since it was checked,
+        put the batch back (the changed ones after a settle) and say why."""
         jobs = [job for job, _ in ready]
         try:
-            sent = write_body(
-                body, [(n, j.path) for n, j in zip(names, jobs, strict=True)],
-                options.payload_fields(),
-            )  # fmt: skip
+            sent = dict(zip((part.path for _, part in named), write_body(body, named, payload),
+                            strict=True))  # fmt: skip
         except FileProblem as problem:  # changed under us: check each again next round
             log.warning("a file changed while being read; re-queued", reason=problem.reason)
             self.claims.release([j.id for j in jobs])
             return problem.reason
-        changed = [j for (j, c), h in zip(ready, sent, strict=True) if c.sha256 != h]
+        changed = [
+            j for j, p in ready
+            if p.parts[0].data is None and sent.get(p.parts[0].path) != p.file_sha256
+        ]  # fmt: skip
         if changed:
             for job in changed:
                 log.warning("file changed while being read; waiting for it", path=job.path)
@@ -265,15 +299,17 @@ class Submitter:
             )
 
 
-def _upload_of(job: ClaimedJob, checked: CheckedFile, name: str = "") -> Upload:
-    return Upload(job.id, name, checked.sha256, checked.size, checked.mtime_ns)
+def _upload_of(job: ClaimedJob, prepared: Prepared, names: Sequence[str] = ()) -> Upload:
+    return Upload(
+        job.id, "\n".join(names), prepared.content_key, prepared.size, prepared.mtime_ns,
+        prepared.file_sha256, prepared.sent,
+    )  # fmt: skip
 
 
 def _by_content(
     ready: list[Ready], known: dict[str, T]
-) -> tuple[list[tuple[ClaimedJob, CheckedFile, T]], list[Ready]]:
-    """Given a batch and what is known of some contents (by sha256), the files whose content
-    is known, with what is known of it, and the rest."""
-    found = [(job, checked, known[checked.sha256]) for job, checked in ready
-             if checked.sha256 in known]  # fmt: skip
-    return found, [(job, checked) for job, checked in ready if checked.sha256 not in known]
+) -> tuple[list[tuple[ClaimedJob, Prepared, T]], list[Ready]]:
+    """Given a batch and what is known of some contents (by content key), the files whose
+    content is known, with what is known of it, and the rest."""
+    found = [(job, p, known[p.content_key]) for job, p in ready if p.content_key in known]
+    return found, [(job, p) for job, p in ready if p.content_key not in known]

@@ -14,8 +14,8 @@ from .config import SidecarSettings
 from .files import stat_signature
 from .jobtable import Writes
 from .log import get_logger
-from .payload import FileProblem, check_file
 from .records import WriteTask
+from .renditions import FileProblem, hash_file
 from .retry import Backoff
 from .sidecars import Planned, SidecarError, WriteBatch, plan_sidecars, write_sidecars
 
@@ -82,7 +82,7 @@ class Writer:
         if signature is None or signature == (task.size, task.mtime_ns):
             return True  # unchanged, or gone (planning says so)
         try:
-            checked = check_file(task.path)
+            checked = hash_file(task.path)
         except FileProblem:
             return True
         if checked.sha256 == task.sha256:

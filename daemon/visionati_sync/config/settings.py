@@ -20,6 +20,7 @@ from pydantic import (
 
 from .. import catalog
 from ..options import RequestOptions
+from ..renditions import RenditionSettings
 from ..retry import Backoff
 from ..selection import Selector
 
@@ -162,6 +163,22 @@ class SidecarSettings(_Section):
         return value
 
 
+class UploadSettings(_Section):
+    """How files the API does not take as they are become what is sent (``renditions``)."""
+
+    max_edge: int = Field(default=2048, ge=256, le=16384)  # the models work at about 2048 px
+    jpeg_quality: int = Field(default=90, ge=50, le=100)
+    keep_metadata: bool = False  # a converted file's EXIF (GPS!) stays home unless true
+    min_preview_edge: int = Field(default=1024, ge=64)  # a RAW's preview smaller: demosaic
+    max_pixels: int = Field(default=200_000_000, ge=1_000_000)  # larger: refused, not decoded
+    pairs: Literal["share", "separate"] = "share"  # RAW+JPEG of one photograph: paid once
+
+
+class VideoSettings(_Section):
+    capture_interval: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
+    max_frames: int = Field(default=3, ge=1, le=100)  # each frame is charged as an image
+
+
 class WatchSettings(_Section):
     settle_seconds: float = Field(default=2.0, ge=0)
     include: list[str] = Field(default_factory=list)
@@ -181,8 +198,24 @@ class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     folders: list[FolderSettings] = Field(default_factory=list)
     sidecars: SidecarSettings = Field(default_factory=SidecarSettings)
+    upload: UploadSettings = Field(default_factory=UploadSettings)
+    video: VideoSettings = Field(default_factory=VideoSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def renditions(self) -> RenditionSettings:
+        """What ``renditions`` needs of the ``upload`` and ``video`` sections."""
+        interval = self.video.capture_interval
+        return RenditionSettings(
+            max_edge=self.upload.max_edge,
+            jpeg_quality=self.upload.jpeg_quality,
+            keep_metadata=self.upload.keep_metadata,
+            min_preview_edge=self.upload.min_preview_edge,
+            max_pixels=self.upload.max_pixels,
+            capture_interval=None if interval == "auto" else interval,
+            max_frames=self.video.max_frames,
+            pairs=self.upload.pairs,
+        )
 
     @model_validator(mode="before")
     @classmethod

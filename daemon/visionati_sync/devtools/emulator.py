@@ -12,9 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import ipaddress
 import json
+import math
 import random
+import tempfile
 import threading
 import time
 import uuid
@@ -24,8 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .. import catalog
-from ..payload import sniff
+from .. import catalog, formats, tools
 
 SYNTHETIC_NOTE = "synthetic result from the visionati-sync emulator, not a real analysis"
 
@@ -237,6 +239,44 @@ def synthesize_asset(name: str, data: bytes, fields: dict[str, Any]) -> dict[str
     return asset
 
 
+def describe_upload(blob: bytes, fields: dict[str, Any]) -> dict[str, Any]:
+    """Given one uploaded file, what the emulator makes of it, as its log shows: the format
+    (None for one the API's own clients never send: HEIC, TIFF, RAW, JPEG XL…), its size,
+    and the images charged (a video's frames, as ``capture_interval`` and ``max_frames`` and
+    its length decide)."""
+    found = formats.sniff(blob[: formats.HEAD_BYTES])
+    item: dict[str, Any] = {"format": None, "bytes": len(blob), "charged": 1}
+    if found is None or not found.sendable:
+        item["format_found"] = found.name if found else None
+        return item
+    item["format"] = found.name
+    if found.kind is formats.Kind.VIDEO:
+        interval = max(1, int(fields.get("capture_interval", 1)))
+        limit = int(fields.get("max_frames", 3))
+        frames = max(1, math.ceil(_video_seconds(blob) / interval))
+        item["charged"] = min(frames, limit) if limit > 0 else frames
+        return item
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(blob)) as image:
+            item["width"], item["height"] = image.size
+    except (OSError, ValueError, SyntaxError):
+        pass
+    return item
+
+
+def _video_seconds(blob: bytes) -> float:
+    """A video's length as its container says (ffprobe), or 1 s if that cannot be told."""
+    with tempfile.NamedTemporaryFile(prefix="emulator-video-") as handle:
+        handle.write(blob)
+        handle.flush()
+        try:
+            return tools.video_duration(handle.name)
+        except tools.ToolError:
+            return 1.0
+
+
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
@@ -369,7 +409,8 @@ class _Handler(BaseHTTPRequestHandler):
         per_image = catalog.credits_per_image(
             _as_list(fields.get("backend")), _as_list(fields.get("feature")), fields.get("prompt")
         )
-        cost = per_image * (len(blobs) + len(urls))
+        seen = [describe_upload(blob, fields) for blob in blobs]
+        cost = per_image * (sum(item["charged"] for item in seen) + len(urls))
         with state.lock:
             if state.settings.credits <= 0:
                 cost = -1
@@ -381,10 +422,11 @@ class _Handler(BaseHTTPRequestHandler):
             return reject(402, "No credits.")
         if cost == -2:
             return reject(402, "Insufficient credits.")
-        assets, errors = [], []
-        for name, blob in zip(names, blobs, strict=False):
-            if sniff(blob[:16]) is None:
-                errors.append({"name": name, "error": "Unsupported image format."})
+        assets: list[dict[str, Any]] = []
+        errors: list[dict[str, str]] = []
+        for name, blob, info in zip(names, blobs, seen, strict=False):
+            if info["format"] is None:
+                errors.append({"name": name, "error": "Unsupported file format."})
             else:
                 assets.append(synthesize_asset(name, blob, fields))
         assets += [synthesize_asset(u, u.encode(), fields) for u in urls]
@@ -414,6 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "file_names": request.names,
                 "sha256": request.hashes,
                 "credits": cost,
+                "files": seen,
+                "fields": request.fields,
             }
         )
         if len(urls) == 1 and not blobs:  # one image URL: answered at once

@@ -21,6 +21,8 @@ OUTSTANDING = ("queued", "processing")
 # what a file was when it went out (or joined a request), bound per file
 _SENT: dict[str, Any] = {
     "sha256": bindparam("sha"),
+    "file_sha256": bindparam("file_sha"),
+    "sent_json": bindparam("sent"),
     "size": bindparam("file_size"),
     "mtime_ns": bindparam("mtime"),
 }
@@ -47,7 +49,8 @@ class Requests(TablePart):
 
     def use_cached(self, upload: Upload, result_id: int) -> None:
         """Given a claimed job whose bytes were tagged before, reuse that result: no upload."""
-        seen = {"sha256": upload.sha256, "size": upload.size, "mtime_ns": upload.mtime_ns}
+        values = _sent(upload)
+        seen = {column: values[param.key] for column, param in _SENT.items()}
         with self.engine.begin() as conn:
             t.apply(
                 conn, t.CACHED, t.writing(self.clock(), result_id) | seen,
@@ -162,14 +165,15 @@ class Requests(TablePart):
             conn.execute(update(ApiRequest).where(ApiRequest.id == request_id).values(**values))
 
     def uploads(self, request_id: str) -> dict[str, int]:
-        """Given a request, return upload name → job id for its files still awaiting it."""
+        """Given a request, return upload name → job id for its files still awaiting it (a
+        video sent as frames has a name per frame)."""
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(Job.id, Job.upload_name).where(
                     Job.request_id == request_id, Job.state == State.SUBMITTED
                 )
             )
-            return {r.upload_name: r.id for r in rows if r.upload_name is not None}
+            return {name: r.id for r in rows if r.upload_name for name in r.upload_name.split("\n")}
 
     # -- how a request ends ----------------------------------------------------------------
 
@@ -307,7 +311,8 @@ def _store_results(
 def _sent(upload: Upload) -> dict[str, Any]:
     return {
         "job_id": upload.job_id, "sha": upload.sha256, "file_size": upload.size,
-        "mtime": upload.mtime_ns,
+        "mtime": upload.mtime_ns, "file_sha": upload.file_sha256,
+        "sent": None if upload.sent is None else json.dumps(upload.sent, sort_keys=True),
     }  # fmt: skip
 
 

@@ -96,7 +96,8 @@ class ApiRequest(Base):
 
 
 class Result(Base):
-    """What the API said about one file's bytes under one set of options: paid for once."""
+    """What the API said about one file's bytes under one set of options: paid for once.
+    ``sha256`` is the content key (the file's hash, with how it was converted to be sent)."""
 
     __tablename__ = "results"
 
@@ -123,8 +124,11 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    # the content key its result is stored under: the file's hash, with how it was converted
     sha256: Mapped[str | None] = mapped_column(String(64))
-    upload_name: Mapped[str | None] = mapped_column(String(1024))
+    file_sha256: Mapped[str | None] = mapped_column(String(64))  # the file's own (None: = sha256)
+    sent_json: Mapped[str | None] = mapped_column(Text)  # what went: original, converted, …
+    upload_name: Mapped[str | None] = mapped_column(Text)  # one per line (frames)
     request_id: Mapped[str | None] = mapped_column(ForeignKey("api_requests.id"))
     result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # the API's failures for it

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..records import State, WriteTask
 from . import transitions as t
@@ -25,7 +25,8 @@ class Writes(TablePart):
                     Job.relpath,
                     Job.size,
                     Job.mtime_ns,
-                    Result.sha256,
+                    func.coalesce(Job.file_sha256, Result.sha256).label("sha256"),
+                    Job.sent_json,
                     Result.request_id,
                     Result.tagged_at,
                     Result.options_json,
@@ -50,6 +51,7 @@ class Writes(TablePart):
                 json.loads(r.options_json),
                 json.loads(r.asset_json),
                 r.write_attempts,
+                json.loads(r.sent_json) if r.sent_json else None,
             )
             for r in rows
         ]

@@ -59,6 +59,7 @@ def plan_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
             task.tagged_at,
             task.options,
             task.asset,
+            task.sent,
         )
         plans.append(Planned(json_sidecar.sidecar_path(image, settings.json_suffix), content))
     return plans

@@ -1,4 +1,5 @@
-"""The JSON sidecar: everything the API said about the file, verbatim, with provenance.
+"""The JSON sidecar: everything the API said about the file, verbatim, with provenance and
+what was sent for it (``upload``: the file itself, or the JPEG made from it, and its size).
 
 Named ``IMG_1.jpg`` + ``sidecars.json_suffix`` (``IMG_1.jpg.visionati.json``), never
 ``IMG_1.jpg.json``, which Google Takeout exports use.
@@ -25,6 +26,7 @@ def render(
     tagged_at: datetime,
     options: dict[str, Any],
     asset: dict[str, Any],
+    sent: dict[str, Any] | None = None,
 ) -> bytes:
     """Given a file's result, return the sidecar's bytes (the same input, the same bytes)."""
     document = {
@@ -34,6 +36,7 @@ def render(
         "request_id": request_id,
         "tagged_at": tagged_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "options": options,
+        **({"upload": sent} if sent else {}),
         "asset": asset,
     }
     # one field per line, each value compact: readable, and json's C encoder (an ``indent``

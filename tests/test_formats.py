@@ -1,0 +1,199 @@
+"""Every format a library holds: told by content, converted to what the API takes, priced
+exactly, and bad files skipped with their reason. Real samples from other projects' test
+suites are read in place (copied only into each test's own temporary library)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import media
+from media import needs_samples
+from readers import as_list, exiftool
+from support import EmulatorControl, Library
+from visionati_sync import formats
+from visionati_sync.renditions import FileProblem, RenditionSettings, prepare
+
+SENDABLE = {"jpeg", "png", "gif", "webp", "bmp", "mp4", "mov", "avi", "mkv", "webm"}
+# samples no decoder can make anything of: stripped RAWs, a cut-off HEIC, a fuzzing case
+UNREADABLE = {
+    "exiftool/CanonRaw.cr2": "no preview and no image data",
+    "exiftool/CanonRaw.cr3": "no preview and no image data",
+    "exiftool/Nikon.nef": "no preview and no image data",
+    "exiftool/QuickTime.heic": "not a readable HEIF",
+    "exiv2/issue_857_poc.raf": "not an image, RAW or video of a known format",
+}
+
+
+@needs_samples
+def test_formats_are_told_by_content_not_by_name() -> None:
+    found = {
+        f"{p.parent.name}/{p.name}": formats.sniff(p.read_bytes()[: formats.HEAD_BYTES], p.name)
+        for p in media.samples()
+    }
+    names = {path: f.name if f else None for path, f in found.items()}
+    assert names["photoprism/wrong.heic"] == "jpeg"  # a phone's JPEG named .heic
+    assert names["photoprism/iphone_7.heic"] == "heif"
+    assert names["exiv2/avif.avif"] == names["photoprism/fox.profile0.8bpc.yuv420.avif"] == "avif"
+    assert names["exiv2/Reagan.tiff"] == names["photoprism/example.tif"] == "tiff"
+    assert names["exiv2/Reagan.jxl"] == "jxl"
+    assert names["photoprism/quicktime-jpeg.mov"] == "mov"  # no ftyp box: QuickTime's own
+    assert names["photoprism/earth.avi"] == "avi"
+    raws = [p for p in found if formats.extension(p) in formats.RAW_EXTENSIONS]
+    assert len(raws) == 10 and all(names[p] == "raw" for p in raws if "poc" not in p)
+    assert names["exiv2/issue_857_poc.raf"] is None  # "FUJIFILM" and then nothing a RAF has
+    assert formats.sniff(b"II*\x00" + bytes(60), "scan.tif") == formats.Format(
+        "tiff", formats.Kind.IMAGE
+    )
+    assert formats.sniff(b"%PDF-1.7\n", "x.jpg") is None
+
+
+def test_an_exif_rotated_photo_goes_upright(tmp_path: Path) -> None:
+    photo = media.exif(media.jpeg(tmp_path / "IMG_1.jpg", 64, 32), "Orientation#=6")
+    prepared = prepare(str(photo), RenditionSettings())
+    assert prepared.sent["from"] == "converted"  # a sideways original would be seen sideways
+    assert (prepared.sent["width"], prepared.sent["height"]) == (32, 64)
+    import pyvips
+
+    (part,) = prepared.parts
+    assert part.data is not None
+    sent = pyvips.Image.new_from_buffer(part.data, "")
+    top, bottom = sent(16, 4), sent(16, 60)
+    assert top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0]  # the left half is on top now
+    assert "exif-data" not in sent.get_fields()  # no metadata leaves the machine by default
+
+
+def test_large_and_foreign_images_go_as_jpegs_within_max_edge(tmp_path: Path) -> None:
+    settings = RenditionSettings(max_edge=1024)
+    big = prepare(str(media.jpeg(tmp_path / "big.jpg", 6000, 4000)), settings)
+    assert (big.sent["from"], big.sent["width"], big.sent["height"]) == ("converted", 1024, 683)
+    small = prepare(str(media.jpeg(tmp_path / "small.jpg", 800, 600)), settings)
+    assert small.sent["from"] == "original" and small.parts[0].data is None
+    assert small.content_key == small.file_sha256  # results stored before still serve
+    heic = prepare(str(media.heic(tmp_path / "IMG_2.heic", 2000, 1500)), settings)
+    assert (heic.sent["format"], heic.sent["width"]) == ("jpeg", 1024)
+    pages = prepare(str(media.tiff(tmp_path / "scan.tif", 300, 200, pages=3)), settings)
+    assert (pages.sent["width"], pages.sent["height"]) == (300, 200)  # the first page
+    # the same bytes rendered with other settings are another result
+    assert prepare(str(tmp_path / "big.jpg"), RenditionSettings()).content_key != big.content_key
+
+
+def test_bad_files_are_skipped_with_their_reason_and_leave_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    media.tiff_bomb(folder / "bomb.tif")
+    liar = folder / "clip.mp4"
+    liar.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + bytes(5000))
+    whole = media.heic(tmp_path / "whole.heic", 1200, 900).read_bytes()
+    cut = folder / "IMG_3.heic"
+    cut.write_bytes(whole[: len(whole) // 3])
+    before = {p: p.read_bytes() for p in folder.iterdir()}
+    reasons = {}
+    for path in before:
+        with pytest.raises(FileProblem) as caught:
+            prepare(str(path), RenditionSettings())
+        assert caught.value.kind == "skipped"
+        reasons[path.name] = caught.value.reason
+    assert "400 MP" in reasons["bomb.tif"] and "not decoded" in reasons["bomb.tif"]
+    assert "cannot tell the video's length" in reasons["clip.mp4"]
+    assert "not a readable HEIF" in reasons["IMG_3.heic"]
+    assert {p: p.read_bytes() for p in folder.iterdir()} == before  # nothing changed or added
+
+
+def sent_files(control: EmulatorControl) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (name, file)
+        for entry in control.uploads()
+        for name, file in zip(entry["file_names"], entry["files"], strict=True)
+    ]
+
+
+@pytest.mark.slow
+@needs_samples
+def test_a_scan_of_the_real_samples_tags_every_readable_file(
+    library: Library, control: EmulatorControl
+) -> None:
+    copies = media.copy_samples(library.photos)
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in copies.values()}
+    result = library.cli("scan", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = library.jobs()
+    for original, copy in copies.items():
+        job = jobs[copy.name]
+        if original in UNREADABLE:
+            assert job["state"] == "skipped", (original, job)
+            assert UNREADABLE[original] in job["error"], (original, job["error"])
+            continue
+        assert job["state"] == "done", (original, job)
+        document = json.loads(copy.with_name(copy.name + ".visionati.json").read_text())
+        assert document["sha256"] == before[copy]
+        assert document["upload"]["from"] in ("original", "converted", "embedded-preview",
+                                              "demosaiced")  # fmt: skip
+        sidecar = copy.with_name(copy.name + ".xmp")
+        assert as_list(exiftool(sidecar)[sidecar].get("XMP-dc:Subject")), original
+    sent = sent_files(control)
+    assert len(sent) == len(copies) - len(UNREADABLE)
+    for name, file in sent:
+        assert file["format"] in SENDABLE, (name, file)
+        assert file["bytes"] <= 20_000_000
+        if "width" in file:  # an image: the originals here are all within it too
+            assert max(file["width"], file["height"]) <= 2048, (name, file)
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in copies.values()} == before
+
+
+@pytest.mark.slow
+@needs_samples
+def test_the_estimate_is_the_charge_for_a_folder_of_every_kind(
+    library: Library, control: EmulatorControl
+) -> None:
+    photos = library.photos
+    media.heic(photos / "IMG_0001.HEIC")
+    media.tiff(photos / "scan_001.tif", 3000, 2000)
+    media.jpeg(photos / "DSC_0002.jpg", 6000, 4000)  # 24 MP: sent at 2048
+    shutil.copyfile(media.sample("canon_eos_6d.dng"), photos / "IMG_0003.dng")  # + its JPEG:
+    media.jpeg(photos / "IMG_0003.jpg", 1224, 816)  # one photograph, paid once
+    shutil.copyfile(media.sample("Canon-R6-pruned.CR3"), photos / "IMG_0004.CR3")  # alone
+    shutil.copyfile(media.sample("Panasonic.rw2"), photos / "P0005.RW2")  # a JPEG of its
+    media.exif(media.jpeg(photos / "P0005.jpg", 400, 300), "DateTimeOriginal=2020:01:01 10:00:00")
+    media.video(photos / "short.mp4", 1.5)  # under max_frames x 1 s: 2 frames
+    media.video(photos / "long.mov", 20)  # frames spread over 20 s: 3
+    media.video(photos / "huge.avi", 4.2, raw=True)  # over 20 MB: frames taken here
+    assert (photos / "huge.avi").stat().st_size > 20_000_000
+    library.configure(sidecars={"xmp_naming": "append"})
+
+    estimated = library.json("estimate")
+    assert estimated["paired"] == 1  # IMG_0003.dng; P0005.RW2 was taken at another time
+    assert estimated["images"] == 7 + 2 + 3 + 3  # 7 photos; the videos' frames
+    result = library.cli("scan", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert library.counts()["done"] == 11
+    charged = sum(entry["credits"] for entry in control.uploads())
+    assert charged == estimated["credits"] > 0
+
+    def upload(name: str) -> dict[str, Any]:
+        return json.loads((photos / f"{name}.visionati.json").read_text())["upload"]  # type: ignore[no-any-return]
+
+    assert (
+        upload("IMG_0003.dng")["from"] == "pair"
+        and upload("IMG_0003.dng")["pair"] == "IMG_0003.jpg"
+    )
+    assert upload("IMG_0004.CR3")["from"] == "embedded-preview"
+    assert upload("P0005.RW2")["from"] == "demosaiced"
+    assert upload("huge.avi")["from"] == "frames" and upload("huge.avi")["frames"] == 3
+    assert upload("long.mov")["from"] == "original"
+    huge = json.loads((photos / "huge.avi.visionati.json").read_text())
+    assert huge["asset"]["frames"] == 3 and huge["asset"]["tags"]
+    sent = sent_files(control)
+    assert {f["format"] for _, f in sent} <= SENDABLE
+    assert "IMG_0003.dng" not in {n for n, _ in sent}
+    (long,) = [e for e in control.uploads() if "long.mov" in e["file_names"]]
+    assert (long["fields"]["capture_interval"], long["fields"]["max_frames"]) == (7, 3)
+    # the estimate after the scan: everything is done, nothing to pay
+    assert library.json("estimate")["credits"] == 0
