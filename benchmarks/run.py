@@ -16,9 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
 import faults
+import renditions
 import xmp_sidecars
 
-BENCHMARKS = [xmp_sidecars.main, backfill.main, faults.main]
+BENCHMARKS = [xmp_sidecars.main, backfill.main, faults.main, renditions.main]
 
 
 def machine() -> str:

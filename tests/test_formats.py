@@ -68,6 +68,32 @@ def test_an_exif_rotated_photo_goes_upright(tmp_path: Path) -> None:
     assert "exif-data" not in sent.get_fields()  # no metadata leaves the machine by default
 
 
+@needs_samples
+@pytest.mark.parametrize("name", ["iphone_7.heic", "iphone_15_pro.heic", "2021-02-13-1929.heic"])
+def test_iphone_photos_taken_upright_go_upright(name: str) -> None:
+    """Portrait photos stored sideways: rotated by the file's own irot box (libheif) or,
+    where it has none (an iPhone 7's), by its EXIF orientation; never both."""
+    prepared = prepare(str(media.sample(name)), RenditionSettings())
+    assert (prepared.sent["width"], prepared.sent["height"]) == (1536, 2048)
+
+
+@pytest.mark.parametrize("profile", ["cmyk", "p3"])
+def test_colour_in_another_space_arrives_as_srgb(tmp_path: Path, profile: str) -> None:
+    """A print shop's CMYK JPEG or a P3 one: sent as the red it is, in sRGB, 3 bands."""
+    import pyvips
+
+    red = pyvips.Image.black(400, 300).new_from_image([220, 20, 20]).copy(interpretation="srgb")
+    path = tmp_path / f"{profile}.jpg"
+    red.icc_transform(profile, input_profile="srgb").jpegsave(str(path), Q=95)
+    assert "icc-profile-data" in pyvips.Image.new_from_file(str(path)).get_fields()
+    (part,) = prepare(str(path), RenditionSettings(max_edge=256)).parts
+    assert part.data is not None
+    sent = pyvips.Image.new_from_buffer(part.data, "")
+    assert (sent.bands, sent.interpretation) == (3, "srgb")
+    r, g, b = sent(100, 100)
+    assert r > 190 and g < 60 and b < 60, (r, g, b)
+
+
 def test_large_and_foreign_images_go_as_jpegs_within_max_edge(tmp_path: Path) -> None:
     settings = RenditionSettings(max_edge=1024)
     big = prepare(str(media.jpeg(tmp_path / "big.jpg", 6000, 4000)), settings)
@@ -107,6 +133,28 @@ def test_bad_files_are_skipped_with_their_reason_and_leave_nothing_behind(
     assert {p: p.read_bytes() for p in folder.iterdir()} == before  # nothing changed or added
 
 
+def test_a_video_needing_a_missing_tool_is_skipped_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = media.video(tmp_path / "clip.mp4", 2)
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    monkeypatch.setenv("PATH", str(tools))  # a machine without ffmpeg's package
+    with pytest.raises(FileProblem) as caught:
+        prepare(str(clip), RenditionSettings())
+    assert caught.value.kind == "skipped"
+    assert "ffprobe: not installed (Debian package ffmpeg)" in caught.value.reason
+
+
+def test_a_camcorder_s_transport_stream_goes_as_its_frames(tmp_path: Path) -> None:
+    """The API lists mp4, webm, mov, mkv and avi; an .mts (MPEG-TS) is sent as frames."""
+    clip = media.video(tmp_path / "00001.MTS", 2)
+    prepared = prepare(str(clip), RenditionSettings())
+    assert prepared.format.name == "mts"
+    assert prepared.sent["from"] == "frames" and prepared.images == len(prepared.parts) == 2
+    assert all(p.data is not None and p.data[:3] == b"\xff\xd8\xff" for p in prepared.parts)
+
+
 def sent_files(control: EmulatorControl) -> list[tuple[str, dict[str, Any]]]:
     return [
         (name, file)
@@ -122,6 +170,7 @@ def test_a_scan_of_the_real_samples_tags_every_readable_file(
 ) -> None:
     copies = media.copy_samples(library.photos)
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in copies.values()}
+    library.configure(upload={"max_edge": 1024})  # smaller than some originals here
     result = library.cli("scan", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = library.jobs()
@@ -143,8 +192,8 @@ def test_a_scan_of_the_real_samples_tags_every_readable_file(
     for name, file in sent:
         assert file["format"] in SENDABLE, (name, file)
         assert file["bytes"] <= 20_000_000
-        if "width" in file:  # an image: the originals here are all within it too
-            assert max(file["width"], file["height"]) <= 2048, (name, file)
+        if "width" in file:  # an image, and none was sent as it was if it is larger
+            assert max(file["width"], file["height"]) <= 1024, (name, file)
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in copies.values()} == before
 
 

@@ -18,8 +18,9 @@ class Kind(StrEnum):
     VIDEO = "video"
 
 
-# Image formats the API's own clients send (its browser extension and WordPress plugin).
-SENDABLE = frozenset({"jpeg", "png", "gif", "webp", "bmp"})
+# Formats the API's own clients send (its browser extension and WordPress plugin); other
+# videos (MPEG-TS from camcorders) have their frames taken here.
+SENDABLE = frozenset({"jpeg", "png", "gif", "webp", "bmp", "mp4", "mov", "webm", "mkv", "avi"})
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".webp", ".bmp"}
@@ -90,7 +91,7 @@ class Format:
     @property
     def sendable(self) -> bool:
         """Whether the API takes these bytes as they are (within its limits)."""
-        return self.kind is Kind.VIDEO or self.name in SENDABLE
+        return self.name in SENDABLE
 
 
 def extension(name: str) -> str:

@@ -20,11 +20,17 @@ source's sha256 together with how it was made into what was sent (``content_key`
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
+import ctypes.util
+import dataclasses
 import hashlib
 import io
 import math
 import os
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -36,6 +42,8 @@ from .formats import Format, Kind
 CHUNK = 3 * 256 * 1024  # a multiple of 3, so base64 chunks concatenate without padding
 PREVIEW_TAGS = ("PreviewImage", "JpgFromRaw", "OtherImage", "ThumbnailImage")
 _ROTATIONS = {3: "d180", 6: "d90", 8: "d270"}  # EXIF orientation → clockwise turn
+# EXIF orientation → Pillow's Image.Transpose value, as ImageOps.exif_transpose maps them
+_TRANSPOSE = {2: 0, 3: 3, 4: 1, 5: 5, 6: 4, 7: 6, 8: 2}
 
 
 class FileProblem(Exception):
@@ -102,7 +110,6 @@ class Prepared:
     sent: dict[str, Any]  # for the JSON sidecar: from, format, width, height, bytes, sha256
     fields: tuple[tuple[str, int], ...] = ()  # request fields it needs (a video's interval)
     images: int = 1  # what the API charges for: images, or a video's frames
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def bytes_sent(self) -> int:
@@ -114,9 +121,7 @@ class Plan:
     """How a file would go, decided from its header alone (``estimate`` prices this)."""
 
     format: Format
-    how: (
-        str  # original, converted, embedded-preview/demosaiced (decided later), video, frames, pair
-    )
+    how: str  # original, converted, raw (a preview or demosaiced), video, frames or pair
     images: int = 1
     pair: str | None = None
     duration: float | None = None
@@ -201,7 +206,7 @@ def plan(path: str, found: Format, size: int, settings: RenditionSettings) -> Pl
         return Plan(found, "raw")
     if found.kind is Kind.VIDEO:
         duration = _duration(path)
-        how = "video" if size <= settings.max_file_bytes else "frames"
+        how = "video" if found.sendable and size <= settings.max_file_bytes else "frames"
         return Plan(found, how, settings.frames_for(duration), duration=duration)
     if not found.sendable or size > settings.max_file_bytes:
         return Plan(found, "converted")
@@ -274,7 +279,10 @@ def prepare(path: str, settings: RenditionSettings) -> Prepared:
     if decided.how == "pair" and decided.pair is not None:
         return _paired(hashed, decided.pair, settings)
     made = _render(hashed, decided, settings)
-    after = os.stat(path)
+    try:
+        after = os.lstat(path)
+    except FileNotFoundError:
+        raise FileProblem("vanished", "the file no longer exists") from None
     if (after.st_size, after.st_mtime_ns) != (hashed.size, hashed.mtime_ns):
         raise FileProblem("changed", "the file changed while it was read")
     return made
@@ -283,7 +291,7 @@ def prepare(path: str, settings: RenditionSettings) -> Prepared:
 def _paired(hashed: Hashed, partner: str, settings: RenditionSettings) -> Prepared:
     """A RAW that shares its JPEG's result: the JPEG is what goes, keyed as the JPEG is."""
     try:
-        other = prepare(partner, RenditionSettings(**{**settings.__dict__, "pairs": "separate"}))
+        other = prepare(partner, _separate(settings))
     except FileProblem:
         fallback = plan(hashed.path, hashed.format, hashed.size, _separate(settings))
         return _render(hashed, fallback, settings)
@@ -297,10 +305,18 @@ def _paired(hashed: Hashed, partner: str, settings: RenditionSettings) -> Prepar
 
 
 def _separate(settings: RenditionSettings) -> RenditionSettings:
-    return RenditionSettings(**{**settings.__dict__, "pairs": "separate"})
+    return dataclasses.replace(settings, pairs="separate")
 
 
 def _render(hashed: Hashed, decided: Plan, settings: RenditionSettings) -> Prepared:
+    pyvips = _vips()
+    try:
+        return _make(hashed, decided, settings)
+    except pyvips.Error as exc:  # a preview or a frame libvips cannot decode
+        raise FileProblem("skipped", f"cannot be converted: {_first(exc)}") from None
+
+
+def _make(hashed: Hashed, decided: Plan, settings: RenditionSettings) -> Prepared:
     how = decided.how
     ext = formats.extension(hashed.path) or ".bin"
     if how == "original":
@@ -310,10 +326,11 @@ def _render(hashed: Hashed, decided: Plan, settings: RenditionSettings) -> Prepa
         assert decided.duration is not None
         interval = settings.interval_for(decided.duration)
         prepared = _original(hashed, ext, {"duration": round(decided.duration, 3)})
-        fields = (("capture_interval", interval), ("max_frames", settings.max_frames))
-        key = content_key(hashed.sha256, rendering(decided, settings))
-        return Prepared(
-            **{**prepared.__dict__, "fields": fields, "images": decided.images, "content_key": key}
+        return dataclasses.replace(
+            prepared,
+            content_key=content_key(hashed.sha256, rendering(decided, settings)),
+            fields=(("capture_interval", interval), ("max_frames", settings.max_frames)),
+            images=decided.images,
         )
     if how == "frames":
         return _frames(hashed, decided, settings)
@@ -383,17 +400,41 @@ def convert(path: str, found: Format, settings: RenditionSettings) -> tuple[byte
         if found.name in VIPS_LOADS:
             header = pyvips.Image.new_from_file(path, access="sequential")
             _refuse_bomb(header.width, header.height, settings)
-            image = pyvips.Image.thumbnail(
-                path, settings.max_edge, height=settings.max_edge, size="down",
-                export_profile="srgb", fail_on="truncated",  # half a photo is not the photo
-            )  # fmt: skip
-        else:
-            image = _through_pillow(path, found, settings)
-        return _encode(image, settings)
+            with _decoding(header.width * header.height):
+                image = pyvips.Image.thumbnail(
+                    path, settings.max_edge, height=settings.max_edge, size="down",
+                    fail_on="truncated",  # half a photo is not the photo
+                    **_to_srgb(header),
+                )  # fmt: skip
+                return _encode(image, settings)
+        return _encode(_through_pillow(path, found, settings), settings)
     except pyvips.Error as exc:
         raise FileProblem(
             "skipped", f"not a readable {found.name.upper()}: {_first(exc)}"
         ) from None
+
+
+LARGE_PIXELS = 40_000_000  # decoding more than this costs 50 MB and up, however streamed
+_large = threading.BoundedSemaphore(1)
+
+
+@contextlib.contextmanager
+def _decoding(pixels: int) -> Iterator[None]:
+    """Decode a large image (a 100 MP scan, a RAW to demosaic) only when no other large one
+    is being decoded: the pool's threads may take small ones beside it, and memory stays
+    bounded by one large decode, however many are queued."""
+    if pixels < LARGE_PIXELS:
+        yield
+        return
+    with _large:
+        yield
+
+
+def _to_srgb(header: Any) -> dict[str, str]:
+    """Convert colour only when the image says it is in another space (an embedded ICC
+    profile: Display P3, Adobe RGB, CMYK): without one it is sRGB already, and the
+    transform would cost more than the decoding."""
+    return {"export_profile": "srgb"} if "icc-profile-data" in header.get_fields() else {}
 
 
 def _through_pillow(path: str, found: Format, settings: RenditionSettings) -> Any:
@@ -403,13 +444,27 @@ def _through_pillow(path: str, found: Format, settings: RenditionSettings) -> An
     _register_plugins()
     Image.MAX_IMAGE_PIXELS = None
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image, _decoding(image.width * image.height):
             _refuse_bomb(image.width, image.height, settings)
             image.draft("RGB", (settings.max_edge, settings.max_edge))
             upright = ImageOps.exif_transpose(image)
+            turn = image.info.get("original_orientation", 1)
+            if found.name == "heif" and turn in _TRANSPOSE and not _heif_transformed(path):
+                upright = upright.transpose(Image.Transpose(_TRANSPOSE[turn]))
             return _from_pillow(upright, image.info.get("icc_profile"), settings)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise FileProblem("skipped", f"not a readable {found.name.upper()}: {exc}") from None
+
+
+def _heif_transformed(path: str) -> bool:
+    """Whether a HEIF file rotates or mirrors its image itself (``irot``/``imir`` in its
+    meta box, before the image data). libheif applies those and pillow-heif then clears the
+    EXIF orientation; a file with neither (some iPhone 7 photos) is turned by its EXIF
+    orientation alone, as every viewer does."""
+    with open_regular(path) as handle:
+        head = handle.read(256 * 1024)
+    meta = head[: head.find(b"mdat")] if b"mdat" in head else head
+    return b"irot" in meta or b"imir" in meta
 
 
 def _from_pillow(image: Any, icc: bytes | None, settings: RenditionSettings) -> Any:
@@ -424,15 +479,17 @@ def _from_pillow(image: Any, icc: bytes | None, settings: RenditionSettings) -> 
     if icc:
         vips.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
     return vips.thumbnail_image(
-        settings.max_edge, height=settings.max_edge, size="down", export_profile="srgb"
+        settings.max_edge, height=settings.max_edge, size="down", **_to_srgb(vips)
     )
 
 
 def _load_buffer(data: bytes, settings: RenditionSettings, turn: int = 1) -> Any:
     pyvips = _vips()
     image = pyvips.Image.thumbnail_buffer(
-        data, settings.max_edge, height=settings.max_edge, size="down", export_profile="srgb"
+        data, settings.max_edge, height=settings.max_edge, size="down"
     )
+    if "icc-profile-data" in image.get_fields():
+        image = image.icc_transform("srgb")
     if turn in _ROTATIONS:
         image = image.rot(_ROTATIONS[turn])
     return image
@@ -464,7 +521,21 @@ def _vips() -> Any:
 
     if pyvips.cache_get_max() != 0:
         pyvips.cache_set_max(0)
+        _return_freed_memory()
     return pyvips
+
+
+def _return_freed_memory() -> None:
+    """Have glibc's malloc serve large buffers (a decoder's strips and lines) from mmap,
+    which gives them back when freed. By default it raises that threshold after each large
+    free, and the heap of each thread then keeps what one large image needed: measured on
+    100 MP TIFFs, the resident size grew by some 100 MB per image converted, where with a
+    fixed threshold it stays flat."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD; setting it fixes it
+    except (OSError, AttributeError):
+        pass  # not glibc: its malloc has its own ways
 
 
 def _register_plugins() -> None:
@@ -494,9 +565,16 @@ class _Preview:
 
 def raw_rendition(path: str, settings: RenditionSettings) -> tuple[bytes, int, int, str]:
     """Given a RAW, return the JPEG sent for it, its size, and what it was made from:
-    ``embedded-preview`` or ``demosaiced``."""
-    previews, turn, problems = _previews(path)
-    big = [p for p in previews if max(p.width, p.height) >= settings.min_preview_edge]
+    ``embedded-preview`` or ``demosaiced``. LibRaw is asked first (in process, fast);
+    exiftool only when LibRaw has no preview large enough (it reads, say, the previews of
+    a pruned CR3 that LibRaw cannot open)."""
+    previews, turn, problems = _libraw_preview(path)
+    if not _large_enough(previews, settings):
+        more, stated, trouble = _exiftool_previews(path)
+        previews += [p for p in more if all(p.data != q.data for q in previews)]
+        turn = turn if turn != 1 else stated
+        problems += trouble
+    big = _large_enough(previews, settings)
     if big:
         best = max(big, key=lambda p: p.width * p.height)
         return (*_encode(_load_buffer(best.data, settings, turn), settings), "embedded-preview")
@@ -513,35 +591,43 @@ def raw_rendition(path: str, settings: RenditionSettings) -> tuple[bytes, int, i
     )
 
 
-def _previews(path: str) -> tuple[list[_Preview], int, list[str]]:
-    """Every embedded JPEG preview LibRaw or exiftool finds, the RAW's orientation, and
-    what went wrong on the way."""
+def _large_enough(previews: list[_Preview], settings: RenditionSettings) -> list[_Preview]:
+    return [p for p in previews if max(p.width, p.height) >= settings.min_preview_edge]
+
+
+def _libraw_preview(path: str) -> tuple[list[_Preview], int, list[str]]:
+    """The preview LibRaw picks, the RAW's orientation (EXIF's numbering), what failed."""
     import rawpy
 
     previews: list[_Preview] = []
-    problems: list[str] = []
-    turn = 1
     try:
         with rawpy.imread(path) as raw:
-            turn = {3: 3, 5: 8, 6: 6}.get(raw.sizes.flip, 1)
+            turn = {3: 3, 5: 8, 6: 6}.get(raw.sizes.flip, 1)  # LibRaw's flip → EXIF's
             thumb = raw.extract_thumb()
             if thumb.format == rawpy.ThumbFormat.JPEG:
                 _add_preview(previews, bytes(thumb.data))
     except (rawpy.LibRawError, OSError, ValueError) as exc:
-        problems.append(f"LibRaw: {type(exc).__name__.removeprefix('LibRaw')}")
+        return previews, 1, [f"LibRaw: {type(exc).__name__.removeprefix('LibRaw')}"]
+    return previews, turn, []
+
+
+def _exiftool_previews(path: str) -> tuple[list[_Preview], int, list[str]]:
+    """Every embedded JPEG preview exiftool finds, the orientation the RAW states, what
+    failed."""
     try:
         found = tools.exiftool_json("-b", "-a", "-G1", "-Orientation#",
                                     *(f"-{tag}" for tag in PREVIEW_TAGS), "--", path)  # fmt: skip
     except tools.ToolError as exc:
-        problems.append(str(exc))
-        found = []
+        return [], 1, [str(exc)]
+    previews: list[_Preview] = []
+    turn = 1
     for item in found:
         for key, value in item.items():
             if key.endswith(":Orientation") and isinstance(value, int) and turn == 1:
                 turn = value
             elif isinstance(value, str) and value.startswith("base64:"):
                 _add_preview(previews, base64.b64decode(value[7:]))
-    return previews, turn, problems
+    return previews, turn, []
 
 
 def _add_preview(previews: list[_Preview], data: bytes) -> None:
@@ -566,7 +652,8 @@ def _demosaic(path: str, settings: RenditionSettings) -> Any:
             width, height = raw.sizes.width, raw.sizes.height
             _refuse_bomb(width, height, settings)
             half = max(width, height) // 2 >= settings.max_edge  # LibRaw's cheap 2x2 binning
-            rgb = raw.postprocess(half_size=half, use_camera_wb=True, output_bps=8)
+            with _decoding(LARGE_PIXELS):  # LibRaw holds the whole sensor's data
+                rgb = raw.postprocess(half_size=half, use_camera_wb=True, output_bps=8)
     except (rawpy.LibRawError, OSError, ValueError, MemoryError) as exc:
         raise FileProblem("skipped", f"LibRaw cannot demosaic it ({type(exc).__name__})") from None
     h, w = rgb.shape[:2]
