@@ -121,3 +121,42 @@ def test_a_table_of_the_first_version_keeps_its_files_as_bytes(tmp_path: Path) -
     odd = os.fsdecode(b"caf\xe9.jpg")  # and a name that is not UTF-8 now fits
     assert queue.enqueue("/photos", [FileSeen(odd, 1, 1)])["new"] == 1
     assert queue.changed("/photos", "", [FileSeen(odd, 1, 1)]) == []
+
+
+def test_results_stored_before_renditions_still_serve_the_same_bytes(tmp_path: Path) -> None:
+    """0003 keeps the file's own hash apart from the content key: a photo that goes as it is
+    is keyed by its hash alone, so a result paid for before is found by the same key after,
+    and a done job written before (no file_sha256) still has its hash for the JSON sidecar."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from visionati_sync.jobtable import JobTable
+    from visionati_sync.options import RequestOptions
+
+    options = RequestOptions(("tags",), ("clarifai",), "general", "English", None, 0.9)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    config = db._alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        conn.execute(
+            text(
+                "INSERT INTO results (sha256, options_fp, request_id, tagged_at, options_json,"
+                " asset_json) VALUES ('ab12', :fp, 'r1', '2026-11-26', '{}', '{\"tags\": {}}')"
+            ),
+            {"fp": options.fingerprint()},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO jobs (folder, relpath, state, size, mtime_ns, sha256, result_id,"
+                " upload_name, attempts, next_attempt_at, created_at, updated_at) VALUES"
+                " (:folder, :relpath, 'writing', 10, 20, 'ab12', 1, 'IMG_1.jpg', 1,"
+                " '2026-11-26', '2026-11-26', '2026-11-26')"
+            ),
+            {"folder": b"/photos", "relpath": b"IMG_1.jpg"},
+        )
+    db.upgrade(engine)
+    table = JobTable(engine)
+    assert table.requests.cached_results(["ab12"], options) == {"ab12": 1}
+    (task,) = table.writes.tasks()
+    assert (task.sha256, task.sent) == ("ab12", None)
