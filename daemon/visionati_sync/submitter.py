@@ -111,7 +111,7 @@ class Submitter:
         except (FileProblem, SidecarError) as exc:
             return exc
         except Exception as exc:  # a decoder's own failure must not stop the batch
-            log.exception("preparing the file failed")
+            log.exception("preparing the file failed", job_id=job.id, path=job.path)
             return FileProblem("failed", f"cannot be prepared: {type(exc).__name__}: {exc}")
 
     def _check(self, job: ClaimedJob, outcome: Prepared | Exception) -> Prepared | None:
