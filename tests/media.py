@@ -4,6 +4,7 @@ sources, metadata set by exiftool."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -51,6 +52,10 @@ def copy_samples(folder: Path) -> dict[str, Path]:
         shutil.copyfile(path, target)
         copies[f"{path.parent.name}/{path.name}"] = target
     return copies
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def jpeg(path: Path, width: int, height: int, *, quality: int = 85) -> Path:

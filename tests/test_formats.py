@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,23 @@ def test_bad_files_are_skipped_with_their_reason_and_leave_nothing_behind(
     assert "cannot tell the video's length" in reasons["clip.mp4"]
     assert "not a readable HEIF" in reasons["IMG_3.heic"]
     assert {p: p.read_bytes() for p in folder.iterdir()} == before  # nothing changed or added
+
+
+@needs_samples
+def test_a_raw_waits_for_its_jpeg_to_be_whole_then_shares_its_result(tmp_path: Path) -> None:
+    raw = tmp_path / "IMG_0007.dng"
+    shutil.copyfile(media.sample("canon_eos_6d.dng"), raw)
+    jpeg = media.jpeg(tmp_path / "IMG_0007.jpg", 1224, 816)  # just copied in
+    settings = RenditionSettings(settle_seconds=30)
+    with pytest.raises(FileProblem, match=r"waiting for IMG_0007\.jpg") as caught:
+        prepare(str(raw), settings)
+    assert caught.value.kind == "changed"  # put back, to be taken again after a settle
+    os.utime(jpeg, (time.time() - 60, time.time() - 60))
+    paired, alone = prepare(str(raw), settings), prepare(str(jpeg), settings)
+    assert paired.content_key == alone.content_key and paired.parts == alone.parts
+    assert (paired.sent["from"], paired.file_sha256) == ("pair", media.sha256(raw))
+    separate = prepare(str(raw), RenditionSettings(pairs="separate"))
+    assert separate.sent["from"] == "embedded-preview" and separate.content_key != alone.content_key
 
 
 def test_a_video_needing_a_missing_tool_is_skipped_naming_it(

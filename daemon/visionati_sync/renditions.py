@@ -29,6 +29,7 @@ import io
 import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -68,6 +69,7 @@ class RenditionSettings:
     max_frames: int = 3
     pairs: str = "share"
     max_file_bytes: int = MAX_FILE_BYTES
+    settle_seconds: float = 0.0  # a RAW's JPEG must have been quiet this long to be shared
 
     def jpeg_key(self) -> str:
         return (
@@ -289,7 +291,15 @@ def prepare(path: str, settings: RenditionSettings) -> Prepared:
 
 
 def _paired(hashed: Hashed, partner: str, settings: RenditionSettings) -> Prepared:
-    """A RAW that shares its JPEG's result: the JPEG is what goes, keyed as the JPEG is."""
+    """A RAW that shares its JPEG's result: the JPEG is what goes, keyed as the JPEG is.
+    A JPEG still being copied in beside it (a card's import) is waited for: sent now, its
+    half would be tagged, and paid for again once it is whole."""
+    try:
+        age = time.time() - os.lstat(partner).st_mtime
+    except OSError:
+        age = math.inf  # gone since: the RAW goes on its own below
+    if age < settings.settle_seconds:
+        raise FileProblem("changed", f"waiting for {PurePosixPath(partner).name} to be complete")
     try:
         other = prepare(partner, _separate(settings))
     except FileProblem:

@@ -132,7 +132,7 @@ class Submitter:
                 log.warning("file vanished before upload; dropped from the queue")
                 self.claims.drop_vanished(job)
             elif problem.kind == "changed":
-                log.warning("file changed while being read; waiting for it")
+                log.info("file not ready; waiting for it", reason=problem.reason)
                 self.claims.release([job.id], delay=self.settle_seconds)
             else:
                 state = State.SKIPPED if problem.kind == "skipped" else State.FAILED

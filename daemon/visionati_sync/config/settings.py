@@ -215,6 +215,7 @@ class Settings(_Section):
             capture_interval=None if interval == "auto" else interval,
             max_frames=self.video.max_frames,
             pairs=self.upload.pairs,
+            settle_seconds=self.watch.settle_seconds,
         )
 
     @model_validator(mode="before")
