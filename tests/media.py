@@ -49,7 +49,7 @@ def copy_samples(folder: Path) -> dict[str, Path]:
     copies = {}
     for path in samples():
         target = folder / f"{path.parent.name}-{path.name}"
-        shutil.copyfile(path, target)
+        shutil.copy2(path, target)  # their own mtimes: a library backfilled, not a new import
         copies[f"{path.parent.name}/{path.name}"] = target
     return copies
 

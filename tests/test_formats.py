@@ -17,7 +17,7 @@ import pytest
 import media
 from media import needs_samples
 from readers import as_list, exiftool
-from support import EmulatorControl, Library
+from support import EmulatorControl, Library, wait_until
 from visionati_sync import formats
 from visionati_sync.renditions import FileProblem, RenditionSettings, prepare
 
@@ -139,8 +139,11 @@ def test_bad_files_are_skipped_with_their_reason_and_leave_nothing_behind(
 def test_a_raw_waits_for_its_jpeg_to_be_whole_then_shares_its_result(tmp_path: Path) -> None:
     raw = tmp_path / "IMG_0007.dng"
     shutil.copyfile(media.sample("canon_eos_6d.dng"), raw)
-    jpeg = media.jpeg(tmp_path / "IMG_0007.jpg", 1224, 816)  # just copied in
     settings = RenditionSettings(settle_seconds=30)
+    with pytest.raises(FileProblem, match="waiting a moment for a JPEG") as caught:
+        prepare(str(raw), settings)  # a new RAW alone: its JPEG may be on its way
+    assert caught.value.kind == "changed" and 0 < (caught.value.retry_in or 0) <= 10
+    jpeg = media.jpeg(tmp_path / "IMG_0007.jpg", 1224, 816)  # just copied in
     with pytest.raises(FileProblem, match=r"waiting for IMG_0007\.jpg") as caught:
         prepare(str(raw), settings)
     assert caught.value.kind == "changed"  # put back, to be taken again after a settle
@@ -227,7 +230,7 @@ def test_the_estimate_is_the_charge_for_a_folder_of_every_kind(
     media.jpeg(photos / "DSC_0002.jpg", 6000, 4000)  # 24 MP: sent at 2048
     shutil.copyfile(media.sample("canon_eos_6d.dng"), photos / "IMG_0003.dng")  # + its JPEG:
     media.jpeg(photos / "IMG_0003.jpg", 1224, 816)  # one photograph, paid once
-    shutil.copyfile(media.sample("Canon-R6-pruned.CR3"), photos / "IMG_0004.CR3")  # alone
+    shutil.copy2(media.sample("Canon-R6-pruned.CR3"), photos / "IMG_0004.CR3")  # alone, old
     shutil.copyfile(media.sample("Panasonic.rw2"), photos / "P0005.RW2")  # a JPEG of its
     media.exif(media.jpeg(photos / "P0005.jpg", 400, 300), "DateTimeOriginal=2020:01:01 10:00:00")
     media.video(photos / "short.mp4", 1.5)  # under max_frames x 1 s: 2 frames
@@ -265,3 +268,37 @@ def test_the_estimate_is_the_charge_for_a_folder_of_every_kind(
     assert (long["fields"]["capture_interval"], long["fields"]["max_frames"]) == (7, 3)
     # the estimate after the scan: everything is done, nothing to pay
     assert library.json("estimate")["credits"] == 0
+
+
+@pytest.mark.slow
+@needs_samples
+def test_a_card_imported_into_a_watched_folder_is_tagged_and_each_photograph_paid_once(
+    library: Library, control: EmulatorControl
+) -> None:
+    """The daemon watching: an iPhone HEIC, a clip, and a RAW whose JPEG is copied in a
+    little after it (as an import from a card does). The RAW waits for its JPEG, and the
+    photograph they are is uploaded once."""
+    photos = library.photos
+    library.configure(watch={"settle_seconds": 0.5})
+    with library.daemon() as daemon:
+        wait_until(lambda: daemon.logged("watching folder", folder=str(photos)), 20)
+        shutil.copyfile(media.sample("iphone_7.heic"), photos / "IMG_0100.HEIC")
+        shutil.copyfile(media.sample("small_video.mp4"), photos / "MVI_0101.MP4")
+        shutil.copyfile(media.sample("canon_eos_6d.dng"), photos / "IMG_0102.DNG")
+        time.sleep(1.2)  # the JPEG lands after the RAW has settled: what is being tested
+        partial = photos / "IMG_0102.JPG"
+        whole = media.jpeg(library.tmp / "whole.jpg", 1224, 816).read_bytes()
+        with partial.open("wb") as handle:  # copied in slowly, as from a card
+            for start in range(0, len(whole), len(whole) // 4 + 1):
+                handle.write(whole[start : start + len(whole) // 4 + 1])
+                handle.flush()
+                time.sleep(0.3)
+        library.wait_for("done", 4, timeout=60)
+        assert daemon.stop() == 0
+    sent = sent_files(control)
+    names = sorted(name for name, _ in sent)
+    assert names == ["IMG_0100.HEIC.jpg", "IMG_0102.JPG", "MVI_0101.MP4"], names
+    jpeg_hash = hashlib.sha256(whole).hexdigest()
+    assert [h for e in control.uploads() for h in e["sha256"]].count(jpeg_hash) == 1
+    raw = json.loads((photos / "IMG_0102.DNG.visionati.json").read_text())
+    assert raw["upload"]["from"] == "pair" and raw["upload"]["sha256"] == jpeg_hash

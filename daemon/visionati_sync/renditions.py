@@ -52,10 +52,11 @@ class FileProblem(Exception):
     ``vanished`` (dropped from the queue), ``skipped`` (not for us), ``failed`` (a fault
     reading it) or ``changed`` (written to while read: checked again once it settles)."""
 
-    def __init__(self, kind: str, reason: str) -> None:
+    def __init__(self, kind: str, reason: str, *, retry_in: float | None = None) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+        self.retry_in = retry_in  # for ``changed``: when to look again (None: a settle)
 
 
 @dataclass(frozen=True)
@@ -223,12 +224,8 @@ def plan(path: str, found: Format, size: int, settings: RenditionSettings) -> Pl
 def pair_of(path: str, settings: RenditionSettings) -> str | None:
     """Given a RAW, the JPEG (or HEIC) of the same stem beside it that is the same photograph,
     if there is one: same capture time where both state one."""
-    stem, _ = os.path.splitext(path)
-    for ext in formats.PAIR_EXTENSIONS:
-        partner = stem + ext
-        if os.path.isfile(partner):
-            break
-    else:
+    partner = _partner(path)
+    if partner is None:
         return None
     if not tools.available("exiftool"):
         return partner  # the same stem is the usual rule (Lightroom's, darktable's)
@@ -274,8 +271,12 @@ def image_header(path: str, found: Format) -> tuple[int, int, int]:
 # -- making what is sent -------------------------------------------------------------------
 
 
+PAIR_WAIT = 10.0  # seconds a new RAW waits for a JPEG of the same photograph to appear
+
+
 def prepare(path: str, settings: RenditionSettings) -> Prepared:
     """Given a path, return what to upload for it, or raise FileProblem saying why not."""
+    _wait_for_pair(path, settings)
     hashed = hash_file(path)
     decided = plan(path, hashed.format, hashed.size, settings)
     if decided.how == "pair" and decided.pair is not None:
@@ -288,6 +289,32 @@ def prepare(path: str, settings: RenditionSettings) -> Prepared:
     if (after.st_size, after.st_mtime_ns) != (hashed.size, hashed.mtime_ns):
         raise FileProblem("changed", "the file changed while it was read")
     return made
+
+
+def _wait_for_pair(path: str, settings: RenditionSettings) -> None:
+    """A RAW that has just arrived with no JPEG beside it yet waits a little (before it is
+    even read): a card's import copies IMG_1.CR2, then IMG_1.JPG, and tagging the RAW alone
+    would pay for that photograph twice. Backfills of older files never wait."""
+    if settings.pairs != "share" or formats.extension(path) not in formats.RAW_EXTENSIONS:
+        return
+    try:
+        age = time.time() - os.lstat(path).st_mtime
+    except OSError:
+        return  # the reading that follows says what became of it
+    if age >= PAIR_WAIT or _partner(path) is not None:
+        return
+    raise FileProblem(
+        "changed", "a new RAW: waiting a moment for a JPEG of the same photograph",
+        retry_in=min(PAIR_WAIT - age, max(settings.settle_seconds, 1.0)),
+    )  # fmt: skip
+
+
+def _partner(path: str) -> str | None:
+    stem, _ = os.path.splitext(path)
+    for ext in formats.PAIR_EXTENSIONS:
+        if os.path.isfile(stem + ext):
+            return stem + ext
+    return None
 
 
 def _paired(hashed: Hashed, partner: str, settings: RenditionSettings) -> Prepared:

@@ -133,7 +133,8 @@ class Submitter:
                 self.claims.drop_vanished(job)
             elif problem.kind == "changed":
                 log.info("file not ready; waiting for it", reason=problem.reason)
-                self.claims.release([job.id], delay=self.settle_seconds)
+                delay = self.settle_seconds if problem.retry_in is None else problem.retry_in
+                self.claims.release([job.id], delay=delay)
             else:
                 state = State.SKIPPED if problem.kind == "skipped" else State.FAILED
                 log.warning(f"file {state}", reason=problem.reason)
