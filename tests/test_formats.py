@@ -226,8 +226,8 @@ def test_the_estimate_is_the_charge_for_a_folder_of_every_kind(
 ) -> None:
     photos = library.photos
     media.heic(photos / "IMG_0001.HEIC")
-    media.tiff(photos / "scan_001.tif", 3000, 2000)
-    media.jpeg(photos / "DSC_0002.jpg", 6000, 4000)  # 24 MP: sent at 2048
+    media.tiff(photos / "scan_001.tif", 2400, 1600)
+    media.jpeg(photos / "DSC_0002.jpg", 4000, 3000)  # 12 MP: sent at 2048
     shutil.copyfile(media.sample("canon_eos_6d.dng"), photos / "IMG_0003.dng")  # + its JPEG:
     media.jpeg(photos / "IMG_0003.jpg", 1224, 816)  # one photograph, paid once
     shutil.copy2(media.sample("Canon-R6-pruned.CR3"), photos / "IMG_0004.CR3")  # alone, old
