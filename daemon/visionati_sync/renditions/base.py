@@ -16,7 +16,8 @@ CHUNK = 3 * 256 * 1024  # a multiple of 3, so base64 chunks concatenate without 
 class FileProblem(Exception):
     """A file that will not be uploaded. ``kind`` says what becomes of its job:
     ``vanished`` (dropped from the queue), ``skipped`` (not for us), ``failed`` (a fault
-    reading it) or ``changed`` (written to while read: checked again once it settles)."""
+    reading it) or ``changed`` (written to while read, or a RAW waiting on its JPEG: looked
+    at again after ``retry_in``, or once it settles)."""
 
     def __init__(self, kind: str, reason: str, *, retry_in: float | None = None) -> None:
         super().__init__(reason)
