@@ -68,6 +68,8 @@ def test_an_exif_rotated_photo_goes_upright(tmp_path: Path) -> None:
     top, bottom = sent(16, 4), sent(16, 60)
     assert top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0]  # the left half is on top now
     assert "exif-data" not in sent.get_fields()  # no metadata leaves the machine by default
+    kept = prepare(str(photo), RenditionSettings(keep_metadata=True)).parts[0].data
+    assert kept is not None and "exif-data" in pyvips.Image.new_from_buffer(kept, "").get_fields()
 
 
 @needs_samples

@@ -102,12 +102,12 @@ def estimate(
             eligible = {os.path.join(root, f.relpath) for f in files}
             for seen in unknown:
                 path = os.path.join(root, seen.relpath)
-                images = _images(path, settings, eligible, hash_files)
+                images, decided = _images(path, settings, eligible, hash_files)
                 if images is None:
                     entry.skipped += 1
                 elif images == 0:
                     entry.paired += 1
-                elif use_cache and _cached(table, path, settings, options):
+                elif use_cache and decided and _cached(table, path, decided, settings, options):
                     entry.cached += 1
                 else:
                     entry.to_upload += 1
@@ -117,40 +117,42 @@ def estimate(
     return result
 
 
-def _images(path: str, settings: RenditionSettings, eligible: set[str], exact: bool) -> int | None:
+def _images(
+    path: str, settings: RenditionSettings, eligible: set[str], exact: bool
+) -> tuple[int | None, Plan | None]:
     """The images one file would be charged for (0: it shares a result the scan pays for
-    anyway), or None if it would not go."""
+    anyway; None: it would not go), with how it would go when that was read (``exact``)."""
     if not exact:
         ext = formats.extension(path)
         if ext in formats.VIDEO_EXTENSIONS:
-            return settings.max_frames
+            return settings.max_frames, None
         stem = os.path.splitext(path)[0]
         pairs = settings.pairs == "share" and ext in formats.RAW_EXTENSIONS
         if pairs and any(stem + pair in eligible for pair in formats.PAIR_EXTENSIONS):
-            return 0
-        return 1
+            return 0, None
+        return 1, None
     try:
         decided = plan_file(path, settings)
     except FileProblem:
-        return None
+        return None, None
     if decided.how == "pair" and decided.pair is not None:
         if decided.pair in eligible:
-            return 0  # its JPEG is counted (or done, or cached): one price for both
+            return 0, decided  # its JPEG is counted (or done, or cached): one price for both
         try:
-            return plan_file(decided.pair, settings).images
+            return plan_file(decided.pair, settings).images, decided
         except FileProblem:
-            return 1  # the RAW goes on its own
-    return decided.images
+            return 1, decided  # the RAW goes on its own
+    return decided.images, decided
 
 
 def _cached(
-    table: JobTable, path: str, settings: RenditionSettings, options: RequestOptions
-) -> bool:
+    table: JobTable, path: str, decided: Plan, settings: RenditionSettings,
+    options: RequestOptions,
+) -> bool:  # fmt: skip
     """Whether the results cache already holds what this file would be sent as."""
     try:
-        hashed = hash_file(path)
-        decided: Plan = plan_file(path, settings)
+        sha256 = hash_file(path).sha256
     except FileProblem:
         return False
-    key = content_key(hashed.sha256, rendering_of(decided, settings))
+    key = content_key(sha256, rendering_of(decided, settings))
     return bool(table.requests.cached_results([key], options))

@@ -102,7 +102,7 @@ class Submitter:
                 self._upload(options, dict(fields), firsts, riders)
         return True
 
-    def _prepare(self, job: ClaimedJob) -> Prepared | Exception:
+    def _prepare(self, job: ClaimedJob) -> Prepared | FileProblem | SidecarError:
         """On the pool: what to send for the file, or why it cannot go (never raises)."""
         try:
             prepared = prepare(job.path, self.renditions)
@@ -114,32 +114,30 @@ class Submitter:
             log.exception("preparing the file failed", job_id=job.id, path=job.path)
             return FileProblem("failed", f"cannot be prepared: {type(exc).__name__}: {exc}")
 
-    def _check(self, job: ClaimedJob, outcome: Prepared | Exception) -> Prepared | None:
+    def _check(
+        self, job: ClaimedJob, outcome: Prepared | FileProblem | SidecarError
+    ) -> Prepared | None:
         """A file goes only if it can be read and its sidecars can be written: a problem
         found now costs nothing, one found after the upload costs its credits."""
-        try:
-            if isinstance(outcome, Exception):
-                raise outcome
+        if isinstance(outcome, Prepared):
             return outcome
-        except SidecarError as exc:
+        if isinstance(outcome, SidecarError):
             log.warning(
-                "file failed before upload: its sidecars cannot be written", reason=str(exc)
+                "file failed before upload: its sidecars cannot be written", reason=str(outcome)
             )
-            self.claims.not_sent(job.id, State.FAILED, str(exc))
-            return None
-        except FileProblem as problem:
-            if problem.kind == "vanished":
-                log.warning("file vanished before upload; dropped from the queue")
-                self.claims.drop_vanished(job)
-            elif problem.kind == "changed":
-                log.info("file not ready; waiting for it", reason=problem.reason)
-                delay = self.settle_seconds if problem.retry_in is None else problem.retry_in
-                self.claims.release([job.id], delay=delay)
-            else:
-                state = State.SKIPPED if problem.kind == "skipped" else State.FAILED
-                log.warning(f"file {state}", reason=problem.reason)
-                self.claims.not_sent(job.id, state, problem.reason)
-            return None
+            self.claims.not_sent(job.id, State.FAILED, str(outcome))
+        elif outcome.kind == "vanished":
+            log.warning("file vanished before upload; dropped from the queue")
+            self.claims.drop_vanished(job)
+        elif outcome.kind == "changed":
+            log.info("file not ready; waiting for it", reason=outcome.reason)
+            delay = self.settle_seconds if outcome.retry_in is None else outcome.retry_in
+            self.claims.release([job.id], delay=delay)
+        else:
+            state = State.SKIPPED if outcome.kind == "skipped" else State.FAILED
+            log.warning(f"file {state}", reason=outcome.reason)
+            self.claims.not_sent(job.id, state, outcome.reason)
+        return None
 
     def _serve_from_cache(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
         """Files whose bytes were tagged before under these options need no upload."""

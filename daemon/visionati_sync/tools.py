@@ -24,10 +24,6 @@ class ToolError(Exception):
         self.missing = missing
 
 
-def available(tool: str) -> bool:
-    return shutil.which(tool) is not None
-
-
 def run(tool: str, *args: str, timeout: float = TIMEOUT) -> bytes:
     """Given a tool and its arguments, return what it printed, or raise ToolError with
     the first line of what it said on failure."""

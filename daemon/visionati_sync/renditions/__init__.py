@@ -84,6 +84,7 @@ class Plan:
     images: int = 1
     pair: str | None = None
     duration: float | None = None
+    size: tuple[int, int] | None = None  # an original image's width and height
 
 
 # -- reading a file -----------------------------------------------------------------------
@@ -102,20 +103,26 @@ def hash_file(path: str) -> Hashed:
     """Given a path, read it once: its format (by content) and its sha256."""
     with open_regular(path) as handle:
         info = os.fstat(handle.fileno())
-        if info.st_size == 0:
-            raise FileProblem("skipped", "the file is empty (0 bytes)")
         digest = hashlib.sha256()
         try:
             head = handle.read(CHUNK)
-            found = formats.sniff(head[: formats.HEAD_BYTES], os.path.basename(path))
-            if found is None:
-                raise FileProblem("skipped", formats.describe(head))
+            found = _identify(path, info.st_size, head)
             digest.update(head)
             while chunk := handle.read(CHUNK):
                 digest.update(chunk)
         except OSError as exc:
             raise FileProblem("failed", f"cannot read: {exc.strerror}") from None
     return Hashed(path, info.st_size, info.st_mtime_ns, digest.hexdigest(), found)
+
+
+def _identify(path: str, size: int, head: bytes) -> Format:
+    """Given a file's size and first bytes, its format, or FileProblem saying why none."""
+    if size == 0:
+        raise FileProblem("skipped", "the file is empty (0 bytes)")
+    found = formats.sniff(head[: formats.HEAD_BYTES], os.path.basename(path))
+    if found is None:
+        raise FileProblem("skipped", formats.describe(head))
+    return found
 
 
 def rendering(decided: Plan, settings: RenditionSettings) -> str:
@@ -161,7 +168,7 @@ def plan(path: str, found: Format, size: int, settings: RenditionSettings) -> Pl
         raise FileProblem("skipped", bomb_reason(width, height, settings))
     if max(width, height) > settings.max_edge or orientation != 1:  # upright it here
         return Plan(found, "converted")
-    return Plan(found, "original")
+    return Plan(found, "original", size=(width, height))
 
 
 def pair_of(path: str, settings: RenditionSettings) -> str | None:
@@ -170,11 +177,9 @@ def pair_of(path: str, settings: RenditionSettings) -> str | None:
     partner = _partner(path)
     if partner is None:
         return None
-    if not tools.available("exiftool"):
-        return partner  # the same stem is the usual rule (Lightroom's, darktable's)
     try:
         found = tools.exiftool_json("-DateTimeOriginal", "--", path, partner)
-    except tools.ToolError:
+    except tools.ToolError:  # exiftool missing or puzzled: the same stem is the usual rule
         return partner
     times = [item.get("DateTimeOriginal") for item in found]
     if len(times) == 2 and all(times) and times[0] != times[1]:
@@ -293,7 +298,8 @@ def _make(hashed: Hashed, decided: Plan, settings: RenditionSettings) -> Prepare
     how = decided.how
     ext = formats.extension(hashed.path) or ".bin"
     if how == "original":
-        width, height, _ = image_header(hashed.path, hashed.format)
+        assert decided.size is not None
+        width, height = decided.size
         return _original(hashed, ext, {"width": width, "height": height})
     if how == "video":
         assert decided.duration is not None
@@ -370,7 +376,4 @@ def plan_file(path: str, settings: RenditionSettings) -> Plan:
     with open_regular(path) as handle:
         size = os.fstat(handle.fileno()).st_size
         head = handle.read(formats.HEAD_BYTES)
-    found = formats.sniff(head, os.path.basename(path))
-    if found is None or size == 0:
-        raise FileProblem("skipped", formats.describe(head))
-    return plan(path, found, size, settings)
+    return plan(path, _identify(path, size, head), size, settings)
