@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +9,10 @@ import pytest
 from support import EmulatorControl, Library
 from visionati_sync import log
 from visionati_sync.devtools.emulator import Emulator, EmulatorSettings
+from visionati_sync.devtools.pgserver import PostgresServer
+from visionati_sync.jobtable import engine as db
+
+TEMPLATE = "migrated"
 
 
 @pytest.fixture
@@ -33,3 +38,41 @@ def library(tmp_path: Path, emulator: Emulator) -> Library:
 @pytest.fixture(autouse=True)
 def _quiet_logs() -> None:
     log.configure("warning", json=True)
+
+
+# -- PostgreSQL: one throwaway server for the session, a fresh database per test ----------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server from Debian's packages (scripts/system-deps.sh installs
+    them), started for the tests that need one, with an empty migrated template that each
+    test's database is copied from."""
+    with PostgresServer() as server:
+        engine = db.make_engine(server.create_database(TEMPLATE))
+        db.upgrade(engine)
+        engine.dispose()
+        yield server
+
+
+def new_database(server: PostgresServer) -> str:
+    """A fresh database, migrated to the head, for one test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    return server.create_database(name, template=TEMPLATE)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The job table's URL, once on each engine: a SQLite file, and a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    return new_database(request.getfixturevalue("postgres"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no schema yet, on each engine."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    server = request.getfixturevalue("postgres")
+    return server.create_database(f"empty_{uuid.uuid4().hex[:12]}")
