@@ -1,11 +1,12 @@
-"""The job table on a real SQLite file: transitions, their guards, and concurrent claims."""
+"""The job table on each engine (a real SQLite file, a real PostgreSQL server): transitions,
+their guards, concurrent claims, leases."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,16 +15,16 @@ from visionati_sync.jobtable import JobTable
 from visionati_sync.jobtable import transitions as t
 from visionati_sync.jobtable.schema import Job
 from visionati_sync.options import RequestOptions
-from visionati_sync.records import FileSeen, Scope, State, Upload
+from visionati_sync.records import FileSeen, FolderNames, Scope, State, Upload
 
 OPTIONS = RequestOptions(("tags",), (), "general", "English", None, 0.9)
 
 
 @pytest.fixture
-def table(tmp_path: Path) -> JobTable:
-    table = JobTable.open(f"sqlite:///{tmp_path / 'jobs.db'}")
-    table.claims.worker = "test:1"
-    return table
+def table(db_url: str) -> Iterator[JobTable]:
+    table = JobTable.open(db_url, worker="test:1")
+    yield table
+    table.close()
 
 
 def seen(n: int, size: int = 10) -> FileSeen:
@@ -163,8 +164,8 @@ def test_the_transition_table_covers_every_state() -> None:
         t.statement(t.CLAIM, t.done(datetime.now(UTC)))  # a target the transition has not
 
 
-def test_concurrent_claims_never_take_a_job_twice(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+def test_concurrent_claims_never_take_a_job_twice(db_url: str) -> None:
+    url = db_url
     JobTable.open(url).queue.enqueue("/f", [seen(n) for n in range(600)])
     taken: list[int] = []
     errors: list[BaseException] = []
@@ -218,3 +219,137 @@ def test_a_batch_refused_as_a_whole_goes_back_in_halves(table: JobTable) -> None
     assert {job.attempts for job in again} == {0}
     (row, *_) = table.reports.jobs()
     assert row.error == "File too large. Max 20MB.; tried in smaller batches"
+
+
+# -- a fleet: leases, shared spending, folder names ----------------------------------------
+
+
+class Clock:
+    """One clock for the daemons of a test, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def fleet(table: JobTable, n: int, **kwargs: object) -> tuple[Clock, list[JobTable]]:
+    """``n`` daemons on the table's database, sharing a clock, their leases 60 s."""
+    clock = Clock()
+    return clock, [
+        JobTable(table.engine, f"host{i}:{i}", clock, lease_seconds=60, **kwargs)  # type: ignore[arg-type]
+        for i in range(n)
+    ]
+
+
+def test_a_lapsed_claim_goes_back_and_its_daemon_can_no_longer_send_it(table: JobTable) -> None:
+    clock, (a, b) = fleet(table, 2)
+    a.queue.enqueue("/f", [seen(1)])
+    (job,) = a.claims.claim(8)
+    clock.advance(30)
+    assert a.claims.renew() == 1  # a works on: the lease runs from now
+    clock.advance(59)
+    assert b.claims.take_back_lapsed() == 0
+    clock.advance(2)  # a died, or stalled past its lease
+    assert b.claims.take_back_lapsed() == 1
+    assert [j.id for j in b.claims.claim(8)] == [job.id]
+    assert a.claims.held([job.id]) == set()
+    upload = Upload(job.id, "n.jpg", "sha", job.size, job.mtime_ns)
+    a.requests.mark_submitted("late", None, OPTIONS, [upload], first_poll_in=0)
+    a.claims.release([job.id])
+    assert (row(table, job.id).state, row(table, job.id).locked_by) == (State.CLAIMED, "host1:1")
+
+
+def test_one_daemon_polls_a_request_and_a_second_ending_writes_nothing(table: JobTable) -> None:
+    clock, (a, b) = fleet(table, 2)
+    a.queue.enqueue("/f", [seen(1)])
+    (job,) = a.claims.claim(8)
+    upload = Upload(job.id, "n.jpg", "sha", job.size, job.mtime_ns)
+    a.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
+    assert [r.id for r in a.requests.due()] == ["r1"]
+    assert b.requests.due() == []  # a holds it while it polls
+    clock.advance(61)  # a's poll hangs past its lease
+    assert [r.id for r in b.requests.due()] == ["r1"]
+    assert b.requests.complete("r1", 3, 97, {job.id: {"name": "n.jpg"}}, [], {},
+                               retry_delay=0, max_attempts=3)  # fmt: skip
+    assert not a.requests.complete("r1", 3, 97, {}, [], {job.id: "none"},
+                                   retry_delay=0, max_attempts=3)  # fmt: skip
+    assert row(table, job.id).state == State.WRITING
+
+
+def test_one_daemon_writes_a_sidecar_and_a_lapsed_writer_cannot_mark_it(table: JobTable) -> None:
+    clock, (a, b) = fleet(table, 2)
+    a.queue.enqueue("/f", [seen(1)])
+    (job,) = a.claims.claim(8)
+    upload = Upload(job.id, "n.jpg", "sha", job.size, job.mtime_ns)
+    a.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
+    a.requests.complete("r1", 3, 97, {job.id: {"name": "n.jpg"}}, [], {},
+                        retry_delay=0, max_attempts=3)  # fmt: skip
+    assert [t.job_id for t in a.writes.tasks()] == [job.id]
+    assert b.writes.tasks() == []
+    clock.advance(61)
+    assert [t.job_id for t in b.writes.tasks()] == [job.id]
+    a.writes.done([job.id])  # too late: b holds it now
+    assert row(table, job.id).state == State.WRITING
+    b.writes.done([job.id])
+    assert (row(table, job.id).state, row(table, job.id).locked_by) == (State.DONE, None)
+
+
+def test_daemons_racing_for_the_last_credits_never_reserve_more_than_the_cap(
+    db_url: str,
+) -> None:
+    cap, granted, errors = 10, [], []
+    lock = threading.Lock()
+
+    def daemon(n: int) -> None:
+        table = JobTable.open(db_url, worker=f"host{n}:{n}")  # an engine each, like processes
+        try:
+            for _ in range(4):
+
+                def decide(committed: object) -> tuple[int, int]:
+                    left = cap - committed(None)  # type: ignore[operator]
+                    return (1, 3) if left >= 3 else (0, 0)
+
+                _, reservation = table.requests.reserve(decide)
+                if reservation:
+                    with lock:
+                        granted.append(reservation)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            table.close()
+
+    threads = [threading.Thread(target=daemon, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(granted) == 3  # 9 credits of 10; a fourth would be 12
+    assert JobTable.open(db_url).reports.credits_committed() == 9
+
+
+def test_a_folder_is_known_by_its_name_wherever_a_daemon_mounts_it(table: JobTable) -> None:
+    _, (a,) = fleet(table, 1, folders=FolderNames({"/mnt/photos": "studio"}))
+    _, (b,) = fleet(table, 1, folders=FolderNames({"/Volumes/Photos": "studio"}))
+    a.queue.enqueue("/mnt/photos", [seen(1)])
+    assert b.queue.enqueue("/Volumes/Photos", [seen(1)])["unchanged"] == 1
+    assert b.queue.changed("/Volumes/Photos", "", [seen(1)]) == []
+    (job,) = b.claims.claim(8, [Scope("/Volumes/Photos")])
+    assert job.path == "/Volumes/Photos/IMG_1.jpg"
+    assert [r.path for r in a.reports.jobs()] == ["/mnt/photos/IMG_1.jpg"]
+
+
+def test_a_sub_folder_is_one_range_of_names_whatever_the_collation(table: JobTable) -> None:
+    names = ["a.jpg", "a-b.jpg", "a/b.jpg", "a/ä.jpg", "a/sub/c.jpg", "A/x.jpg", "ab/c.jpg",
+             "a b.jpg", "a/Z.jpg", "a0.jpg"]  # fmt: skip
+    files = [FileSeen(name, 1, 1) for name in names]
+    table.queue.enqueue("/f", files)
+    inside = [f for f in files if f.relpath.count("/") == 1 and f.relpath.startswith("a/")]
+    assert table.queue.changed("/f", "a", inside) == []  # all known: nothing read again
+    claimed = table.claims.claim(20, [Scope("/f", "a")])
+    assert sorted(j.relpath for j in claimed) == ["a/Z.jpg", "a/b.jpg", "a/sub/c.jpg", "a/ä.jpg"]

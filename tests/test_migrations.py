@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -13,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from support import head_revision
+from visionati_sync.jobtable import JobTable
 from visionati_sync.jobtable import engine as db
 from visionati_sync.jobtable.schema import Base
 
@@ -37,12 +39,38 @@ def test_the_head_constant_is_the_head_of_the_migrations() -> None:
     assert head_revision() == migrations.HEAD
 
 
-def test_migrations_head_matches_the_models(tmp_path: Path) -> None:
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+def test_migrations_head_matches_the_models(empty_db_url: str) -> None:
+    engine = db.make_engine(empty_db_url)
     db.upgrade(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
     assert diff == []
+
+
+def test_daemons_starting_together_on_an_empty_database_migrate_it_once(
+    empty_db_url: str,
+) -> None:
+    opened: list[str | None] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def daemon() -> None:
+        try:
+            start.wait()
+            table = JobTable.open(empty_db_url)
+            opened.append(db.current_revision(table.engine))
+            table.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=daemon) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert opened == [head_revision()] * 3
 
 
 def test_upgrade_works_from_an_installed_wheel(tmp_path: Path) -> None:

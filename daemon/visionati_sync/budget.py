@@ -1,17 +1,20 @@
 """How much the next request may spend: the daily and total caps a user set.
 
-Spending is what requests cost: ``credits_paid`` once they complete, the price-table estimate
-while they are outstanding. The day is the local calendar day; a daily cap resumes at the
-next local midnight.
+Spending is what requests cost, across every daemon on the job table: ``credits_paid`` once
+they complete, the price-table estimate while they are outstanding or being sent. The day is
+the local calendar day; a daily cap resumes at the next local midnight.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from .jobtable import Reports
 from .records import Clock, utcnow
+
+Committed = Callable[[datetime | None], int]  # credits committed since a time (None: ever)
 
 
 @dataclass(frozen=True)
@@ -37,15 +40,18 @@ class Budget:
         self.total = total
         self.clock = clock
 
-    def allowance(self) -> Allowance:
-        """Return how many credits may still be spent now, and which cap binds."""
+    def allowance(self, committed: Committed | None = None) -> Allowance:
+        """Return how many credits may still be spent now, and which cap binds, given the
+        credits committed since a time (by default, as the job table says now; the submitter
+        passes the count it reads under the fleet's spending lock)."""
         if self.per_day is None and self.total is None:
             return Allowance(None)
+        spent_since = committed or self.reports.credits_committed
         now = self.clock().astimezone()  # local time: a day is the user's day
         choices: list[Allowance] = []
         if self.per_day is not None:
             midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-            spent = self.reports.credits_committed(since=midnight)
+            spent = spent_since(midnight)
             tomorrow = midnight + timedelta(days=1)
             choices.append(
                 Allowance(
@@ -56,7 +62,7 @@ class Budget:
                 )
             )
         if self.total is not None:
-            spent = self.reports.credits_committed()
+            spent = spent_since(None)
             choices.append(
                 Allowance(
                     max(0, self.total - spent),

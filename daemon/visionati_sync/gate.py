@@ -3,6 +3,11 @@
 A rejected key or an empty account stops all submissions at once (retrying each file would be
 a storm); the gate re-checks rarely and cheaply, and tells `status` (through the job table)
 why it is closed. The kinds of pause, and how each ends, are ``policy.PauseKind``.
+
+A key or an account is the whole fleet's (``policy.FLEET_WIDE``): the daemon that meets the
+rejection tells the job table, and every other daemon, before its next upload, checks for
+itself at once (one free call) and pauses too; one that finds the trouble gone clears it for
+all, and the others check again.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 from .client import AccessDenied, ApiClient, ApiError, OutOfCredits
 from .jobtable import Reports
 from .log import get_logger
-from .policy import Pause, PauseKind
+from .policy import FLEET_WIDE, Pause, PauseKind
 from .retry import Backoff
 from .workers import worker_name
 
@@ -71,7 +76,10 @@ class Gate:
                 recheck_in=round(seconds, 1),
             )  # fmt: skip
         self._closed = Closed(pause.kind, pause.reason, self._clock() + seconds)
-        self.reports.pause(self.worker, {"kind": pause.kind, "reason": pause.reason})
+        said = {"kind": pause.kind, "reason": pause.reason}
+        self.reports.pause(self.worker, said)
+        if pause.kind in FLEET_WIDE:
+            self.reports.fleet_pause(said | {"by": self.worker})
 
     def _interval(self, kind: PauseKind) -> float:
         if kind == PauseKind.AUTH:
@@ -96,8 +104,16 @@ class Gate:
     def is_open(self, client: ApiClient) -> bool:
         """Return whether uploads may go now; when a pause is due for a re-check, do it."""
         closed = self._closed
+        fleet = self.reports.fleet_paused()
         if closed is None:
-            return True
+            if fleet is None or fleet.get("by") == self.worker:
+                return True
+            # another daemon found the key rejected or the account empty: see for ourselves
+            log.info("another daemon paused uploads; checking", why=fleet["kind"],
+                     by=fleet.get("by"))  # fmt: skip
+            closed = Closed(PauseKind(fleet["kind"]), fleet["reason"], 0.0)
+        elif closed.kind in FLEET_WIDE and fleet is None:
+            closed.until = 0.0  # another daemon found the trouble gone: check again now
         if self._clock() < closed.until:
             return False
         try:
@@ -115,7 +131,9 @@ class Gate:
             self.pause(Pause(closed.kind, closed.reason, min(60.0, self.auth_retry_interval)))
             log.warning("re-check failed; trying again later", error=exc.message)
             return False
-        log.info("submissions resumed", after=closed.kind)
+        log.info("submissions resumed" if self._closed else "uploads go on", after=closed.kind)
         self._closed = None
         self.reports.pause(self.worker, None)
+        if closed.kind in FLEET_WIDE:
+            self.reports.fleet_pause(None)
         return True

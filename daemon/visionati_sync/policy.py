@@ -58,6 +58,8 @@ class PauseKind(StrEnum):
 
 
 STOPS_A_SCAN = frozenset({PauseKind.AUTH, PauseKind.CREDITS, PauseKind.BUDGET})
+# what holds for every daemon on the table, not only the one that met it: one key, one account
+FLEET_WIDE = frozenset({PauseKind.AUTH, PauseKind.CREDITS})
 
 
 @dataclass(frozen=True)

@@ -72,10 +72,12 @@ def record_completion(
     unanswered = {
         uploads[name]: f"API: {errors_by_name[name]}" for name in missing if name in errors_by_name
     }
-    requests.complete(
+    if not requests.complete(
         request_id, answer.credits_paid, answer.credits, by_job, answer.errors, unanswered,
         retry_delay=retry_delay, max_attempts=max_attempts,
-    )  # fmt: skip
+    ):  # fmt: skip
+        log.info("request completed by another daemon already; nothing to do")
+        return
     log.info(
         "request completed",
         request_id=request_id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -69,6 +69,24 @@ class State(StrEnum):
 
 _VISIBLE = {State.CLAIMED: State.PENDING, State.WRITING: State.SUBMITTED}
 VISIBLE_STATES = tuple(state for state in State if state.visible == state)
+
+
+@dataclass(frozen=True)
+class FolderNames:
+    """Each watched folder's name in the job table, and back: daemons that mount one share
+    at different paths give it one name, and so share its jobs. A folder with no name is
+    known by its path."""
+
+    by_path: dict[str, str] = field(default_factory=dict)
+
+    def name(self, path: str) -> str:
+        return self.by_path.get(path, path)
+
+    def path(self, name: str) -> str:
+        for path, known in self.by_path.items():
+            if known == name:
+                return path
+        return name
 
 
 @dataclass(frozen=True)

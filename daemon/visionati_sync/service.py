@@ -52,8 +52,13 @@ class Service:
         self.config = config
         settings = config.settings
         self.table = JobTable.open(
-            config.database_url(), busy_timeout=settings.database.busy_timeout
+            config.database_url(),
+            busy_timeout=settings.database.busy_timeout,
+            lease_seconds=settings.database.lease_seconds,
+            folders=config.folder_names(),
         )
+        # a daemon takes work only in the folders it has: a fleet's daemons each mount theirs
+        self.own = [Scope(str(folder.path)) for folder in settings.folders]
         self.selector = settings.watch.selector()
         self.settler = Settler(
             settings.watch.settle_seconds, max_wait=settings.watch.max_settle_seconds
@@ -110,19 +115,37 @@ class Service:
         poller = Poller(
             self.table.requests, self._client, api, api.backoff(), on_results=results_arrived
         )
-        writer = Writer(self.table.writes, self.config.settings.sidecars, api.backoff())
+        writer = Writer(
+            self.table.writes, self.config.settings.sidecars, api.backoff(), scopes=self.own
+        )
         tick = min(0.5, max(0.05, self.settler.settle_seconds / 4))
+        lease = self.config.settings.database.lease_seconds
+        self.runner.start("leases", self._leases_step, lease / 3)
         self.runner.start("settler", self.intake.settle_step, tick)
-        self.runner.start("submitter", lambda: submitter.step(scopes), 1.0)
         self.runner.start("poller", poller.step, min(0.5, api.poll_interval))
-        self.runner.start("writer", writer.step, 1.0)
+        if self.own:  # with no folders, only what is in flight is collected
+            self.runner.start("submitter", lambda: submitter.step(scopes or self.own), 1.0)
+            self.runner.start("writer", writer.step, 1.0)
         self._gate = gate
 
     def recover(self) -> None:
-        """Put back claims of workers that died (a crash or kill -9 mid-upload)."""
+        """Put back claims of workers on this host that died (a crash or kill -9
+        mid-upload) at once, rather than after their lease; count their requests in flight
+        in this daemon's cap."""
         released = self.table.claims.release_orphaned_claims(owner_alive)
         if released:
             log.warning("re-queued files claimed by a worker that is gone", files=released)
+        self.table.requests.adopt(owner_alive)
+
+    def _leases_step(self) -> bool:
+        """Renew what this daemon holds, and take back what another let lapse (it died,
+        or stalled past its lease)."""
+        self.table.claims.renew()
+        taken = self.table.claims.take_back_lapsed()
+        if taken:
+            log.warning("re-queued files whose daemon's claim lapsed", files=taken)
+            self.runner.wake("submitter")
+        return False
 
     def _trouble(self, stage: str, exc: Exception) -> None:
         """Something a stage (or the main loop) did raised. The job table's bad days are

@@ -17,7 +17,7 @@ from typing import IO, TypeVar
 from structlog.contextvars import bound_contextvars
 
 from . import catalog, policy
-from .budget import Budget
+from .budget import Allowance, Budget, Committed
 from .client import ApiClient, ApiError, Completed
 from .config import ApiSettings, SidecarSettings
 from .gate import Gate
@@ -94,12 +94,12 @@ class Submitter:
             ready = self._join_in_flight(options, ready)
             firsts, copies = policy.one_per_content([(item, item[1].content_key) for item in ready])
             firsts = self._one_request(firsts)
-            firsts = self._within_limits(options, firsts)
+            firsts, reservation = self._within_limits(options, firsts)
             going = {prepared.content_key for _, prepared in firsts}
             riders = [item for item in copies if item[1].content_key in going]
             self.claims.release([job.id for job, p in copies if p.content_key not in going])
-            if firsts:
-                self._upload(options, dict(fields), firsts, riders)
+            if reservation is not None:
+                self._upload(options, dict(fields), firsts, riders, reservation)
         return True
 
     def _prepare(self, job: ClaimedJob) -> Prepared | FileProblem | SidecarError:
@@ -173,31 +173,50 @@ class Submitter:
         self.claims.release([job.id for job, _ in ready[keep:]])
         return ready[:keep]
 
-    def _within_limits(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
-        """Keep what fits in one request's size cap and in the budget; put the rest back."""
+    def _within_limits(
+        self, options: RequestOptions, ready: list[Ready]
+    ) -> tuple[list[Ready], str | None]:
+        """Keep what fits in one request's size cap and in the budget, and reserve its
+        credits (under the fleet's spending lock: daemons racing for the last credits cannot
+        overspend); put the rest back. Returns what goes and its reservation."""
         if not ready:
-            return ready
-        allowance = self.budget.allowance()
+            return ready, None
         per_image = catalog.credits_per_image(options.backends, options.features, options.prompt)
-        keep = policy.fit_batch(
-            [policy.encoded_size(prepared.bytes_sent) for _, prepared in ready],
-            self.api.max_request_bytes,
-            [per_image * prepared.images for _, prepared in ready],
-            allowance.credits,
-        )
+        sizes = [policy.encoded_size(prepared.bytes_sent) for _, prepared in ready]
+        costs = [per_image * prepared.images for _, prepared in ready]
+        allowances: list[Allowance] = []
+
+        def decide(committed: Committed) -> tuple[int, int]:
+            allowance = self.budget.allowance(committed)
+            allowances.append(allowance)
+            keep = policy.fit_batch(sizes, self.api.max_request_bytes, costs, allowance.credits)
+            return keep, sum(costs[:keep])
+
+        keep, reservation = self.table.requests.reserve(decide)
         if not keep:
+            (allowance,) = allowances
             reason = allowance.reason or "budget reached"
             seconds = allowance.wait_seconds(self.clock())
             self.gate.pause(policy.Pause(policy.PauseKind.BUDGET, reason, seconds))
         self.claims.release([job.id for job, _ in ready[keep:]])
-        return ready[:keep]
+        return ready[:keep], reservation
 
     def _upload(
         self, options: RequestOptions, fields: dict[str, int], ready: list[Ready],
-        riders: list[Ready],
+        riders: list[Ready], reservation: str,
     ) -> None:  # fmt: skip
         """Upload ``ready`` in one request; ``riders`` (copies of their bytes) wait for its
-        result, or go back to the queue untouched if it does not go out."""
+        result, or go back to the queue untouched if it does not go out. Files whose claim
+        lapsed meanwhile (this daemon stalled past its lease) are another's now: left out."""
+        held = self.claims.held([job.id for job, _ in ready + riders])
+        if len(held) < len(ready) + len(riders):
+            lost = [job.relpath for job, _ in ready + riders if job.id not in held]
+            log.warning("claims lapsed before the upload; left to another daemon", files=lost)
+            ready = [item for item in ready if item[0].id in held]
+            riders = [item for item in riders if item[0].id in held]
+        if not ready:
+            self.table.requests.unreserve(reservation)
+            return
         jobs = [job for job, _ in ready]
         parts = [(job, part) for job, prepared in ready for part in prepared.parts]
         names = unique_names(
@@ -214,6 +233,7 @@ class Submitter:
                     self._refused(jobs, exc)
                     problem = exc.message
             if problem is not None:
+                self.table.requests.unreserve(reservation)
                 self.claims.release([job.id for job, _ in riders])
                 return
         self.gate.reached()
@@ -230,6 +250,7 @@ class Submitter:
             request_id, response_uri, options, uploads,
             first_poll_in=self.api.poll_interval, credits_estimated=estimate,
             riders=[_upload_of(job, checked) for job, checked in riders],
+            reservation=reservation,
         )  # fmt: skip
         log.info("uploaded", request_id=request_id, files=names, copies_waiting=len(riders))
         if isinstance(answer, Completed):

@@ -8,13 +8,15 @@ changed while its request was in flight is queued again instead of getting a sta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from structlog.contextvars import bound_contextvars
 
 from .config import SidecarSettings
 from .files import stat_signature
 from .jobtable import Writes
 from .log import get_logger
-from .records import WriteTask
+from .records import Scope, WriteTask
 from .renditions import FileProblem, hash_file
 from .retry import Backoff
 from .sidecars import Planned, SidecarError, WriteBatch, plan_sidecars, write_sidecars
@@ -24,15 +26,20 @@ log = get_logger("writer")
 
 class Writer:
     def __init__(
-        self, writes: Writes, settings: SidecarSettings, backoff: Backoff | None = None
+        self,
+        writes: Writes,
+        settings: SidecarSettings,
+        backoff: Backoff | None = None,
+        scopes: Sequence[Scope] = (),
     ) -> None:
         self.writes = writes
         self.settings = settings
         self.backoff = backoff or Backoff(base=5.0, cap=600.0)
+        self.scopes = scopes  # the folders this daemon has (none: all)
 
     def step(self) -> bool:
         """Write the sidecars of a batch of jobs; return whether there was anything to write."""
-        tasks = self.writes.tasks()
+        tasks = self.writes.tasks(scopes=self.scopes)
         batch = WriteBatch()
         planned: list[tuple[WriteTask, list[Planned]]] = []
         for task in tasks:

@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..options import RequestOptions
+from ..records import FolderNames
 from .settings import (
     DEFAULT_BASE_URL,
     ApiSettings,
@@ -84,6 +85,10 @@ class Config:
                 }
                 return replace(base, **overrides)
         return base
+
+    def folder_names(self) -> FolderNames:
+        """Each folder's name in the job table, by its path here."""
+        return FolderNames({str(f.path): f.table_name for f in self.settings.folders})
 
     def database_url(self, environ: Mapping[str, str] = os.environ) -> str:
         if self.settings.database.url:
@@ -217,7 +222,14 @@ def _place_folders(settings: Settings, source: str) -> tuple[Settings, list[str]
     kept: list[FolderSettings] = []
     warnings = []
     first: dict[Path, str] = {}
+    named: dict[str, str] = {}
     for index, folder in enumerate(settings.folders):
+        if folder.path not in first and folder.table_name in named:
+            raise ConfigError(
+                f"{source}: folders[{index}].name: {folder.table_name!r} names "
+                f"{named[folder.table_name]} already; each folder needs a name of its own"
+            )
+        named.setdefault(folder.table_name, f"folders[{index}]")
         if folder.path in first:
             warnings.append(
                 f"{source}: folders[{index}].path: the same folder as {first[folder.path]} "

@@ -101,6 +101,9 @@ class ApiSettings(_Section):
 class DatabaseSettings(_Section):
     url: str | None = None
     busy_timeout: float = Field(default=30.0, gt=0)  # seconds to wait for another writer
+    # how long a daemon's claim on a file, a sidecar write or a poll lasts unless renewed
+    # (every third of it); a fleet takes back a dead daemon's work after this long
+    lease_seconds: float = Field(default=60.0, ge=1, le=3600)
 
 
 class FolderOptions(_Section):
@@ -116,8 +119,16 @@ class FolderOptions(_Section):
 
 class FolderSettings(_Section):
     path: Path
+    # the folder's name in the job table (default: its path): daemons that mount one share
+    # at different paths give it the same name, and so share its jobs
+    name: str | None = Field(default=None, min_length=1, max_length=255)
     recursive: bool = True
     api: FolderOptions | None = None
+
+    @property
+    def table_name(self) -> str:
+        return self.name if self.name is not None else str(self.path)
+
     _label: str = PrivateAttr(default="")
     _inside: frozenset[str] = PrivateAttr(default=frozenset())
 

@@ -11,14 +11,22 @@ It is used through five parts, each owning one idea and each method one transact
 - ``reports`` (``Reports``): counts, errors, credits and the pause state, read by `status`.
 
 Every state change of a job goes through ``transitions``, the state machine.
+
+Several daemons may share one table (PostgreSQL; see README "Several machines"): what one
+takes — files to upload (``claimed``), sidecars to write, a request to poll — it holds for
+``database.lease_seconds``, by the database's clock, renewing while the work goes on
+(``Claims.renew``); any daemon takes back what lapsed. A daemon that finds its claim taken
+leaves the work, writing nothing.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from ..records import Clock, utcnow
+from ..records import Clock, FolderNames
+from ..workers import worker_name
 from . import engine as engines
+from .base import LEASE_SECONDS, Daemon
 from .claims import Claims
 from .queue import FileQueue
 from .reports import Reports
@@ -31,13 +39,28 @@ __all__ = ["Claims", "FileQueue", "JobTable", "Reports", "Requests", "Writes"]
 class JobTable:
     """Given an engine whose schema is current, the job table's parts over it."""
 
-    def __init__(self, engine: Engine, worker: str | None = None, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        worker: str | None = None,
+        clock: Clock | None = None,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        folders: FolderNames | None = None,
+    ) -> None:
         self.engine = engine
-        self.queue = FileQueue(engine, clock)
-        self.claims = Claims(engine, worker, clock)
-        self.requests = Requests(engine, clock)
-        self.writes = Writes(engine, clock)
-        self.reports = Reports(engine, clock)
+        self.daemon = Daemon(worker or worker_name(), lease_seconds, folders or FolderNames())
+        clock = clock or engines.clock_for(engine)
+        self.queue = FileQueue(engine, clock, self.daemon)
+        self.claims = Claims(engine, clock, self.daemon)
+        self.requests = Requests(engine, clock, self.daemon)
+        self.writes = Writes(engine, clock, self.daemon)
+        self.reports = Reports(engine, clock, self.daemon)
+
+    @property
+    def worker(self) -> str:
+        """The name this daemon's claims carry (``host:pid``)."""
+        return self.daemon.name
 
     @classmethod
     def open(
@@ -45,8 +68,11 @@ class JobTable:
         url: str,
         *,
         readonly: bool = False,
-        clock: Clock = utcnow,
+        worker: str | None = None,
+        clock: Clock | None = None,
         busy_timeout: float = engines.BUSY_TIMEOUT,
+        lease_seconds: float = LEASE_SECONDS,
+        folders: FolderNames | None = None,
     ) -> JobTable:
         """Given a database URL, open the job table.
 
@@ -59,8 +85,9 @@ class JobTable:
         if not readonly:
             engine = engines.make_engine(url, busy_timeout=busy_timeout)
             engines.upgrade(engine)
-            return cls(engine, clock=clock)
-        return cls(engines.open_readonly(url, busy_timeout), clock=clock)
+        else:
+            engine = engines.open_readonly(url, busy_timeout)
+        return cls(engine, worker, clock, lease_seconds=lease_seconds, folders=folders)
 
     def close(self) -> None:
         self.engine.dispose()

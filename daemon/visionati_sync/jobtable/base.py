@@ -1,35 +1,82 @@
-"""What every part of the job table shares: the engine, the clock, and the filter that
-narrows a query to the folders (or sub-paths) of a scan."""
+"""What every part of the job table shares: the engine, the clock, who this daemon is (its
+name and how long its claims last), the folders' names, the filter that narrows a query to
+the folders (or sub-paths) of a scan, and the lock that serialises a fleet's spending."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, and_, or_, true
+from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, text, true
 
-from ..records import Clock, Scope, utcnow
+from ..records import Clock, FolderNames, Scope, utcnow
+from ..workers import worker_name
 from .schema import Job
+
+LEASE_SECONDS = 60.0  # database.lease_seconds: how long a claim lasts without renewal
+
+
+@dataclass
+class Daemon:
+    """This process as the job table knows it: the name its claims carry, how long they
+    last unless renewed, and the names of the folders it watches. One, shared by every
+    part."""
+
+    name: str = field(default_factory=worker_name)
+    lease_seconds: float = LEASE_SECONDS
+    folders: FolderNames = field(default_factory=FolderNames)
 
 
 class TablePart:
     """One idea of the job table (the queue, the requests, …) over a shared engine. Each
     public method is one transaction."""
 
-    def __init__(self, engine: Engine, clock: Clock = utcnow) -> None:
+    def __init__(self, engine: Engine, clock: Clock = utcnow, daemon: Daemon | None = None) -> None:
         self.engine = engine
         self.clock = clock
+        self.daemon = daemon or Daemon()
+
+    @property
+    def worker(self) -> str:
+        return self.daemon.name
+
+    @worker.setter
+    def worker(self, name: str) -> None:
+        self.daemon.name = name
+
+    def lease_end(self, now: datetime) -> datetime:
+        """Given the time, when a claim taken or renewed now lapses."""
+        return now + timedelta(seconds=self.daemon.lease_seconds)
+
+    def name(self, folder: str) -> str:
+        """Given a folder's local path, its name in the table."""
+        return self.daemon.folders.name(folder)
+
+    def path(self, name: str) -> str:
+        """Given a folder's name in the table, where this daemon has it."""
+        return self.daemon.folders.path(name)
+
+    def in_scopes(self, scopes: Sequence[Scope]) -> ColumnElement[bool]:
+        """Given the scopes of a scan (none: everything), the jobs inside them."""
+        if not scopes:
+            return true()
+        return or_(*(self._in_scope(scope) for scope in scopes))
+
+    def _in_scope(self, scope: Scope) -> ColumnElement[bool]:
+        folder = Job.folder == self.name(scope.folder)
+        if not scope.prefix:
+            return folder
+        prefix = scope.prefix.rstrip("/")
+        # paths are bytes: byte order, whatever the database's collation
+        below = and_(Job.relpath >= f"{prefix}/", Job.relpath < f"{prefix}0")  # "0" follows "/"
+        return and_(folder, or_(Job.relpath == prefix, below))
 
 
-def in_scopes(scopes: Sequence[Scope]) -> ColumnElement[bool]:
-    """Given the scopes of a scan (none: everything), the jobs inside them."""
-    if not scopes:
-        return true()
-    return or_(*(_in_scope(scope) for scope in scopes))
-
-
-def _in_scope(scope: Scope) -> ColumnElement[bool]:
-    if not scope.prefix:
-        return Job.folder == scope.folder
-    prefix = scope.prefix.rstrip("/")
-    below = and_(Job.relpath >= f"{prefix}/", Job.relpath < f"{prefix}0")  # "0" follows "/"
-    return and_(Job.folder == scope.folder, or_(Job.relpath == prefix, below))
+def serialise(conn: Connection, what: str) -> None:
+    """Given a transaction, hold a lock named ``what`` until it ends, across every daemon on
+    the table: PostgreSQL's advisory lock; SQLite's writers are one at a time already."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(f"visionati-sync:{what}".encode())
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

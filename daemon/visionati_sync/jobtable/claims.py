@@ -1,27 +1,29 @@
 """Claims: workers taking files from the queue to upload them, and giving back what they
 could not send (paused, over a cap, a fault, refused). The submitter uses this part; a
-claim names its worker, so one never releases another's."""
+claim names its worker, so one never releases another's.
+
+A claim is a lease: it lapses at its ``next_attempt_at`` (the database's clock) unless its
+daemon renews it (``renew``, from the daemon's heartbeat), and any daemon then puts the file
+back in the queue (``take_back_lapsed``). The same heartbeat renews this daemon's sidecar
+writes and polls."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, delete, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select, update
 
 from .. import policy
-from ..records import ClaimedJob, Clock, Scope, State, utcnow
-from ..workers import worker_name
+from ..records import ClaimedJob, Scope, State
 from . import transitions as t
-from .base import TablePart, in_scopes
-from .schema import Job
+from .base import TablePart
+from .schema import ApiRequest, Job
+
+POLLED = ("queued", "processing", "sending")  # the requests a daemon may hold
 
 
 class Claims(TablePart):
-    def __init__(self, engine: Engine, worker: str | None = None, clock: Clock = utcnow) -> None:
-        super().__init__(engine, clock)
-        self.worker = worker or worker_name()
-
     def claim(self, limit: int, scopes: Sequence[Scope] = ()) -> list[ClaimedJob]:
         """Given a batch size, atomically take up to that many due pending jobs.
 
@@ -32,13 +34,14 @@ class Claims(TablePart):
         now = self.clock()
         due = (
             select(Job.id)
-            .where(Job.state == State.PENDING, Job.next_attempt_at <= now, in_scopes(scopes))
+            .where(Job.state == State.PENDING, Job.next_attempt_at <= now, self.in_scopes(scopes))
             .order_by(Job.next_attempt_at, Job.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
             .cte("due")
         )
-        statement = t.statement(t.CLAIM, t.claimed(now, self.worker), Job.id == due.c.id)
+        taken = t.claimed(now, self.worker, self.lease_end(now))
+        statement = t.statement(t.CLAIM, taken, Job.id == due.c.id)
         with self.engine.begin() as conn:
             rows = conn.execute(
                 statement.returning(
@@ -52,7 +55,63 @@ class Claims(TablePart):
                     Job.batch_limit,
                 )
             ).all()
-        return sorted((_claimed(row) for row in rows), key=lambda job: job.id)
+        return sorted((self._claimed(row) for row in rows), key=lambda job: job.id)
+
+    def held(self, job_ids: Sequence[int]) -> set[int]:
+        """Given jobs this worker claimed, those it still holds: a claim whose lease lapsed
+        (a stall longer than ``database.lease_seconds``) may be another daemon's now."""
+        if not job_ids:
+            return set()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job.id).where(
+                    Job.id.in_(job_ids), Job.state == State.CLAIMED, Job.locked_by == self.worker
+                )
+            ).scalars()
+            return set(rows)
+
+    def renew(self) -> int:
+        """Extend every lease this daemon holds (claims, sidecar writes, polls) while it
+        works on them; returns how many it holds."""
+        now = self.clock()
+        until = self.lease_end(now)
+        with self.engine.begin() as conn:
+            jobs = conn.execute(
+                update(Job)
+                .where(
+                    or_(Job.state == State.CLAIMED, Job.state == State.WRITING),
+                    Job.locked_by == self.worker,
+                )
+                .values(next_attempt_at=until)
+            ).rowcount
+            polls = conn.execute(
+                update(ApiRequest)
+                .where(ApiRequest.status.in_(POLLED), ApiRequest.polled_by == self.worker)
+                .values(next_poll_at=until)
+            ).rowcount
+        return int(jobs or 0) + int(polls or 0)
+
+    def take_back_lapsed(self) -> int:
+        """Put back in the queue the files whose claims lapsed: their daemon died, or stalled
+        longer than its lease. A request it was sending when it stopped is written off: the
+        API may have taken it (and its credits), but nobody knows its id, so its estimate
+        stays counted against the budget. (Lapsed sidecar writes and polls are due again by
+        themselves.) Returns how many files went back."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ApiRequest)
+                .where(ApiRequest.status == "sending", ApiRequest.next_poll_at < now)
+                .values(
+                    status="lost", finished_at=now, polled_by=None,
+                    error="its daemon stopped before the API answered; its files are sent "
+                    "again, and its estimate stays counted against the budget",
+                )
+            )  # fmt: skip
+            return t.apply(
+                conn, t.ORPHANED, t.pending(now),
+                Job.next_attempt_at < now, Job.locked_by != self.worker,
+            )  # fmt: skip
 
     def release(
         self, job_ids: Sequence[int], *, delay: float = 0, error: str | None = None
@@ -115,7 +174,9 @@ class Claims(TablePart):
         where = (Job.id == job.id, Job.state == State.CLAIMED)
         with self.engine.begin() as conn:
             dropped = conn.execute(
-                delete(Job).where(*where, Job.folder == job.folder, Job.relpath == job.relpath)
+                delete(Job).where(
+                    *where, Job.folder == self.name(job.folder), Job.relpath == job.relpath
+                )
             ).rowcount
             if not dropped:
                 t.apply(conn, t.RELEASE, t.pending(self.clock()), *where)
@@ -134,9 +195,8 @@ class Claims(TablePart):
                 owned = or_(owned, Job.locked_by.is_(None))
             return t.apply(conn, t.ORPHANED, t.pending(self.clock()), owned)
 
-
-def _claimed(row: Any) -> ClaimedJob:
-    return ClaimedJob(
-        row.id, row.folder, row.relpath, row.size, row.mtime_ns, row.attempts, row.faults,
-        row.batch_limit,
-    )  # fmt: skip
+    def _claimed(self, row: Any) -> ClaimedJob:
+        return ClaimedJob(
+            row.id, self.path(row.folder), row.relpath, row.size, row.mtime_ns, row.attempts,
+            row.faults, row.batch_limit,
+        )  # fmt: skip

@@ -13,7 +13,9 @@ import contextlib
 import errno
 import importlib
 import os
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -22,9 +24,12 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 
+from ..records import Clock, utcnow
+
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
+MIGRATING = 0x76730001  # the advisory lock daemons take to migrate a PostgreSQL table
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another to finish (database.busy_timeout)
 EMPTY = "sqlite://"  # what a reader sees where no job table exists yet
 
@@ -218,15 +223,52 @@ def _alembic_config() -> AlembicConfig:
 
 
 def upgrade(engine: Engine) -> None:
-    """Given an engine, bring its schema to the newest migration (a no-op when current)."""
+    """Given an engine, bring its schema to the newest migration (a no-op when current).
+    Daemons that start together on an empty database migrate it once: each takes a lock
+    first (SQLite's write lock, PostgreSQL's advisory lock), and Alembic, inside it, finds
+    the work done by the first."""
     if current_revision(engine) == _migrations().HEAD:
         return  # the usual case: no need to load Alembic at all
     from alembic import command
 
     cfg = _alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATING})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+class DatabaseClock:
+    """The database server's clock, as seen from here: a fleet judges its leases by one
+    clock, whatever each machine's says. Read again every minute; between, the machine's
+    clock plus the difference."""
+
+    REREAD = 60.0
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._offset = timedelta(0)
+        self._read_at: float | None = None
+
+    def __call__(self) -> datetime:
+        ticks = time.monotonic()
+        if self._read_at is None or ticks - self._read_at > self.REREAD:
+            with self.engine.connect() as connection:
+                before = datetime.now(UTC)
+                server = connection.execute(text("SELECT now()")).scalar_one()
+                after = datetime.now(UTC)
+            self._offset = server - (before + (after - before) / 2)
+            self._read_at = ticks
+        return datetime.now(UTC) + self._offset
+
+
+def clock_for(engine: Engine) -> Clock:
+    """Given an engine, the clock its leases go by: the server's, or on SQLite (one
+    machine) this machine's."""
+    if engine.dialect.name == "postgresql":
+        return DatabaseClock(engine)
+    return utcnow
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select, update
 from ..options import RequestOptions
 from ..records import FileSeen, Scope, State
 from . import transitions as t
-from .base import TablePart, in_scopes
+from .base import TablePart
 from .schema import Job, Result
 
 CHUNK = 500  # files looked up per statement when queueing
@@ -33,7 +33,7 @@ class FileQueue(TablePart):
         # expression layer would cost more than the walk itself. Paths are stored as bytes.
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         sql = f"SELECT relpath, size, mtime_ns FROM jobs WHERE folder = {mark}"  # noqa: S608
-        params: tuple[bytes, ...] = (os.fsencode(folder),)
+        params: tuple[bytes, ...] = (os.fsencode(self.name(folder)),)
         if directory:
             sql += f" AND relpath >= {mark} AND relpath < {mark}"
             params += (os.fsencode(f"{directory}/"), os.fsencode(f"{directory}0"))
@@ -67,7 +67,7 @@ class FileQueue(TablePart):
         batch = list(files)
         if not batch:
             return counts
-        now = self.clock()
+        now, folder = self.clock(), self.name(folder)
         with self.engine.begin() as conn:
             for start in range(0, len(batch), CHUNK):
                 chunk = batch[start : start + CHUNK]
@@ -113,6 +113,7 @@ class FileQueue(TablePart):
         new upload. A tagged file gets its sidecars written at the new place from the stored
         result. Returns the job's id and state, or None when there was no job to move."""
         now = self.clock()
+        folder, new_folder = self.name(folder), self.name(new_folder)
         place = {"folder": new_folder, "relpath": new_relpath}
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -139,7 +140,7 @@ class FileQueue(TablePart):
             row = conn.execute(
                 delete(Job)
                 .where(
-                    Job.folder == folder,
+                    Job.folder == self.name(folder),
                     Job.relpath == relpath,
                     Job.state.in_(t.FORGETTABLE),
                 )
@@ -163,7 +164,7 @@ class FileQueue(TablePart):
             select(Job.id)
             .join(Result, Result.id == Job.result_id)
             .where(Job.state == State.DONE, Result.options_fp != options.fingerprint())
-            .where(in_scopes(scopes))
+            .where(self.in_scopes(scopes))
         )
         with self.engine.begin() as conn:
             return t.apply(

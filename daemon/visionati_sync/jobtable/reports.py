@@ -10,18 +10,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, select
 
 from ..options import RequestOptions
 from ..records import VISIBLE_STATES, JobRow, Scope, State, shown
-from .base import TablePart, in_scopes
+from .base import TablePart
 from .schema import ApiRequest, DaemonState, Job, Result
 
 
 class Reports(TablePart):
     def counts(self, scopes: Sequence[Scope] = ()) -> dict[str, int]:
         """Return the number of jobs in each user-visible state (claimed counts as pending)."""
-        query = select(Job.state, func.count()).where(in_scopes(scopes)).group_by(Job.state)
+        query = select(Job.state, func.count()).where(self.in_scopes(scopes)).group_by(Job.state)
         counts = dict.fromkeys(map(str, VISIBLE_STATES), 0)
         with self.engine.begin() as conn:
             for state, count in conn.execute(query):
@@ -31,7 +31,7 @@ class Reports(TablePart):
     def waiting_to_write(self, scopes: Sequence[Scope] = ()) -> int:
         """How many paid results wait for the disk or the folder to take their sidecars."""
         query = select(func.count()).where(
-            Job.state == State.WRITING, Job.write_attempts > 0, in_scopes(scopes)
+            Job.state == State.WRITING, Job.write_attempts > 0, self.in_scopes(scopes)
         )
         with self.engine.begin() as conn:
             return int(conn.execute(query).scalar_one())
@@ -43,7 +43,7 @@ class Reports(TablePart):
         if limit is not None:
             query = query.limit(limit)
         with self.engine.begin() as conn:
-            return [_job_row(j) for j in conn.execute(query).all()]
+            return [self._job_row(j) for j in conn.execute(query).all()]
 
     def states(self, job_ids: Sequence[int]) -> dict[int, State]:
         """Given job ids, the state of each that exists."""
@@ -59,7 +59,7 @@ class Reports(TablePart):
                 .order_by(Job.updated_at.desc())
                 .limit(limit)
             ).all()
-        return [_job_row(j) for j in rows]
+        return [self._job_row(j) for j in rows]
 
     def backend_errors(self, limit: int = 5) -> list[dict[str, Any]]:
         """The most recent per-backend failures the API reported alongside results."""
@@ -92,7 +92,7 @@ class Reports(TablePart):
                 select(Job.relpath, Job.size, Job.mtime_ns)
                 .join(Result, Result.id == Job.result_id)
                 .where(
-                    Job.folder == folder,
+                    Job.folder == self.name(folder),
                     Job.relpath.in_(relpaths),
                     Job.state == State.DONE,
                     Result.options_fp == options.fingerprint(),
@@ -111,14 +111,9 @@ class Reports(TablePart):
             return int(conn.execute(query).scalar_one() or 0)
 
     def credits_committed(self, since: datetime | None = None) -> int:
-        """Credits that requests sent since ``since`` cost: what they were charged, or, while
-        outstanding, what the price table says they will be."""
-        spent = func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0)
-        query = select(func.coalesce(func.sum(spent), 0))
-        if since is not None:
-            query = query.where(ApiRequest.submitted_at >= since)
+        """Credits that requests sent since ``since`` cost (``committed_since``)."""
         with self.engine.begin() as conn:
-            return int(conn.execute(query).scalar_one() or 0)
+            return committed_since(conn, since)
 
     def last_balance(self) -> int | None:
         with self.engine.begin() as conn:
@@ -135,11 +130,18 @@ class Reports(TablePart):
         """Given a fact for `status` (e.g. why submissions are paused), store it; None clears."""
         now = self.clock()
         with self.engine.begin() as conn:
-            conn.execute(delete(DaemonState).where(DaemonState.key == key))
-            if value is not None:
-                conn.execute(
-                    insert(DaemonState).values(key=key, value=json.dumps(value), updated_at=now)
+            if value is None:
+                conn.execute(delete(DaemonState).where(DaemonState.key == key))
+                return
+            # an upsert: daemons of a fleet may say the same fact at the same moment
+            row = {"key": key, "value": json.dumps(value), "updated_at": now}
+            upsert = _insert_for(conn)(DaemonState).values(**row)
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[DaemonState.key],
+                    set_={"value": upsert.excluded.value, "updated_at": upsert.excluded.updated_at},
                 )
+            )
 
     def pause(self, worker: str, pause: dict[str, Any] | None) -> None:
         """Given why a process's uploads are paused (None: they are not), tell `status`.
@@ -147,13 +149,26 @@ class Reports(TablePart):
         self.put_state(PAUSED + worker, pause)
 
     def paused(self) -> Any:
-        """Why uploads are paused, as the first paused process says (None: none is)."""
+        """Why uploads are paused, as the first paused process says, else as the fleet's
+        pause says (None: none is)."""
         with self.engine.begin() as conn:
             raw = conn.execute(
                 select(DaemonState.value)
                 .where(DaemonState.key.startswith(PAUSED))
                 .order_by(DaemonState.key)
                 .limit(1)
+            ).scalar_one_or_none()
+        return json.loads(raw) if raw is not None else self.fleet_paused()
+
+    def fleet_pause(self, pause: dict[str, Any] | None) -> None:
+        """Given why every daemon on the table must stop uploading (a rejected key, an empty
+        account; None: the reason is gone), tell them all: each checks before it uploads."""
+        self.put_state(FLEET_PAUSE, pause)
+
+    def fleet_paused(self) -> Any:
+        with self.engine.begin() as conn:
+            raw = conn.execute(
+                select(DaemonState.value).where(DaemonState.key == FLEET_PAUSE)
             ).scalar_one_or_none()
         return None if raw is None else json.loads(raw)
 
@@ -167,7 +182,8 @@ class Reports(TablePart):
         self.put_state(PAUSED + worker, None)
 
     def daemons(self) -> list[dict[str, Any]]:
-        """The daemons and scans that said they run, and how long since each last did."""
+        """The daemons and scans that said they run, how long since each last did, and what
+        each holds: requests with the API it sent, files it is uploading."""
         now = self.clock()
         with self.engine.begin() as conn:
             rows = conn.execute(
@@ -175,11 +191,39 @@ class Reports(TablePart):
                 .where(DaemonState.key.startswith(DAEMON))
                 .order_by(DaemonState.key)
             ).all()
-        return [
-            {"worker": key.removeprefix(DAEMON), **json.loads(value),
-             "last_heard_seconds": round((now - heard).total_seconds(), 1)}
-            for key, value, heard in rows
-        ]  # fmt: skip
+            requests = dict(
+                conn.execute(
+                    select(ApiRequest.sent_by, func.count())
+                    .where(ApiRequest.status.in_(("queued", "processing")))
+                    .group_by(ApiRequest.sent_by)
+                ).all()
+            )
+            claimed = dict(
+                conn.execute(
+                    select(Job.locked_by, func.count())
+                    .where(Job.state == State.CLAIMED)
+                    .group_by(Job.locked_by)
+                ).all()
+            )
+        found = []
+        for key, value, heard in rows:
+            worker = key.removeprefix(DAEMON)
+            found.append(
+                {"worker": worker, **json.loads(value),
+                 "last_heard_seconds": round((now - heard).total_seconds(), 1),
+                 "requests_in_flight": requests.get(worker, 0),
+                 "files_claimed": claimed.get(worker, 0)}
+            )  # fmt: skip
+        return found
+
+    def _job_row(self, job: Any) -> JobRow:
+        """Given a row of the jobs table, return it as users see it (internal states
+        folded, its folder where this process has it)."""
+        path = shown(os.path.join(self.path(job.folder), job.relpath))
+        return JobRow(
+            job.id, path, State(job.state).visible, job.attempts, job.error, job.request_id,
+            job.updated_at,
+        )  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         """Return what `status` shows: counts, oldest pending age, spend, pause, errors."""
@@ -205,12 +249,25 @@ class Reports(TablePart):
 
 PAUSED = "paused:"  # + host:pid: why that process's uploads are paused
 DAEMON = "daemon:"  # + host:pid: a running daemon's heartbeat
+FLEET_PAUSE = "fleet-pause"  # a pause every daemon on the table takes (a key, credits)
 
 
-def _job_row(job: Any) -> JobRow:
-    """Given a row of the jobs table, return it as users see it (internal states folded)."""
-    path = shown(os.path.join(job.folder, job.relpath))
-    return JobRow(
-        job.id, path, State(job.state).visible, job.attempts, job.error, job.request_id,
-        job.updated_at,
-    )  # fmt: skip
+def _insert_for(conn: Connection) -> Any:
+    """The INSERT that can say ON CONFLICT, in this database's dialect."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def committed_since(conn: Connection, since: datetime | None = None) -> int:
+    """Credits that the requests sent since ``since`` (by any daemon) cost: what they were
+    charged, or, while outstanding or being sent, what the price table says they will be."""
+    spent = func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0)
+    query = select(func.coalesce(func.sum(spent), 0))
+    if since is not None:
+        query = query.where(ApiRequest.submitted_at >= since)
+    return int(conn.execute(query).scalar_one() or 0)

@@ -1,23 +1,33 @@
 """Requests and results: what went to the API, following it until it answers, and the
 results cache that makes the same bytes under the same options cost nothing a second time.
-The submitter and the poller use this part."""
+The submitter and the poller use this part.
+
+A request is first a reservation (``sending``: its estimated credits, taken under the fleet's
+spending lock, so daemons racing for the last credits cannot overspend), then, once the API
+took it, ``queued``/``processing`` until it ends. Whichever daemon's poller takes a due
+request holds it for a lease (``polled_by`` until ``next_poll_at``); ending it twice is a
+no-op, so a daemon that lost its lease writes nothing."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from ..options import RequestOptions
 from ..records import OutstandingRequest, State, Upload
 from . import transitions as t
-from .base import TablePart
+from .base import TablePart, serialise
+from .reports import committed_since
 from .schema import ApiRequest, Job, Result
 
 OUTSTANDING = ("queued", "processing")
+SENDING = "sending"  # a reservation: the request is being uploaded
+Committed = Callable[[datetime | None], int]  # credits the fleet committed since a time
 # what a file was when it went out (or joined a request), bound per file
 _SENT: dict[str, Any] = {
     "sha256": bindparam("sha"),
@@ -54,19 +64,69 @@ class Requests(TablePart):
         with self.engine.begin() as conn:
             t.apply(
                 conn, t.CACHED, t.writing(self.clock(), result_id) | seen,
-                Job.id == upload.job_id,
+                Job.id == upload.job_id, Job.locked_by == self.worker,
             )  # fmt: skip
 
     # -- requests in flight ----------------------------------------------------------------
 
     def outstanding(self) -> int:
-        """How many requests the API holds for us now (the in-flight cap counts these)."""
+        """How many requests the API holds for this daemon now (its in-flight cap counts
+        these; every daemon of a fleet has its own)."""
         with self.engine.begin() as conn:
             return int(
                 conn.execute(
-                    select(func.count()).where(ApiRequest.status.in_(OUTSTANDING))
+                    select(func.count()).where(
+                        ApiRequest.status.in_(OUTSTANDING), ApiRequest.sent_by == self.worker
+                    )
                 ).scalar_one()
             )
+
+    def adopt(self, alive: Callable[[str], bool]) -> int:
+        """Given a test of whether a daemon still runs, count the outstanding requests of
+        those that do not (or of an older version) in this daemon's in-flight cap."""
+        with self.engine.begin() as conn:
+            senders = conn.execute(
+                select(ApiRequest.sent_by).where(ApiRequest.status.in_(OUTSTANDING)).distinct()
+            ).scalars()
+            gone = [s for s in senders if s is not None and s != self.worker and not alive(s)]
+            return int(
+                conn.execute(
+                    update(ApiRequest)
+                    .where(
+                        ApiRequest.status.in_(OUTSTANDING),
+                        ApiRequest.sent_by.is_(None) | ApiRequest.sent_by.in_(gone),
+                    )
+                    .values(sent_by=self.worker)
+                ).rowcount
+                or 0
+            )
+
+    def reserve(self, decide: Callable[[Committed], tuple[int, int]]) -> tuple[int, str | None]:
+        """Given how to choose the part of a batch that goes from what the whole fleet has
+        committed (``decide(committed)`` → files, credits), choose it and record it as a
+        request being sent, in one transaction that every daemon's reservation waits for.
+        Returns the number of files and the reservation (None when none go)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            serialise(conn, "spending")
+            files, credits = decide(lambda since: committed_since(conn, since))
+            if not files:
+                return 0, None
+            reservation = f"{SENDING}-{uuid.uuid4()}"
+            conn.execute(
+                insert(ApiRequest).values(
+                    id=reservation, status=SENDING, options_fp="", options_json="{}",
+                    file_count=files, credits_estimated=credits, submitted_at=now,
+                    next_poll_at=self.lease_end(now), poll_failures=0, sent_by=self.worker,
+                    polled_by=self.worker,
+                )
+            )  # fmt: skip
+        return files, reservation
+
+    def unreserve(self, reservation: str) -> None:
+        """Given a reservation whose request did not go (refused, or not sent), drop it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(ApiRequest).where(ApiRequest.id == reservation))
 
     def in_flight(self, hashes: Sequence[str], options: RequestOptions) -> dict[str, str]:
         """Given files' hashes and the options, return hash → the request in flight that
@@ -90,7 +150,7 @@ class Requests(TablePart):
         """Given claimed jobs whose bytes are in a request in flight, make them wait for its
         result: no upload, no attempt."""
         with self.engine.begin() as conn:
-            _ride(conn, riders, request_id, self.clock())
+            _ride(conn, riders, request_id, self.clock(), self.worker)
 
     def mark_submitted(
         self,
@@ -101,11 +161,16 @@ class Requests(TablePart):
         first_poll_in: float,
         credits_estimated: int | None = None,
         riders: Sequence[Upload] = (),
+        reservation: str | None = None,
     ) -> None:
-        """Given the API's answer to an upload, record the request, its files, and the files
-        with the same bytes that wait for its result (``riders``), together."""
+        """Given the API's answer to an upload, record the request (in place of its
+        ``reservation``), its files, and the files with the same bytes that wait for its
+        result (``riders``), together. Files whose claim this daemon lost meanwhile are left
+        to the daemon that holds them."""
         now = self.clock()
         with self.engine.begin() as conn:
+            if reservation is not None:
+                conn.execute(delete(ApiRequest).where(ApiRequest.id == reservation))
             conn.execute(
                 insert(ApiRequest).values(
                     id=request_id,
@@ -118,34 +183,44 @@ class Requests(TablePart):
                     submitted_at=now,
                     next_poll_at=now + timedelta(seconds=first_poll_in),
                     poll_failures=0,
+                    sent_by=self.worker,
                 )
             )
             named = _SENT | {"upload_name": bindparam("upload_name")}
             t.apply(
                 conn, t.SUBMIT, t.submitted(now, request_id) | named,
-                Job.id == bindparam("job_id"),
+                Job.id == bindparam("job_id"), Job.locked_by == self.worker,
                 many=[_sent(u) | {"upload_name": u.upload_name} for u in uploads],
             )  # fmt: skip
-            _ride(conn, riders, request_id, now)
+            _ride(conn, riders, request_id, now, self.worker)
 
     def due(self, limit: int = 100) -> list[OutstandingRequest]:
-        """Return outstanding requests whose next poll is due, the longest-waiting first."""
+        """Take the outstanding requests whose next poll is due, for this daemon to poll
+        (held for a lease; whichever daemon sent them), the oldest first."""
+        now = self.clock()
+        due = (
+            select(ApiRequest.id)
+            .where(ApiRequest.status.in_(OUTSTANDING), ApiRequest.next_poll_at <= now)
+            .order_by(ApiRequest.next_poll_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("due_polls")
+        )
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(
+                update(ApiRequest)
+                .where(ApiRequest.id == due.c.id)
+                .values(polled_by=self.worker, next_poll_at=self.lease_end(now))
+                .returning(
                     ApiRequest.id,
                     ApiRequest.response_uri,
                     ApiRequest.poll_failures,
                     ApiRequest.submitted_at,
                 )
-                .where(ApiRequest.status.in_(OUTSTANDING), ApiRequest.next_poll_at <= self.clock())
-                .order_by(ApiRequest.next_poll_at)
-                .limit(limit)
-            )
-            return [
-                OutstandingRequest(r.id, r.response_uri, r.poll_failures, r.submitted_at)
-                for r in rows
-            ]
+            ).all()
+        taken = [OutstandingRequest(r.id, r.response_uri, r.poll_failures, r.submitted_at)
+                 for r in rows]  # fmt: skip
+        return sorted(taken, key=lambda r: (r.submitted_at, r.id))
 
     def defer_poll(
         self, request_id: str, status: str | None, delay: float, *, failure: bool = False
@@ -156,13 +231,18 @@ class Requests(TablePart):
         now = self.clock()
         values: dict[str, Any] = {
             "last_polled_at": now,
+            "polled_by": None,
             "next_poll_at": now + timedelta(seconds=delay),
             "poll_failures": ApiRequest.poll_failures + 1 if failure else 0,
         }
         if status in OUTSTANDING:
             values["status"] = status
         with self.engine.begin() as conn:
-            conn.execute(update(ApiRequest).where(ApiRequest.id == request_id).values(**values))
+            conn.execute(
+                update(ApiRequest)
+                .where(ApiRequest.id == request_id, ApiRequest.status.in_(OUTSTANDING))
+                .values(**values)
+            )
 
     def uploads(self, request_id: str) -> dict[str, int]:
         """Given a request, return upload name → job id for its files still awaiting it (a
@@ -188,11 +268,12 @@ class Requests(TablePart):
         *,
         retry_delay: float,
         max_attempts: int,
-    ) -> None:
+    ) -> bool:
         """Given a completed request's assets by job id, store each result and queue the
         sidecar writes, all in one transaction: a crash after this loses nothing. A file the
         API answered nothing for (``unanswered``: job id → why, as far as it said) is an
-        answer about that file: an attempt, then sent again."""
+        answer about that file: an attempt, then sent again. False (and nothing done) when
+        another daemon ended the request first."""
         now = self.clock()
         with self.engine.begin() as conn:
             fp, options_json = conn.execute(
@@ -200,8 +281,9 @@ class Requests(TablePart):
                     ApiRequest.id == request_id
                 )
             ).one()
-            self._end(conn, request_id, "completed", credits_paid=credits_paid,
-                      credits_balance=balance)  # fmt: skip
+            if not self._end(conn, request_id, "completed", credits_paid=credits_paid,
+                             credits_balance=balance):  # fmt: skip
+                return False
             jobs = conn.execute(
                 select(Job.id, Job.sha256).where(
                     Job.request_id == request_id, Job.state == State.SUBMITTED
@@ -228,6 +310,7 @@ class Requests(TablePart):
                 Job.id == bindparam("job_id"),
                 many=[{"job_id": j.id, "rid": results[j.sha256]} for j in answered],
             )  # fmt: skip
+        return True
 
     def fail(self, request_id: str, error: str, *, retry_delay: float, max_attempts: int) -> None:
         """Given a request the API says failed, in the transaction that ends it: a batch goes
@@ -250,7 +333,8 @@ class Requests(TablePart):
         rode on it go back as they were."""
         now = self.clock()
         with self.engine.begin() as conn:
-            self._end(conn, request_id, status, error=error)
+            if not self._end(conn, request_id, status, error=error):
+                return  # another daemon ended it
             jobs = conn.execute(
                 select(Job.id, Job.upload_name).where(
                     Job.request_id == request_id, Job.state == State.SUBMITTED
@@ -270,13 +354,16 @@ class Requests(TablePart):
                 values = t.pending(now, delay=delay, error=job_error)
                 t.apply(conn, t.TRY_AGAIN, values, Job.id.in_(riders))
 
-    def _end(self, conn: Any, request_id: str, status: str, **values: Any) -> None:
+    def _end(self, conn: Any, request_id: str, status: str, **values: Any) -> bool:
+        """End a request still outstanding; False when it is not (another daemon ended it:
+        PostgreSQL makes the second wait for the first, then finds nothing to end)."""
         now = self.clock()
-        conn.execute(
+        ended = conn.execute(
             update(ApiRequest)
-            .where(ApiRequest.id == request_id)
-            .values(status=status, finished_at=now, last_polled_at=now, **values)
-        )
+            .where(ApiRequest.id == request_id, ApiRequest.status.in_(OUTSTANDING))
+            .values(status=status, finished_at=now, last_polled_at=now, polled_by=None, **values)
+        ).rowcount
+        return bool(ended)
 
 
 def _store_results(
@@ -316,8 +403,8 @@ def _sent(upload: Upload) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _ride(conn: Any, riders: Sequence[Upload], request_id: str, now: datetime) -> None:
+def _ride(conn: Any, riders: Sequence[Upload], request_id: str, now: datetime, worker: str) -> None:
     t.apply(
         conn, t.RIDE, t.submitted(now, request_id, uploaded=False) | _SENT,
-        Job.id == bindparam("job_id"), many=[_sent(u) for u in riders],
+        Job.id == bindparam("job_id"), Job.locked_by == worker, many=[_sent(u) for u in riders],
     )  # fmt: skip

@@ -91,6 +91,9 @@ class ApiRequest(Base):
     credits_estimated: Mapped[int | None] = mapped_column(Integer)  # price table, at upload
     credits_balance: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    sent_by: Mapped[str | None] = mapped_column(String(255))  # the daemon whose cap it counts in
+    # the daemon polling it now, until next_poll_at (a lease: anyone's once it lapses)
+    polled_by: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (Index("ix_api_requests_status_next_poll_at", "status", "next_poll_at"),)
 

@@ -55,11 +55,13 @@ WRITTEN = _t("written", {W}, D)
 CHANGED = _t("changed", {W}, P)
 WRITE_FAILED = _t("write failed", {W}, F)
 WRITE_LATER = _t("write later", {W}, W)
+TAKE_WRITE = _t("take write", {W}, W)  # a daemon holds its sidecar writes, for a lease
 MOVED = _t("moved", {D}, W)
 
 TRANSITIONS = (
     REQUEUE, RETAG, RETRY, CLAIM, RELEASE, ORPHANED, NOT_SENT, CACHED, SUBMIT, RIDE,
-    TRY_AGAIN, ANSWERED, UNANSWERED, WRITTEN, CHANGED, WRITE_FAILED, WRITE_LATER, MOVED,
+    TRY_AGAIN, ANSWERED, UNANSWERED, WRITTEN, CHANGED, WRITE_FAILED, WRITE_LATER, TAKE_WRITE,
+    MOVED,
 )  # fmt: skip
 FORGETTABLE = frozenset({P, D, F, K})  # a deleted file's job is dropped from these
 IN_FLIGHT = frozenset({C, S, W})  # a request or a write holds the job
@@ -95,8 +97,19 @@ def halved(now: datetime, error: str, files: int, *, delay: float = 0.0) -> Valu
     return values | {"batch_limit": policy.smaller_batch(files)}
 
 
-def claimed(now: datetime, worker: str) -> Values:
-    return {"state": C, "locked_by": worker, "locked_at": now, "updated_at": now}
+def claimed(now: datetime, worker: str, lease_end: datetime) -> Values:
+    """Taken by ``worker`` until ``lease_end`` (renewed while it works): after that, any
+    daemon puts it back in the queue."""
+    return {
+        "state": C, "locked_by": worker, "locked_at": now, "next_attempt_at": lease_end,
+        "updated_at": now,
+    }  # fmt: skip
+
+
+def writing_taken(now: datetime, worker: str, lease_end: datetime) -> Values:
+    """Its sidecars are being written by ``worker``, until ``lease_end``: then they are due
+    again, for any daemon."""
+    return {"state": W, "locked_by": worker, "locked_at": now, "next_attempt_at": lease_end}
 
 
 def submitted(now: datetime, request_id: str, *, uploaded: bool = True) -> Values:
@@ -138,6 +151,8 @@ def write_later(now: datetime, error: str, delay: float) -> Values:
     return {
         "state": W,
         "error": shown(error),
+        "locked_by": None,
+        "locked_at": None,
         "write_attempts": Job.write_attempts + 1,
         "next_attempt_at": now + timedelta(seconds=delay),
         "updated_at": now,
@@ -145,7 +160,10 @@ def write_later(now: datetime, error: str, delay: float) -> Values:
 
 
 def done(now: datetime) -> Values:
-    return {"state": D, "error": None, "done_at": now, "updated_at": now}
+    return {
+        "state": D, "error": None, "locked_by": None, "locked_at": None, "done_at": now,
+        "updated_at": now,
+    }  # fmt: skip
 
 
 def ended(now: datetime, state: State, error: str) -> Values:

@@ -1,23 +1,43 @@
 """Sidecars to write: jobs whose results are stored, until their sidecars are on disk. The
-writer uses this part."""
+writer uses this part. A daemon takes the writes it does for a lease (``TAKE_WRITE``), so of
+a fleet sharing a folder exactly one writes a given sidecar; one that lost its lease cannot
+mark the job done."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
-from ..records import State, WriteTask
+from ..records import Scope, State, WriteTask
 from . import transitions as t
 from .base import TablePart
 from .schema import Job, Result
 
 
 class Writes(TablePart):
-    def tasks(self, limit: int = 50) -> list[WriteTask]:
-        """Return jobs whose results are stored and whose sidecars are due to be written."""
+    def tasks(self, limit: int = 50, scopes: Sequence[Scope] = ()) -> list[WriteTask]:
+        """Take the jobs (in ``scopes``: the folders this daemon has) whose results are
+        stored and whose sidecars are due to be written."""
+        now = self.clock()
+        due = (
+            select(Job.id)
+            .where(Job.state == State.WRITING, Job.next_attempt_at <= now, self.in_scopes(scopes))
+            .order_by(Job.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("due_writes")
+        )
+        taken = t.writing_taken(now, self.worker, self.lease_end(now))
         with self.engine.begin() as conn:
+            ids = (
+                conn.execute(t.statement(t.TAKE_WRITE, taken, Job.id == due.c.id).returning(Job.id))
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return []
             rows = conn.execute(
                 select(
                     Job.id,
@@ -34,14 +54,13 @@ class Writes(TablePart):
                     Job.write_attempts,
                 )
                 .join(Result, Result.id == Job.result_id)
-                .where(Job.state == State.WRITING, Job.next_attempt_at <= self.clock())
+                .where(Job.id.in_(ids))
                 .order_by(Job.id)
-                .limit(limit)
             ).all()
         return [
             WriteTask(
                 r.id,
-                r.folder,
+                self.path(r.folder),
                 r.relpath,
                 r.size,
                 r.mtime_ns,
@@ -60,13 +79,13 @@ class Writes(TablePart):
         """Given jobs whose sidecars are written and durable, mark them done together."""
         if job_ids:
             with self.engine.begin() as conn:
-                t.apply(conn, t.WRITTEN, t.done(self.clock()), Job.id.in_(job_ids))
+                t.apply(conn, t.WRITTEN, t.done(self.clock()), Job.id.in_(job_ids), self._held)
 
     def changed(self, job_id: int, size: int, mtime_ns: int) -> None:
         """Given a job whose file changed after upload, queue it again (its result is stale)."""
         values = t.pending(self.clock(), fresh=True) | {"size": size, "mtime_ns": mtime_ns}
         with self.engine.begin() as conn:
-            t.apply(conn, t.CHANGED, values, Job.id == job_id)
+            t.apply(conn, t.CHANGED, values, Job.id == job_id, self._held)
 
     def unchanged(self, job_id: int, size: int, mtime_ns: int) -> None:
         """Given a job whose file was touched but holds the same bytes, remember the new stat."""
@@ -78,10 +97,15 @@ class Writes(TablePart):
         ``delay``: its result is paid for and kept."""
         with self.engine.begin() as conn:
             values = t.write_later(self.clock(), error, delay)
-            t.apply(conn, t.WRITE_LATER, values, Job.id == job_id)
+            t.apply(conn, t.WRITE_LATER, values, Job.id == job_id, self._held)
 
     def failed(self, job_id: int, error: str) -> None:
         """Given a job whose sidecars could not be written, fail it with the reason."""
         values = t.ended(self.clock(), State.FAILED, error)
         with self.engine.begin() as conn:
-            t.apply(conn, t.WRITE_FAILED, values, Job.id == job_id)
+            t.apply(conn, t.WRITE_FAILED, values, Job.id == job_id, self._held)
+
+    @property
+    def _held(self) -> ColumnElement[bool]:
+        """Held by this daemon, or by none: never another's write."""
+        return or_(Job.locked_by == self.worker, Job.locked_by.is_(None))
