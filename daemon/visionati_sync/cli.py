@@ -306,6 +306,60 @@ def upgrade(ctx: click.Context, config_path: Path | None) -> None:
 
 @db_group.command()
 @config_option
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="URL",
+    help="an empty database, e.g. postgresql+psycopg://user@host/visionati",
+)
+@click.option(
+    "--folder-name",
+    "folder_names",
+    multiple=True,
+    metavar="PATH=NAME",
+    help="give a folder its fleet-wide name (as folders[].name will say)",
+)
+@click.pass_context
+def copy(
+    ctx: click.Context, config_path: Path | None, target: str, folder_names: tuple[str, ...]
+) -> None:
+    """Copy the job table into another database (SQLite to PostgreSQL, for a fleet): every
+    file, request and result, so nothing is tagged or paid for again. Stop the daemon
+    first."""
+    from .jobtable import engine as engines
+    from .jobtable.copying import CopyRefused, copy_table
+
+    config = _load(ctx, config_path)
+    names = dict(_pair(item) for item in folder_names)
+    for folder in config.settings.folders:  # names the config gives already
+        names.setdefault(str(folder.path), folder.table_name)
+    source = engines.open_readonly(config.database_url())
+    destination = engines.make_engine(target)
+    try:
+        engines.upgrade(destination)
+        copied = copy_table(source, destination, names)
+    except CopyRefused as exc:
+        raise click.ClickException(f"--to: {exc}") from None
+    finally:
+        source.dispose()
+        destination.dispose()
+    shown = destination.url.render_as_string(hide_password=True)
+    click.echo(
+        f"copied {copied['jobs']} files, {copied['results']} results and "
+        f"{copied['api_requests']} requests to {shown}"
+    )
+
+
+def _pair(item: str) -> tuple[str, str]:
+    path, sep, name = item.partition("=")
+    if not sep or not path or not name:
+        raise click.BadParameter(f"{item!r}: give PATH=NAME", param_hint="--folder-name")
+    return str(Path(path).expanduser().resolve()), name
+
+
+@db_group.command()
+@config_option
 @click.pass_context
 def check(ctx: click.Context, config_path: Path | None) -> None:
     """Check the job table's integrity (SQLite's integrity_check); exit 1 if it is damaged."""
