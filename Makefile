@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv system-deps lint format test demo bench clean
+.PHONY: all venv system-deps lint format test demo demo-cluster bench clean
 
 all: test
 
@@ -35,6 +35,10 @@ test: $(STAMP) system-deps lint
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+# two daemons sharing one folder through a throwaway PostgreSQL server (see README "Several machines")
+demo-cluster: $(STAMP) system-deps
+	$(BIN)/python scripts/demo_cluster.py
 
 bench: $(STAMP)
 	@scripts/system-deps.sh bench

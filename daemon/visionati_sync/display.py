@@ -56,9 +56,13 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
     for daemon in report["daemons"]:
         heard = daemon["last_heard_seconds"]
         alive = "running" if heard < STALE_AFTER else "not heard from: stopped without a word?"
+        holds = (
+            f"; {daemon.get('requests_in_flight', 0)} requests in flight, "
+            f"{daemon.get('files_claimed', 0)} files being sent"
+        )
         yield (
             f"{daemon['kind']} {daemon['worker']}: {alive} (since {daemon['since']}, "
-            f"last heard {heard:.0f} s ago)"
+            f"last heard {heard:.0f} s ago{holds})"
         )
     if not report["daemons"]:
         yield "no daemon running"
