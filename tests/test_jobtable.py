@@ -353,3 +353,25 @@ def test_a_sub_folder_is_one_range_of_names_whatever_the_collation(table: JobTab
     assert table.queue.changed("/f", "a", inside) == []  # all known: nothing read again
     claimed = table.claims.claim(20, [Scope("/f", "a")])
     assert sorted(j.relpath for j in claimed) == ["a/Z.jpg", "a/b.jpg", "a/sub/c.jpg", "a/ä.jpg"]
+
+
+def test_what_a_stopped_or_dead_daemon_held_is_anyones_at_once(table: JobTable) -> None:
+    _, (a, b) = fleet(table, 2)
+    a.queue.enqueue("/f", [seen(1), seen(2), seen(3)])
+    first, second, third = a.claims.claim(8)
+    upload = Upload(first.id, "n.jpg", "sha", first.size, first.mtime_ns)
+    a.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
+    upload = Upload(second.id, "m.jpg", "sha2", second.size, second.mtime_ns)
+    a.requests.mark_submitted("r2", "uri", OPTIONS, [upload], first_poll_in=0)
+    a.requests.complete("r2", 3, 97, {second.id: {"name": "m.jpg"}}, [], {},
+                        retry_delay=0, max_attempts=3)  # fmt: skip
+    assert [r.id for r in a.requests.due()] == ["r1"] and len(a.writes.tasks()) == 1
+    a.claims.let_go()  # a clean stop: no waiting for its leases to lapse
+    assert [r.id for r in b.requests.due()] == ["r1"]
+    assert [t.job_id for t in b.writes.tasks()] == [second.id]
+    assert [j.id for j in b.claims.claim(8)] == [third.id]
+    # a daemon that dies holding work: the next start on its host gives it all back
+    b.claims.release_orphaned_claims(lambda owner: owner != "host1:1")
+    assert [r.id for r in a.requests.due()] == ["r1"]
+    assert [t.job_id for t in a.writes.tasks()] == [second.id]
+    assert [j.id for j in a.claims.claim(8)] == [third.id]

@@ -176,6 +176,7 @@ class Service:
     def _shutdown(self) -> None:
         self.runner.shutdown(SHUTDOWN_GRACE)
         with contextlib.suppress(Exception):  # a table in trouble: status shows it stale
+            self.table.claims.let_go()  # the next daemon need not wait for leases to lapse
             self.table.reports.gone(self.table.claims.worker)
         self.table.close()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from .. import policy
 from ..records import ClaimedJob, Scope, State
@@ -20,7 +20,12 @@ from . import transitions as t
 from .base import TablePart
 from .schema import ApiRequest, Job
 
-POLLED = ("queued", "processing", "sending")  # the requests a daemon may hold
+OUTSTANDING = ("queued", "processing")
+POLLED = (*OUTSTANDING, "sending")  # the requests a daemon may hold
+LOST_SENDING = (
+    "its daemon stopped before the API answered; its files are sent again, and its estimate "
+    "stays counted against the budget"
+)
 
 
 class Claims(TablePart):
@@ -102,12 +107,8 @@ class Claims(TablePart):
             conn.execute(
                 update(ApiRequest)
                 .where(ApiRequest.status == "sending", ApiRequest.next_poll_at < now)
-                .values(
-                    status="lost", finished_at=now, polled_by=None,
-                    error="its daemon stopped before the API answered; its files are sent "
-                    "again, and its estimate stays counted against the budget",
-                )
-            )  # fmt: skip
+                .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
+            )
             return t.apply(
                 conn, t.ORPHANED, t.pending(now),
                 Job.next_attempt_at < now, Job.locked_by != self.worker,
@@ -182,18 +183,52 @@ class Claims(TablePart):
                 t.apply(conn, t.RELEASE, t.pending(self.clock()), *where)
 
     def release_orphaned_claims(self, alive: Callable[[str], bool]) -> int:
-        """Given a test of whether a claim's owner still runs, put dead owners' claims back."""
+        """Given a test of whether a claim's owner still runs, give back at once what dead
+        owners held, rather than when their leases lapse: their claims go back to the queue,
+        their sidecar writes and polls are due. Returns how many claims went back."""
         with self.engine.begin() as conn:
-            owners = conn.execute(
-                select(Job.locked_by).where(Job.state == State.CLAIMED).distinct()
-            ).scalars()
-            dead = [owner for owner in owners if owner is None or not alive(owner)]
-            if not dead:
-                return 0
-            owned: ColumnElement[bool] = Job.locked_by.in_([d for d in dead if d is not None])
-            if None in dead:
-                owned = or_(owned, Job.locked_by.is_(None))
-            return t.apply(conn, t.ORPHANED, t.pending(self.clock()), owned)
+            owners = set(
+                conn.execute(
+                    select(Job.locked_by).where(Job.state.in_(t.IN_FLIGHT)).distinct()
+                ).scalars()
+            ) | set(
+                conn.execute(
+                    select(ApiRequest.polled_by).where(ApiRequest.status.in_(POLLED)).distinct()
+                ).scalars()
+            )
+            dead = [owner for owner in owners if owner is not None and not alive(owner)]
+            if dead:
+                self._let_go(conn, dead, sending=True)
+            # a claim nobody holds (an older version's) is anyone's
+            orphaned = or_(Job.locked_by.in_(dead), Job.locked_by.is_(None))
+            return t.apply(conn, t.ORPHANED, t.pending(self.clock()), orphaned)
+
+    def let_go(self) -> int:
+        """On a clean stop, give back what this daemon holds: claims to the queue, sidecar
+        writes and polls due now (another daemon, or the next start, takes them at once).
+        Returns how many claims went back."""
+        with self.engine.begin() as conn:
+            self._let_go(conn, [self.worker], sending=False)
+            return t.apply(conn, t.ORPHANED, t.pending(self.clock()), Job.locked_by == self.worker)
+
+    def _let_go(self, conn: Any, workers: list[str], *, sending: bool) -> None:
+        now = self.clock()
+        conn.execute(
+            update(Job)
+            .where(Job.state == State.WRITING, Job.locked_by.in_(workers))
+            .values(locked_by=None, locked_at=None, next_attempt_at=now)
+        )
+        conn.execute(
+            update(ApiRequest)
+            .where(ApiRequest.status.in_(OUTSTANDING), ApiRequest.polled_by.in_(workers))
+            .values(polled_by=None, next_poll_at=now)
+        )
+        if sending:  # the API may have taken it: see take_back_lapsed
+            conn.execute(
+                update(ApiRequest)
+                .where(ApiRequest.status == "sending", ApiRequest.sent_by.in_(workers))
+                .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
+            )
 
     def _claimed(self, row: Any) -> ClaimedJob:
         return ClaimedJob(
