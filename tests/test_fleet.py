@@ -165,6 +165,10 @@ def test_a_sqlite_job_table_copied_to_postgresql_pays_for_nothing_again(
     assert library.cli("scan").returncode == 0
     assert library.counts()["done"] == 7
     assert len(control.uploaded_hashes()) == 7  # the five copied were not sent again
+    paths = [job["path"] for job in library.json("jobs")]
+    assert len(paths) == 7 and all(p.startswith(f"{library.photos}/") for p in paths)
+    estimate = library.json("estimate")
+    assert (estimate["done"], estimate["to_upload"]) == (7, 0)  # nothing done looks undone
     again = library.cli("db", "copy", "--to", target)
     assert again.returncode == 1 and "already holds a job table" in again.stderr
 

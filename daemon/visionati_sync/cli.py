@@ -78,6 +78,8 @@ def _cannot_open(ctx: click.Context, config: Config, exc: Exception) -> NoReturn
         ctx.exit(EXIT_CONFIG)
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else None
     reason = reason or str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    if isinstance(exc, ImportError) and "psycopg" in str(exc):
+        reason = "PostgreSQL's driver is not installed: pip install 'visionati-sync[postgres]'"
     click.echo(f"error: {config.source}: database.url: cannot open: {reason}", err=True)
     ctx.exit(EXIT_CONFIG)
 
@@ -104,7 +106,10 @@ def _table(ctx: click.Context, config: Config, *, readonly: bool = True) -> JobT
 
     try:
         busy_timeout = config.settings.database.busy_timeout
-        return JobTable.open(config.database_url(), readonly=readonly, busy_timeout=busy_timeout)
+        return JobTable.open(
+            config.database_url(), readonly=readonly, busy_timeout=busy_timeout,
+            folders=config.folder_names(),
+        )  # fmt: skip
     except (SQLAlchemyError, ImportError, OSError, SchemaMismatch) as exc:
         _cannot_open(ctx, config, exc)
 
