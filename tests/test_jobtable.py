@@ -375,3 +375,14 @@ def test_what_a_stopped_or_dead_daemon_held_is_anyones_at_once(table: JobTable) 
     assert [r.id for r in a.requests.due()] == ["r1"]
     assert [t.job_id for t in a.writes.tasks()] == [second.id]
     assert [j.id for j in a.claims.claim(8)] == [third.id]
+
+
+def test_a_daemon_polls_its_own_requests_and_anothers_only_when_late(table: JobTable) -> None:
+    clock, (a, b) = fleet(table, 2)
+    a.queue.enqueue("/f", [seen(1)])
+    (job,) = a.claims.claim(8)
+    upload = Upload(job.id, "n.jpg", "sha", job.size, job.mtime_ns)
+    a.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
+    assert b.requests.due(others_late_by=2) == []  # a's, and a polls it in time
+    clock.advance(3)  # a is not polling it (dead, or stalled)
+    assert [r.id for r in b.requests.due(others_late_by=2)] == ["r1"]

@@ -114,7 +114,7 @@ class Poller:
 
     def step(self) -> bool:
         """Poll every request that is due once; return whether any was."""
-        due = self.requests.due()
+        due = self.requests.due(others_late_by=self.api.poll_interval)
         for request in due:
             with bound_contextvars(request_id=request.id):
                 self._poll_one(request)

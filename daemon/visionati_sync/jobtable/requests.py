@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
 from ..options import RequestOptions
 from ..records import OutstandingRequest, State, Upload
@@ -194,13 +194,21 @@ class Requests(TablePart):
             )  # fmt: skip
             _ride(conn, riders, request_id, now, self.worker)
 
-    def due(self, limit: int = 100) -> list[OutstandingRequest]:
+    def due(self, limit: int = 100, others_late_by: float = 0.0) -> list[OutstandingRequest]:
         """Take the outstanding requests whose next poll is due, for this daemon to poll
-        (held for a lease; whichever daemon sent them), the oldest first."""
+        (held for a lease), the oldest first: those it sent, and another daemon's (or a
+        dead one's) once ``others_late_by`` seconds overdue. A daemon that polls its own
+        learns at once that a place in its in-flight cap is free."""
         now = self.clock()
+        late = now - timedelta(seconds=others_late_by)
+        mine = or_(ApiRequest.sent_by == self.worker, ApiRequest.sent_by.is_(None))
         due = (
             select(ApiRequest.id)
-            .where(ApiRequest.status.in_(OUTSTANDING), ApiRequest.next_poll_at <= now)
+            .where(
+                ApiRequest.status.in_(OUTSTANDING),
+                ApiRequest.next_poll_at <= now,
+                or_(mine, ApiRequest.next_poll_at <= late),
+            )
             .order_by(ApiRequest.next_poll_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
