@@ -16,10 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
 import faults
+import fleet
 import renditions
 import xmp_sidecars
 
-BENCHMARKS = [xmp_sidecars.main, backfill.main, faults.main, renditions.main]
+BENCHMARKS = [xmp_sidecars.main, backfill.main, faults.main, renditions.main, fleet.main]
 
 
 def machine() -> str:
