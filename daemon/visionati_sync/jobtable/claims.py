@@ -18,10 +18,9 @@ from .. import policy
 from ..records import ClaimedJob, Scope, State
 from . import transitions as t
 from .base import TablePart
-from .schema import ApiRequest, Job
+from .schema import OUTSTANDING, SENDING, ApiRequest, Job
 
-OUTSTANDING = ("queued", "processing")
-POLLED = (*OUTSTANDING, "sending")  # the requests a daemon may hold
+POLLED = (*OUTSTANDING, SENDING)  # the requests a daemon may hold
 LOST_SENDING = (
     "its daemon stopped before the API answered; its files are sent again, and its estimate "
     "stays counted against the budget"
@@ -106,7 +105,7 @@ class Claims(TablePart):
         with self.engine.begin() as conn:
             conn.execute(
                 update(ApiRequest)
-                .where(ApiRequest.status == "sending", ApiRequest.next_poll_at < now)
+                .where(ApiRequest.status == SENDING, ApiRequest.next_poll_at < now)
                 .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
             )
             return t.apply(
@@ -226,7 +225,7 @@ class Claims(TablePart):
         if sending:  # the API may have taken it: see take_back_lapsed
             conn.execute(
                 update(ApiRequest)
-                .where(ApiRequest.status == "sending", ApiRequest.sent_by.in_(workers))
+                .where(ApiRequest.status == SENDING, ApiRequest.sent_by.in_(workers))
                 .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
             )
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, func, select
 from ..options import RequestOptions
 from ..records import VISIBLE_STATES, JobRow, Scope, State, shown
 from .base import TablePart
-from .schema import ApiRequest, DaemonState, Job, Result
+from .schema import OUTSTANDING, ApiRequest, DaemonState, Job, Result
 
 
 class Reports(TablePart):
@@ -194,7 +194,7 @@ class Reports(TablePart):
             requests = dict(
                 conn.execute(
                     select(ApiRequest.sent_by, func.count())
-                    .where(ApiRequest.status.in_(("queued", "processing")))
+                    .where(ApiRequest.status.in_(OUTSTANDING))
                     .group_by(ApiRequest.sent_by)
                 ).all()
             )

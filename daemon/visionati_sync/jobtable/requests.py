@@ -23,10 +23,8 @@ from ..records import OutstandingRequest, State, Upload
 from . import transitions as t
 from .base import TablePart, serialise
 from .reports import committed_since
-from .schema import ApiRequest, Job, Result
+from .schema import OUTSTANDING, SENDING, ApiRequest, Job, Result
 
-OUTSTANDING = ("queued", "processing")
-SENDING = "sending"  # a reservation: the request is being uploaded
 Committed = Callable[[datetime | None], int]  # credits the fleet committed since a time
 # what a file was when it went out (or joined a request), bound per file
 _SENT: dict[str, Any] = {

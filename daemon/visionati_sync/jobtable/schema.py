@@ -71,6 +71,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+# a request's status: ``sending`` (a reservation, while it is uploaded), ``queued`` and
+# ``processing`` (outstanding: the API holds it), ``completed``, ``failed``, ``lost``
+SENDING = "sending"
+OUTSTANDING = ("queued", "processing")
+
+
 class ApiRequest(Base):
     """One `POST /api/fetch` the API accepted; followed by the poller until it ends."""
 
@@ -78,7 +84,7 @@ class ApiRequest(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the API's request_id
     response_uri: Mapped[str | None] = mapped_column(String(2048))
-    status: Mapped[str] = mapped_column(String(16))  # queued, processing, completed, failed, lost
+    status: Mapped[str] = mapped_column(String(16))  # SENDING, OUTSTANDING, or how it ended
     options_fp: Mapped[str] = mapped_column(String(16))
     options_json: Mapped[str] = mapped_column(Text)
     file_count: Mapped[int] = mapped_column(Integer)
