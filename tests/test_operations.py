@@ -134,3 +134,11 @@ def test_without_a_config_every_place_looked_at_is_named(tmp_path: Path) -> None
     assert "no config file: looked for $VISIONATI_SYNC_CONFIG (not set), " in result.stderr
     assert f"{tmp_path}/.config/visionati-sync/config.yaml" in result.stderr
     assert "/etc/visionati-sync/config.yaml; give one with -c FILE" in result.stderr
+
+
+def test_scan_of_a_folder_not_in_the_config_tags_it_too(library: Library) -> None:
+    elsewhere = library.tmp / "elsewhere"
+    photos = samples.write_library(elsewhere, 2)
+    result = library.cli("scan", str(elsewhere), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert all((p.parent / f"{p.name}.xmp").exists() for p in photos)

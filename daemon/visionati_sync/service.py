@@ -245,6 +245,7 @@ class Service:
         self.recover()
         started = utcnow()
         self.intake.scan(folders, scopes)
+        self.own += [s for s in (Scope(str(f.path)) for f in folders) if s not in self.own]
         self._start_pipeline(scopes)
         try:
             code = self._wait_drained(scopes, started, reporter)
