@@ -131,3 +131,21 @@ def test_folders_named_twice_or_nested_are_one_folder_each(tmp_path: Path) -> No
         f"{config_file}: folders[3].path lies inside folders[0].path: its files are "
         "folders[3]'s, with its options",
     ]
+
+
+def test_a_folder_is_known_by_its_name_which_no_other_folder_may_take(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    config = load_config(
+        write(tmp_path, "folders:\n  - path: a\n    name: studio\n  - path: b\n"), environ={}
+    )
+    assert config.folder_names().by_path == {
+        str(tmp_path / "a"): "studio", str(tmp_path / "b"): str(tmp_path / "b"),
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match=r"folders\[1\]\.name: 'studio' names folders\[0\]"):
+        load_config(
+            write(tmp_path, "folders:\n  - {path: a, name: studio}\n  - {path: b, name: studio}\n"),
+            environ={},
+        )
+    with pytest.raises(ConfigError, match=r"database\.lease_seconds"):
+        load_config(write(tmp_path, "database:\n  lease_seconds: 0\n"), environ={})
