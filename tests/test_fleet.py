@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import new_database
 from support import Daemon, EmulatorControl, Library, base_config, clean_env, cli_json, wait_until
 from support import write_config as write
 from visionati_sync.devtools import samples
@@ -80,7 +79,8 @@ class Fleet:
 
 @pytest.fixture
 def fleet(tmp_path: Path, emulator: Emulator, postgres: PostgresServer) -> Iterator[Fleet]:
-    group = Fleet(tmp_path, emulator.url, new_database(postgres))
+    # an empty database, as a new user's: the daemons starting together migrate it once
+    group = Fleet(tmp_path, emulator.url, postgres.create_database(f"fleet_{uuid.uuid4().hex[:8]}"))
     yield group
     for daemon in group.daemons:
         daemon.stop()
