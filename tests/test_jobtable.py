@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from visionati_sync.jobtable import JobTable
 from visionati_sync.jobtable import transitions as t
-from visionati_sync.jobtable.schema import Job
+from visionati_sync.jobtable.schema import ApiRequest, Job
 from visionati_sync.options import RequestOptions
 from visionati_sync.records import FileSeen, FolderNames, Scope, State, Upload
 
@@ -408,3 +408,32 @@ def test_a_daemon_polls_its_own_requests_and_anothers_only_when_late(table: JobT
     assert b.requests.due(others_late_by=2) == []  # a's, and a polls it in time
     clock.advance(3)  # a is not polling it (dead, or stalled)
     assert [r.id for r in b.requests.due(others_late_by=2)] == ["r1"]
+
+
+def test_sweeping_leases_never_waits_for_work_in_progress(postgres: object) -> None:
+    """PostgreSQL: while the submitter records a request (its claims and its reservation held
+    in one transaction), the same daemon's lease sweep passes over those rows instead of
+    waiting for them: waiting, each would hold what the other needs (a deadlock seen with
+    three daemons)."""
+    from conftest import new_database
+
+    table = JobTable.open(new_database(postgres), worker="host:1")  # type: ignore[arg-type]
+    table.queue.enqueue("/f", [seen(1), seen(2)])
+    first, _second = table.claims.claim(8)
+    _, reservation = table.requests.reserve(lambda _committed: (1, 3))
+    with table.engine.connect() as recording:  # the submitter, mid-transaction
+        recording.execute(
+            Job.__table__.update().where(Job.id == first.id).values(error="recording")
+        )
+        recording.execute(
+            ApiRequest.__table__.update().where(ApiRequest.id == reservation).values(error="x")
+        )
+        renewed: list[int] = []
+        sweep = threading.Thread(target=lambda: renewed.append(table.claims.renew()))
+        sweep.start()
+        sweep.join(timeout=10)
+        assert renewed == [1], "the sweep waited for rows another transaction holds"
+        assert table.claims.take_back_lapsed() == 0
+        recording.rollback()
+    assert table.claims.renew() == 3  # both claims and the reservation, once free
+    table.close()

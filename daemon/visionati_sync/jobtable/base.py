@@ -8,8 +8,10 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, text, true
+from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select, text, true
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..records import Clock, FolderNames, Scope, utcnow
 from ..workers import worker_name
@@ -72,6 +74,39 @@ class TablePart:
         # paths are bytes: byte order, whatever the database's collation
         below = and_(Job.relpath >= f"{prefix}/", Job.relpath < f"{prefix}0")  # "0" follows "/"
         return and_(folder, or_(Job.relpath == prefix, below))
+
+
+def free(key: InstrumentedAttribute[Any], *where: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Given a table's key and a filter, the rows it selects that no other transaction holds
+    now (PostgreSQL's ``SKIP LOCKED``; SQLite has one writer at a time). A statement that
+    sweeps many rows (renewing leases, taking back lapsed ones) passes over rows another
+    transaction is changing rather than wait for them, and so never deadlocks with it: the
+    same daemon's submitter holds its claims while it records a request, and that request's
+    reservation."""
+    return key.in_(select(key).where(*where).with_for_update(skip_locked=True).scalar_subquery())
+
+
+def dialect_insert(conn: Connection) -> Any:
+    """The INSERT that can say ON CONFLICT, in this database's dialect."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def insert_missing(
+    conn: Connection, model: Any, keys: Sequence[InstrumentedAttribute[Any]], rows: list[Any]
+) -> None:
+    """Given rows and the unique key they are told apart by, insert those another daemon has
+    not inserted meanwhile (daemons of a fleet find the same new files and store the same
+    results at the same moment). Rows go in key order, as every daemon's do, so two that
+    insert overlapping rows wait for each other rather than deadlock."""
+    names = [key.key for key in keys]
+    rows = sorted(rows, key=lambda row: tuple(row[name] for name in names))
+    conn.execute(dialect_insert(conn)(model).on_conflict_do_nothing(index_elements=keys), rows)
 
 
 def serialise(conn: Connection, what: str) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, or_, select, update
 from .. import policy
 from ..records import ClaimedJob, Scope, State
 from . import transitions as t
-from .base import TablePart
+from .base import TablePart, free
 from .schema import OUTSTANDING, SENDING, ApiRequest, Job
 
 POLLED = (*OUTSTANDING, SENDING)  # the requests a daemon may hold
@@ -76,21 +76,32 @@ class Claims(TablePart):
 
     def renew(self) -> int:
         """Extend every lease this daemon holds (claims, sidecar writes, polls) while it
-        works on them; returns how many it holds."""
+        works on them; returns how many it renewed. One that a transaction is changing now
+        (the submitter recording its request, say) is left for the next renewal."""
         now = self.clock()
         until = self.lease_end(now)
         with self.engine.begin() as conn:
             jobs = conn.execute(
                 update(Job)
                 .where(
-                    or_(Job.state == State.CLAIMED, Job.state == State.WRITING),
-                    Job.locked_by == self.worker,
+                    free(
+                        Job.id,
+                        or_(Job.state == State.CLAIMED, Job.state == State.WRITING),
+                        Job.locked_by == self.worker,
+                    )
                 )
                 .values(next_attempt_at=until)
             ).rowcount
+        with self.engine.begin() as conn:
             polls = conn.execute(
                 update(ApiRequest)
-                .where(ApiRequest.status.in_(POLLED), ApiRequest.polled_by == self.worker)
+                .where(
+                    free(
+                        ApiRequest.id,
+                        ApiRequest.status.in_(POLLED),
+                        ApiRequest.polled_by == self.worker,
+                    )
+                )
                 .values(next_poll_at=until)
             ).rowcount
         return int(jobs or 0) + int(polls or 0)
@@ -105,13 +116,24 @@ class Claims(TablePart):
         with self.engine.begin() as conn:
             conn.execute(
                 update(ApiRequest)
-                .where(ApiRequest.status == SENDING, ApiRequest.next_poll_at < now)
+                .where(
+                    free(
+                        ApiRequest.id,
+                        ApiRequest.status == SENDING,
+                        ApiRequest.next_poll_at < now,
+                        ApiRequest.sent_by != self.worker,
+                    )
+                )
                 .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
             )
-            return t.apply(
-                conn, t.ORPHANED, t.pending(now),
-                Job.next_attempt_at < now, Job.locked_by != self.worker,
-            )  # fmt: skip
+        with self.engine.begin() as conn:
+            lapsed = free(
+                Job.id,
+                Job.state == State.CLAIMED,
+                Job.next_attempt_at < now,
+                Job.locked_by != self.worker,
+            )
+            return t.apply(conn, t.ORPHANED, t.pending(now), lapsed)
 
     def release(
         self, job_ids: Sequence[int], *, delay: float = 0, error: str | None = None
