@@ -8,12 +8,12 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 
 from ..options import RequestOptions
 from ..records import FileSeen, Scope, State
 from . import transitions as t
-from .base import TablePart
+from .base import TablePart, insert_missing
 from .schema import Job, Result
 
 CHUNK = 500  # files looked up per statement when queueing
@@ -103,7 +103,7 @@ class FileQueue(TablePart):
                         )
                         counts["updated"] += 1
                 if new_rows:
-                    conn.execute(insert(Job), new_rows)
+                    insert_missing(conn, Job, [Job.folder, Job.relpath], new_rows)
         return counts
 
     def move(

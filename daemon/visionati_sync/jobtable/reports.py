@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from ..options import RequestOptions
 from ..records import VISIBLE_STATES, JobRow, Scope, State, shown
-from .base import TablePart
+from .base import TablePart, dialect_insert
 from .schema import OUTSTANDING, ApiRequest, DaemonState, Job, Result
 
 
@@ -135,7 +135,7 @@ class Reports(TablePart):
                 return
             # an upsert: daemons of a fleet may say the same fact at the same moment
             row = {"key": key, "value": json.dumps(value), "updated_at": now}
-            upsert = _insert_for(conn)(DaemonState).values(**row)
+            upsert = dialect_insert(conn)(DaemonState).values(**row)
             conn.execute(
                 upsert.on_conflict_do_update(
                     index_elements=[DaemonState.key],
@@ -250,17 +250,6 @@ class Reports(TablePart):
 PAUSED = "paused:"  # + host:pid: why that process's uploads are paused
 DAEMON = "daemon:"  # + host:pid: a running daemon's heartbeat
 FLEET_PAUSE = "fleet-pause"  # a pause every daemon on the table takes (a key, credits)
-
-
-def _insert_for(conn: Connection) -> Any:
-    """The INSERT that can say ON CONFLICT, in this database's dialect."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
 
 
 def committed_since(conn: Connection, since: datetime | None = None) -> int:

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from ..options import RequestOptions
 from ..records import OutstandingRequest, State, Upload
 from . import transitions as t
-from .base import TablePart, serialise
+from .base import TablePart, insert_missing, serialise
 from .reports import committed_since
 from .schema import OUTSTANDING, SENDING, ApiRequest, Job, Result
 
@@ -396,7 +396,7 @@ def _store_results(
         if sha not in stored
     ]
     if new:
-        conn.execute(insert(Result), new)
+        insert_missing(conn, Result, [Result.sha256, Result.options_fp], new)
         stored = known()
     return stored
 
