@@ -6,14 +6,17 @@ refusal means for the files is decided in ``policy``; this stage carries it out.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import IO, TypeVar
 
+from sqlalchemy.exc import OperationalError
 from structlog.contextvars import bound_contextvars
 
 from . import catalog, policy
@@ -82,6 +85,17 @@ class Submitter:
         claimed = self.claims.claim(self.api.batch_size, scopes)
         if not claimed:
             return False
+        try:
+            self._send(claimed)
+        except BaseException:  # what is still claimed goes back, not held until a restart
+            with contextlib.suppress(Exception):
+                self.claims.release([job.id for job in claimed])
+            raise
+        return True
+
+    def _send(self, claimed: list[ClaimedJob]) -> None:
+        """Prepare a claimed batch, serve what the cache and requests in flight can, and
+        upload the rest, a request per set of options."""
         groups: dict[Group, list[Ready]] = {}
         for job, outcome in zip(claimed, self.pool.map(self._prepare, claimed), strict=True):
             with bound_contextvars(job_id=job.id, path=job.path):
@@ -100,7 +114,6 @@ class Submitter:
             self.claims.release([job.id for job, p in copies if p.content_key not in going])
             if reservation is not None:
                 self._upload(options, dict(fields), firsts, riders, reservation)
-        return True
 
     def _prepare(self, job: ClaimedJob) -> Prepared | FileProblem | SidecarError:
         """On the pool: what to send for the file, or why it cannot go (never raises)."""
@@ -246,12 +259,12 @@ class Submitter:
         estimate = sum(p.images for _, p in ready) * catalog.credits_per_image(
             options.backends, options.features, options.prompt
         )
-        self.table.requests.mark_submitted(
+        _paid_for(lambda: self.table.requests.mark_submitted(
             request_id, response_uri, options, uploads,
             first_poll_in=self.api.poll_interval, credits_estimated=estimate,
             riders=[_upload_of(job, checked) for job, checked in riders],
             reservation=reservation,
-        )  # fmt: skip
+        ))  # fmt: skip
         log.info("uploaded", request_id=request_id, files=names, copies_waiting=len(riders))
         if isinstance(answer, Completed):
             record_completion(
@@ -317,6 +330,20 @@ class Submitter:
             (log.warning if again else log.error)(
                 "upload failed" + ("; will retry" if again else "; giving up"), error=error
             )
+
+
+def _paid_for(record: Callable[[], None], tries: int = 3) -> None:
+    """The API has taken the request (and its credits): try hard to write it down, through a
+    passing trouble of the job table (a dropped connection, a deadlock the database broke)."""
+    for attempt in range(1, tries + 1):
+        try:
+            record()
+            return
+        except OperationalError as exc:
+            if attempt == tries:
+                raise
+            log.warning("recording an upload failed; trying again", error=str(exc.orig))
+            time.sleep(0.5 * attempt)
 
 
 def _upload_of(job: ClaimedJob, prepared: Prepared, names: Sequence[str] = ()) -> Upload:
