@@ -171,3 +171,17 @@ def test_a_photo_whose_sidecars_cannot_be_written_is_not_paid_for(
     assert writer.step()
     assert pipeline.table.reports.counts()["done"] == 1
     assert (photos / (fine.name + ".visionati.json")).exists()
+
+
+def test_a_step_that_fails_midway_gives_its_claims_back(tmp_path: Path, emulator: Emulator) -> None:
+    pipeline = Pipeline(tmp_path, emulator)
+    pipeline.add(samples.write_library(pipeline.photos, 3))
+
+    def broken(_folder: str) -> object:
+        raise RuntimeError("a bug while grouping the batch")
+
+    pipeline.submitter.options_for = broken  # type: ignore[assignment]
+    with pytest.raises(RuntimeError):
+        pipeline.submitter.step()
+    assert pipeline.table.reports.counts()["pending"] == 3
+    assert len(pipeline.table.claims.claim(8)) == 3  # in the queue, not held by the failed step
