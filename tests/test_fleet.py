@@ -101,6 +101,7 @@ def test_three_daemons_share_a_folder_each_file_paid_once_each_sidecar_written_o
     assert len(uploads) == 600 and set(uploads.values()) == {1}  # each file paid once
     assert fleet.tagged() == Counter({p.name: 1 for p in photos})  # each sidecar written once
     assert all(daemon.logged("tagged") for daemon in daemons)  # and all three did a share
+    assert [r for d in daemons for r in d.logged("unexpected error")] == []  # no deadlock
     assert all((p.parent / f"{p.name}.xmp").exists() for p in photos)
     seen = fleet.status()["daemons"]
     assert sorted(d["worker"] for d in seen) == sorted(
@@ -134,6 +135,7 @@ def test_a_killed_daemons_work_is_taken_back_within_its_lease(
     assert sum(n - 1 for n in uploads.values()) <= 8
     assert all(fleet.tagged()[p.name] >= 1 for p in photos)
     assert all(daemon.alive() for daemon in others)
+    assert [r for d in others for r in d.logged("unexpected error")] == []
 
 
 def test_a_fleet_wide_budget_is_never_overspent_by_daemons_racing_for_it(
