@@ -42,6 +42,23 @@ def estimate_lines(data: dict[str, Any]) -> Iterator[str]:
         )  # fmt: skip
 
 
+def service_status(
+    counts: dict[str, int], in_flight: int, credits_today: int, paused: str | None
+) -> str:
+    """What ``systemctl status`` shows of a running daemon, on one line."""
+    parts = [
+        f"{counts.get('done', 0):,} done",
+        f"{counts.get('pending', 0):,} pending",
+        f"{in_flight} requests in flight",
+        f"{credits_today:,} credits today",
+    ]
+    if counts.get("failed"):
+        parts.insert(2, f"{counts['failed']:,} failed")
+    if paused:
+        parts.append(f"paused: {paused}")
+    return " · ".join(parts)
+
+
 def status_lines(report: dict[str, Any]) -> Iterator[str]:
     """Given ``Reports.status()``, the state of the library and of its daemons."""
     yield "  ".join(f"{state}: {n}" for state, n in report["counts"].items())

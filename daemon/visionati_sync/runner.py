@@ -1,7 +1,8 @@
 """Running the pipeline's stages, each in a thread of its own: a loop around one ``step()``
 that returns whether it did something (then it steps again at once) or not (then it waits
 its idle time, or until woken). A stage that raises something unexpected logs it and carries
-on; stopping asks every loop to end and waits for them, up to a grace period."""
+on; stopping asks every loop to end and waits for them, up to a grace period. A step that
+runs far longer than any should is how a hung stage shows (``hung``: the watchdog asks)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Runner:
         self._wake: dict[str, threading.Event] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._busy_since: dict[str, float] = {}  # stage → when its current step began
 
     def _event(self, name: str) -> threading.Event:
         with self._lock:
@@ -50,15 +52,26 @@ class Runner:
     def _loop(self, name: str, step: Step, idle: float) -> None:
         wake = self._event(name)
         while not self.stop.is_set():
+            self._busy_since[name] = time.monotonic()
             try:
                 busy = step()
             except Exception as exc:
                 self.on_error(name, exc)
                 busy = False
                 self.stop.wait(AFTER_ERROR)
+            finally:
+                self._busy_since.pop(name, None)
             if not busy:
                 wake.wait(idle)
                 wake.clear()
+
+    def hung(self, after: float) -> list[str]:
+        """The stages whose current step has run for more than ``after`` seconds (a stage
+        waiting for work, or between steps, is not hung); a dead thread counts too."""
+        now = time.monotonic()
+        stuck = [name for name, since in list(self._busy_since.items()) if now - since > after]
+        dead = [t.name for t in self._threads if not t.is_alive() and not self.stop.is_set()]
+        return sorted(set(stuck + dead))
 
     def shutdown(self, grace: float) -> None:
         """Stop every stage; wait up to ``grace`` seconds in all for them to finish a step."""

@@ -9,11 +9,13 @@ and knowing when a scan is finished.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from types import FrameType
 
@@ -21,11 +23,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .client import ApiClient
 from .config import Config, ConfigError, FolderSettings, load_config
+from .display import service_status
 from .gate import Gate
 from .intake import Intake
 from .jobtable import JobTable
 from .jobtable.engine import trouble
 from .log import get_logger, register_secret
+from .notify import Notifier
 from .policy import STOPS_A_SCAN
 from .poller import Poller
 from .progress import Reporter
@@ -43,6 +47,13 @@ log = get_logger("service")
 # the systemd unit's TimeoutStopSec=20 leaves room for the rest of the shutdown.
 SHUTDOWN_GRACE = 8.0
 HEARTBEAT = 15.0  # seconds between a running daemon's "still here" for `status`
+# A step running longer than this is a stuck stage: the watchdog is no longer told we are
+# alive, and systemd restarts the daemon (the longest honest step, a large upload on a slow
+# line, takes minutes). $VISIONATI_SYNC_HANG_AFTER changes it, and $VISIONATI_SYNC_TEST_HANG
+# names a stage made to hang: both for the tests.
+HANG_AFTER = 600.0
+HANG_AFTER_ENV = "VISIONATI_SYNC_HANG_AFTER"
+TEST_HANG = "VISIONATI_SYNC_TEST_HANG"
 RESCAN_AFTER_TROUBLE = 30.0  # seconds: files a refused scan missed are looked for again
 EXIT_TROUBLE = 2  # the job table cannot be used (damaged, read-only): as for a config error
 
@@ -76,6 +87,8 @@ class Service:
         self.reload = threading.Event()
         self._api_key = config.api_key or ""
         self._gate: Gate | None = None
+        self.notifier = Notifier()
+        self._hung: list[str] = []  # stages the watchdog was last told nothing about
 
     @property
     def stop(self) -> threading.Event:
@@ -120,12 +133,19 @@ class Service:
         )
         tick = min(0.5, max(0.05, self.settler.settle_seconds / 4))
         lease = self.config.settings.database.lease_seconds
-        self.runner.start("leases", self._leases_step, lease / 3)
-        self.runner.start("settler", self.intake.settle_step, tick)
-        self.runner.start("poller", poller.step, min(0.5, api.poll_interval))
+        hang = os.environ.get(TEST_HANG)  # a test hook: the watchdog must notice
+
+        def start(name: str, step: Callable[[], bool], idle: float) -> None:
+            self.runner.start(name, threading.Event().wait if name == hang else step, idle)
+
+        start("leases", self._leases_step, lease / 3)
+        if self.notifier.enabled:
+            start("notify", self._notify_step, self.notifier.watchdog_interval or 5.0)
+        start("settler", self.intake.settle_step, tick)
+        start("poller", poller.step, min(0.5, api.poll_interval))
         if self.own:  # with no folders, only what is in flight is collected
-            self.runner.start("submitter", lambda: submitter.step(scopes or self.own), 1.0)
-            self.runner.start("writer", writer.step, 1.0)
+            start("submitter", lambda: submitter.step(scopes or self.own), 1.0)
+            start("writer", writer.step, 1.0)
         self._gate = gate
 
     def recover(self) -> None:
@@ -146,6 +166,29 @@ class Service:
             log.warning("re-queued files whose daemon's claim lapsed", files=taken)
             self.runner.wake("submitter")
         return False
+
+    def _notify_step(self) -> bool:
+        """Tell systemd what the daemon is doing, and, while no stage is stuck in a step,
+        that it is alive: a hung stage gets the daemon restarted by the watchdog."""
+        hung = self.runner.hung(float(os.environ.get(HANG_AFTER_ENV, HANG_AFTER)))
+        if hung != self._hung:
+            if hung:
+                log.error("a stage is stuck; the watchdog is no longer told we are alive",
+                          stages=hung)  # fmt: skip
+            self._hung = hung
+        if not hung and self.notifier.watchdog_interval is not None:
+            self.notifier.watchdog()
+        self.notifier.status(self._status_line())
+        return False
+
+    def _status_line(self) -> str:
+        reports = self.table.reports
+        midnight = datetime.combine(date.today(), dt_time(0)).astimezone()
+        paused = self._gate.paused if self._gate is not None else None
+        return service_status(
+            reports.counts(), self.table.requests.outstanding(),
+            reports.credits_spent(since=midnight), paused.reason if paused else None,
+        )  # fmt: skip
 
     def _trouble(self, stage: str, exc: Exception) -> None:
         """Something a stage (or the main loop) did raised. The job table's bad days are
@@ -204,6 +247,7 @@ class Service:
         )
         next_ensure, next_rescan, next_beat = 0.0, time.monotonic() + rescan_every, 0.0
         rescan_soon = False  # a scan the job table refused is done again, rescans or not
+        ready = False
         while not self.stop.is_set():
             now = time.monotonic()
             try:
@@ -212,10 +256,15 @@ class Service:
                     self._beat("run")
                 if self.reload.is_set():
                     self.reload.clear()
+                    self.notifier.reloading()
                     self._reload_config()
+                    self.notifier.ready()
                 if now >= next_ensure:
                     next_ensure = now + retry_every
                     watcher.ensure()
+                    if not ready:  # the job table is open and the watches are set
+                        ready = True
+                        self.notifier.ready(self._status_line())
                 if (rescan_every or rescan_soon) and now >= next_rescan:  # events get lost
                     next_rescan = now + (rescan_every or RESCAN_AFTER_TROUBLE)
                     rescan_soon = False
@@ -227,8 +276,10 @@ class Service:
                 next_rescan = min(next_rescan, now + RESCAN_AFTER_TROUBLE)
             self.stop.wait(0.5)
         log.info("stopping: finishing sidecar writes; requests in flight resume at next start")
+        self.notifier.stopping(extend_seconds=SHUTDOWN_GRACE + 5)
         watcher.stop()
         self._shutdown()
+        self.notifier.close()
         log.info("stopped")
         return EXIT_TROUBLE if self.failure else 0
 

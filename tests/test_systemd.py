@@ -1,0 +1,108 @@
+"""The daemon under systemd's eyes: a real AF_UNIX datagram socket as ``$NOTIFY_SOCKET``, the
+daemon a real subprocess. It says when it is ready, what it is doing, that it is alive (and
+stops saying so when a stage hangs), and when it reloads and stops."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import Daemon, Library, wait_until
+from visionati_sync.devtools import samples
+
+pytestmark = pytest.mark.slow
+
+
+class NotifySocket:
+    """What systemd listens on: every datagram the daemon sends, with when it came."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="vs-notify-"))  # short: sun_path is 108 bytes
+        self.path = self.folder / "notify"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.sock.setblocking(False)
+        self.received: list[tuple[float, dict[str, str]]] = []
+
+    def read(self) -> list[tuple[float, dict[str, str]]]:
+        while True:
+            try:
+                data = self.sock.recv(4096)
+            except BlockingIOError:
+                return self.received
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines())
+            self.received.append((time.monotonic(), fields))
+
+    def now(self) -> float:
+        """Take in what has come so far, and return the time: what comes after is newer."""
+        self.read()
+        return time.monotonic()
+
+    def with_key(self, key: str, since: float = 0.0) -> list[dict[str, str]]:
+        return [fields for at, fields in self.read() if key in fields and at >= since]
+
+    def close(self) -> None:
+        self.sock.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def notify() -> Iterator[NotifySocket]:
+    listener = NotifySocket()
+    yield listener
+    listener.close()
+
+
+def daemon(library: Library, notify: NotifySocket, **env: str) -> Daemon:
+    library.env.update(NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="1000000", **env)
+    return library.daemon()
+
+
+def test_ready_status_watchdog_reload_and_stop_are_told_to_systemd(
+    library: Library, notify: NotifySocket
+) -> None:
+    with daemon(library, notify) as running:
+        ready = wait_until(lambda: notify.with_key("READY"), 30, 0.05, "READY=1")
+        assert ready[0]["READY"] == "1" and "0 done" in ready[0]["STATUS"]
+        samples.write_library(library.photos, 3)
+        said = lambda: [f for f in notify.with_key("STATUS") if f["STATUS"].startswith("3 done")]  # noqa: E731
+        wait_until(said, 30, 0.1, "STATUS saying 3 done")
+        since = notify.now()
+        time.sleep(2.2)  # the watchdog wants a sign of life every second (WATCHDOG_USEC/2)
+        assert len(notify.with_key("WATCHDOG", since)) >= 3
+        since = notify.now()
+        running.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: notify.with_key("READY", since), 30, 0.05, "READY=1 after reload")
+        messages = [fields for at, fields in notify.read() if at >= since]
+        reloading = next(i for i, f in enumerate(messages) if "RELOADING" in f)
+        assert int(messages[reloading]["MONOTONIC_USEC"]) > 0
+        assert reloading < next(i for i, f in enumerate(messages) if "READY" in f)
+        assert running.stop() == 0
+    stopping = notify.with_key("STOPPING")
+    assert stopping and int(stopping[0]["EXTEND_TIMEOUT_USEC"]) > 0
+
+
+def test_a_hung_stage_stops_the_signs_of_life(library: Library, notify: NotifySocket) -> None:
+    env = {"VISIONATI_SYNC_TEST_HANG": "poller", "VISIONATI_SYNC_HANG_AFTER": "2"}
+    with daemon(library, notify, **env) as running:
+        wait_until(lambda: notify.with_key("READY"), 30, 0.05, "READY=1")
+        wait_until(lambda: running.logged("a stage is stuck", stages=["poller"]), 30, 0.1,
+                   "the daemon noticing its poller is stuck")  # fmt: skip
+        since = notify.now()
+        time.sleep(2.5)  # systemd would restart it now: nothing says it is alive
+        assert notify.with_key("WATCHDOG", since) == []
+        assert notify.with_key("STATUS", 0)  # it still says what it is doing
+
+
+def test_without_systemd_nothing_is_sent_and_nothing_breaks(library: Library) -> None:
+    samples.write_library(library.photos, 2)
+    with library.daemon() as running:
+        library.wait_for("done", 2)
+        assert running.stop() == 0
