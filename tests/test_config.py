@@ -82,10 +82,24 @@ def test_missing_folder_is_reported_but_not_fatal(tmp_path: Path) -> None:
     ]
 
 
-def test_the_environment_key_wins_then_key_file_then_key(tmp_path: Path) -> None:
+def test_the_environment_key_wins_then_a_credential_then_key_file_then_key(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "key").write_text("from-file\n")
+    credentials = tmp_path / "credentials"  # as systemd's LoadCredential= makes it
+    credentials.mkdir()
+    (credentials / "api-key").write_text("from-credential\n")
     path = write(tmp_path, "api:\n  key: from-config\n  key_file: key\n")
-    assert load_config(path, environ={"VISIONATI_API_KEY": "from-env"}).api_key == "from-env"
+    systemd = {"CREDENTIALS_DIRECTORY": str(credentials)}
+    assert load_config(path, environ={"VISIONATI_API_KEY": "from-env", **systemd}).api_key == (
+        "from-env"
+    )
+    assert load_config(path, environ=systemd).api_key == "from-credential"
+    (credentials / "api-key").write_text("")
+    with pytest.raises(ConfigError, match=r"CREDENTIALS_DIRECTORY/api-key .*: the file is empty"):
+        load_config(path, environ=systemd)
+    (credentials / "api-key").unlink()  # a credentials folder without ours: the next source
+    assert load_config(path, environ=systemd).api_key == "from-file"
     assert load_config(path, environ={}).api_key == "from-file"
     path = write(tmp_path, "api:\n  key: from-config\n")
     assert load_config(path, environ={}).api_key == "from-config"

@@ -99,6 +99,9 @@ class Config:
         return f"Config(source={self.source!r})"
 
 
+CREDENTIAL = "api-key"  # the systemd credential holding the key
+
+
 def state_directory(environ: Mapping[str, str] = os.environ) -> Path:
     """Given the environment, return where the daemon keeps its database.
 
@@ -175,20 +178,30 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
 
 
 def _read_key(settings: Settings, source: str, environ: Mapping[str, str]) -> str | None:
-    """The environment wins over api.key_file, which wins over api.key."""
+    """The environment wins over a systemd credential ($CREDENTIALS_DIRECTORY/api-key, from
+    the unit's LoadCredential= or LoadCredentialEncrypted=), which wins over api.key_file,
+    which wins over api.key."""
     if environ.get(KEY_ENV, "").strip():
         return environ[KEY_ENV].strip()
+    credentials = environ.get("CREDENTIALS_DIRECTORY", "")
+    if credentials and (Path(credentials) / CREDENTIAL).exists():
+        where = f"$CREDENTIALS_DIRECTORY/{CREDENTIAL} (systemd's LoadCredential=)"
+        return _key_from(Path(credentials) / CREDENTIAL, f"{source}: {where}")
     if settings.api.key_file is not None:
-        try:
-            key = settings.api.key_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{source}: api.key_file: cannot read: {exc.strerror}") from None
-        if not key:
-            raise ConfigError(f"{source}: api.key_file: the file is empty")
-        return key
+        return _key_from(settings.api.key_file, f"{source}: api.key_file")
     if settings.api.key is not None:
         return settings.api.key.get_secret_value().strip() or None
     return None
+
+
+def _key_from(path: Path, what: str) -> str:
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read: {exc.strerror}") from None
+    if not key:
+        raise ConfigError(f"{what}: the file is empty")
+    return key
 
 
 def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
