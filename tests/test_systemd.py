@@ -4,9 +4,12 @@ stops saying so when a stage hangs), and when it reloads and stops."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -14,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from support import Daemon, Library, wait_until
+import media
+from support import Daemon, EmulatorControl, Library, cli, wait_until
 from visionati_sync.devtools import samples
 
 pytestmark = pytest.mark.slow
@@ -106,3 +110,75 @@ def test_without_systemd_nothing_is_sent_and_nothing_breaks(library: Library) ->
     with library.daemon() as running:
         library.wait_for("done", 2)
         assert running.stop() == 0
+
+
+# The unit's MemoryDenyWriteExecute=yes, as the kernel's own switch (prctl PR_SET_MDWE, Linux
+# 6.3+: no memory mapped writable and executable, none made executable later), set before the
+# daemon starts: libvips, Pillow's plugins, LibRaw, lxml and ffmpeg must all work under it.
+NO_WRITABLE_CODE = """
+import ctypes, errno, mmap, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:
+    sys.exit("PR_SET_MDWE: " + os.strerror(ctypes.get_errno()))
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def test_every_format_is_prepared_in_memory_never_writable_and_executable(
+    library: Library, control: EmulatorControl
+) -> None:
+    probe = subprocess.run(
+        [sys.executable, "-c", NO_WRITABLE_CODE, sys.executable, "-c",
+         "import mmap; mmap.mmap(-1, 4096, prot=mmap.PROT_WRITE | mmap.PROT_EXEC)"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if "PR_SET_MDWE" in probe.stderr:
+        pytest.skip(f"this kernel cannot deny writable code: {probe.stderr.strip()}")
+    assert probe.returncode != 0 and "PermissionError" in probe.stderr  # the switch holds
+    photos = library.photos
+    media.jpeg(photos / "a.jpg", 3000, 2000)  # larger than max_edge: libvips shrinks it
+    media.heic(photos / "b.heic")  # pillow-heif
+    media.tiff(photos / "c.tif")  # libvips
+    media.video(photos / "d.mov", 4, raw=True)  # over 20 MB: ffprobe and ffmpeg's frames
+    files = 4
+    if media.SAMPLES is not None:  # a camera's RAW: LibRaw (rawpy)
+        shutil.copy2(media.sample("canon_eos_6d.dng"), photos / "e.dng")
+        files += 1
+    wrapper = [sys.executable, "-c", NO_WRITABLE_CODE]
+    result = cli(library.config, "scan", "--yes", env=library.env, wrapper=wrapper)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert library.counts()["done"] == files
+    assert len(control.uploads()) >= 1
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_shipped_units_verify_clean_and_the_system_one_is_hardened(
+    tmp_path: Path,
+) -> None:
+    """`systemd-analyze verify` says nothing of either unit, and `systemd-analyze security`
+    rates the system one 2.0 or better (Debian's systemd package, installed by scripts/system-deps.sh)."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: scripts/system-deps.sh installs it"
+    unit = (ROOT / "systemd" / "visionati-sync.service").read_text()
+    installed = Path(sys.executable).parent / "visionati-sync"  # as the install step puts it
+    rendered = tmp_path / "visionati-sync.service"
+    rendered.write_text(unit.replace("/usr/local/bin/visionati-sync", str(installed)))
+    verify = subprocess.run([analyze, "verify", str(rendered)], capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    assert (verify.returncode, verify.stdout, verify.stderr) == (0, "", "")
+    user_unit = (ROOT / "systemd" / "visionati-sync-user.service").read_text()
+    (tmp_path / "user").mkdir()
+    user = tmp_path / "user" / "visionati-sync.service"
+    user.write_text(user_unit.replace("/usr/local/bin/visionati-sync", str(installed)))
+    verify = subprocess.run([analyze, "verify", str(user)], capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    assert (verify.returncode, verify.stdout, verify.stderr) == (0, "", "")
+    security = subprocess.run(
+        [analyze, "security", "--offline=true", "--no-pager", str(rendered)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
+    assert found, security.stdout[-2000:] + security.stderr
+    assert float(found.group(1)) <= 2.0, security.stdout
