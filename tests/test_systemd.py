@@ -158,7 +158,7 @@ def test_the_shipped_units_verify_clean_and_the_system_one_is_hardened(
     tmp_path: Path,
 ) -> None:
     """`systemd-analyze verify` says nothing of either unit, and `systemd-analyze security`
-    rates the system one 2.0 or better (Debian's systemd package, installed by scripts/system-deps.sh)."""
+    rates the system one 2.0 or better (Debian's systemd package, from system-deps.sh)."""
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is missing: scripts/system-deps.sh installs it"
     unit = (ROOT / "systemd" / "visionati-sync.service").read_text()
