@@ -182,3 +182,27 @@ def test_the_shipped_units_verify_clean_and_the_system_one_is_hardened(
     found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
     assert found, security.stdout[-2000:] + security.stderr
     assert float(found.group(1)) <= 2.0, security.stdout
+
+
+def test_a_reload_adds_a_folder_and_a_broken_config_leaves_the_running_one(
+    library: Library, notify: NotifySocket
+) -> None:
+    second = library.tmp / "second"
+    second.mkdir()
+    with daemon(library, notify) as running:
+        wait_until(lambda: notify.with_key("READY"), 30, 0.05, "READY=1")
+        library.configure([library.photos, second], sidecars={"formats": ["json"]})
+        running.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: running.logged("configuration reloaded"), 60, 0.1, "the reload")
+        (dropped,) = samples.write_library(second, 1)  # no restart: watched since the reload
+        library.wait_for("done", 1)
+        assert (second / f"{dropped.name}.visionati.json").exists()
+        assert not (second / f"{dropped.name}.xmp").exists()  # the new sidecar settings too
+        library.config.write_text("folders: [\\n")  # broken
+        running.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: running.logged("reload refused"), 30, 0.1, "the refusal")
+        library.configure([library.photos, second], sidecars={"formats": ["json"]})  # for `status`
+        samples.write_library(library.photos, 1, start=1)
+        library.wait_for("done", 2)  # the running configuration goes on
+        assert running.alive()
+        assert running.stop() == 0

@@ -96,6 +96,13 @@ class Gate:
         """An upload got an answer: the network is fine again."""
         self._troubled = 0
 
+    def carry_over(self, previous: Gate) -> None:
+        """Given the gate a reload replaced, keep its pause, to be re-checked at once (a new
+        key, say, applies now)."""
+        self._closed = previous._closed
+        self._troubled = previous._troubled
+        self.recheck_now()
+
     def recheck_now(self) -> None:
         """After a reload (a new key, say), re-check a pause at the next chance."""
         if self._closed is not None:

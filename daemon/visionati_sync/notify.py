@@ -39,7 +39,10 @@ class Notifier:
         try:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._socket.setblocking(False)  # a listener that reads nothing never stops us
             self._socket.sendto("\n".join(lines).encode(), self.address)
+        except BlockingIOError:
+            pass  # its queue is full: this message is dropped, the next one says it again
         except OSError as exc:
             log.warning("cannot notify systemd; going on without", error=str(exc))
             self.address = ""

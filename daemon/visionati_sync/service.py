@@ -28,6 +28,7 @@ from .gate import Gate
 from .intake import Intake
 from .jobtable import JobTable
 from .jobtable.engine import trouble
+from .log import configure as configure_logging
 from .log import get_logger, register_secret
 from .notify import Notifier
 from .policy import STOPS_A_SCAN
@@ -46,6 +47,7 @@ log = get_logger("service")
 # Seconds the stages get to finish what they are doing (a sidecar write) after SIGTERM;
 # the systemd unit's TimeoutStopSec=20 leaves room for the rest of the shutdown.
 SHUTDOWN_GRACE = 8.0
+RELOAD_GRACE = 600.0  # a reload waits for the stages' steps (an upload) to finish
 HEARTBEAT = 15.0  # seconds between a running daemon's "still here" for `status`
 # A step running longer than this is a stuck stage: the watchdog is no longer told we are
 # alive, and systemd restarts the daemon (the longest honest step, a large upload on a slow
@@ -60,7 +62,6 @@ EXIT_TROUBLE = 2  # the job table cannot be used (damaged, read-only): as for a 
 
 class Service:
     def __init__(self, config: Config) -> None:
-        self.config = config
         settings = config.settings
         self.table = JobTable.open(
             config.database_url(),
@@ -68,31 +69,39 @@ class Service:
             lease_seconds=settings.database.lease_seconds,
             folders=config.folder_names(),
         )
-        # a daemon takes work only in the folders it has: a fleet's daemons each mount theirs
-        self.own = [Scope(str(folder.path)) for folder in settings.folders]
-        self.selector = settings.watch.selector()
+        self.stop = threading.Event()  # the daemon (or scan) is to end
+        self.reload = threading.Event()  # SIGHUP: read the config again
+        self.runner = Runner(on_error=self._trouble)
         self.settler = Settler(
             settings.watch.settle_seconds, max_wait=settings.watch.max_settle_seconds
         )
-        self.runner = Runner(on_error=self._trouble)
         self.failure: str | None = None  # why the daemon had to stop, if it had to
         self._since: datetime | None = None  # when this process said first it runs
+        self._api_key = config.api_key or ""
+        self._gate: Gate | None = None
+        self.notifier = Notifier()
+        self._hung: list[str] = []  # stages the watchdog was last told nothing about
+        self._take(config)
+
+    def _take(self, config: Config) -> None:
+        """Given a config (at start, or a reload's), set up what follows from it; the job
+        table and the files settling stay as they are."""
+        self.config = config
+        settings = config.settings
+        self.table.daemon.lease_seconds = settings.database.lease_seconds
+        self.table.daemon.folders = config.folder_names()
+        # a daemon takes work only in the folders it has: a fleet's daemons each mount theirs
+        self.own = [Scope(str(folder.path)) for folder in settings.folders]
+        self.selector = settings.watch.selector()
+        self.settler.settle_seconds = settings.watch.settle_seconds
+        self.settler.max_wait = settings.watch.max_settle_seconds
         self.intake = Intake(
             self.table.queue,
             self.selector,
             self.settler,
             retag_on_change=settings.watch.retag_on_change,
-            wake=self.runner.wake,
+            wake=lambda stage: self.runner.wake(stage),
         )
-        self.reload = threading.Event()
-        self._api_key = config.api_key or ""
-        self._gate: Gate | None = None
-        self.notifier = Notifier()
-        self._hung: list[str] = []  # stages the watchdog was last told nothing about
-
-    @property
-    def stop(self) -> threading.Event:
-        return self.runner.stop
 
     def _client(self) -> ApiClient:
         api = self.config.settings.api
@@ -103,7 +112,9 @@ class Service:
             read_timeout=api.timeout,
         )
 
-    def _start_pipeline(self, scopes: Sequence[Scope] = ()) -> None:
+    def _start_pipeline(
+        self, scopes: Sequence[Scope] = (), previous_gate: Gate | None = None
+    ) -> None:
         """Assemble the stages and start each in its thread."""
         api = self.config.settings.api
         gate = Gate(
@@ -112,6 +123,9 @@ class Service:
             credit_check_interval=api.credit_check_interval,
             backoff=api.backoff(),
         )
+
+        if previous_gate is not None:
+            gate.carry_over(previous_gate)
 
         def results_arrived() -> None:
             self.runner.wake("writer")
@@ -230,26 +244,17 @@ class Service:
         _install_signals(self.stop, self.reload)
         self._api_key = self.config.require_api_key()
         self.recover()
-        settings = self.config.settings
-        folders = settings.folders
-        if not folders:
-            log.warning(f"{self.config.source}: folders: no folders configured; nothing to watch")
-        watcher = Watcher(
-            folders, self.selector, self.settler, polling=settings.watch.polling,
-            source=self.config.source, on_started=lambda folder: self.intake.scan([folder]),
-            events=self.intake,
-        )  # fmt: skip
+        watcher = self._watcher()
         self._start_pipeline()
-        log.info("daemon started", folders=len(folders), database=self._database())
-        retry_every, rescan_every = (
-            settings.watch.folder_retry_interval,
-            settings.watch.rescan_interval,
-        )
+        log.info("daemon started", folders=len(self.config.settings.folders),
+                 database=self._database())  # fmt: skip
+        rescan_every = self.config.settings.watch.rescan_interval
         next_ensure, next_rescan, next_beat = 0.0, time.monotonic() + rescan_every, 0.0
         rescan_soon = False  # a scan the job table refused is done again, rescans or not
         ready = False
         while not self.stop.is_set():
             now = time.monotonic()
+            watch = self.config.settings.watch
             try:
                 if now >= next_beat:
                     next_beat = now + HEARTBEAT
@@ -257,19 +262,19 @@ class Service:
                 if self.reload.is_set():
                     self.reload.clear()
                     self.notifier.reloading()
-                    self._reload_config()
+                    watcher, next_ensure = self._reload_config(watcher), 0.0
                     self.notifier.ready()
                 if now >= next_ensure:
-                    next_ensure = now + retry_every
+                    next_ensure = now + watch.folder_retry_interval
                     watcher.ensure()
                     if not ready:  # the job table is open and the watches are set
                         ready = True
                         self.notifier.ready(self._status_line())
-                if (rescan_every or rescan_soon) and now >= next_rescan:  # events get lost
-                    next_rescan = now + (rescan_every or RESCAN_AFTER_TROUBLE)
+                if (watch.rescan_interval or rescan_soon) and now >= next_rescan:
+                    next_rescan = now + (watch.rescan_interval or RESCAN_AFTER_TROUBLE)
                     rescan_soon = False
-                    log.info("periodic rescan")
-                    self.intake.scan(folders)
+                    log.info("periodic rescan")  # events get lost
+                    self.intake.scan(self.config.settings.folders)
             except Exception as exc:  # a scan the job table refused: scan again soon
                 self._trouble("main", exc)
                 rescan_soon = True
@@ -348,29 +353,50 @@ class Service:
         log.info("scan finished", interrupted=interrupted, **counts)
         return 1 if counts["failed"] or waiting or interrupted else 0
 
-    def _reload_config(self) -> None:
-        """SIGHUP: read the config again. A new key applies at once (and a pause for a
-        rejected key is re-checked); other changes need a restart, which the log says."""
+    def _watcher(self) -> Watcher:
+        """Watch the configured folders; each is scanned once its watch is set."""
+        settings = self.config.settings
+        if not settings.folders:
+            log.warning(f"{self.config.source}: folders: no folders configured; nothing to watch")
+        return Watcher(
+            settings.folders, self.selector, self.settler, polling=settings.watch.polling,
+            source=self.config.source, on_started=lambda folder: self.intake.scan([folder]),
+            events=self.intake,
+        )  # fmt: skip
+
+    def _reload_config(self, watcher: Watcher) -> Watcher:
+        """SIGHUP: read the config again and apply all of it but the database: the stages
+        finish their steps (no request in flight is dropped: they are in the job table), then
+        start again with the new folders (watched and scanned), options (for files not yet
+        uploaded), sidecar settings, caps and log level. A config that does not load is
+        refused, and the running one stays. Returns the watcher now in use."""
         try:
             fresh = load_config(Path(self.config.source))
             key = fresh.require_api_key()
         except ConfigError as exc:
-            log.error("reload failed; the running configuration stays", error=str(exc))
-            return
+            log.error("reload refused; the running configuration stays", error=str(exc))
+            return watcher
         register_secret(key)
-        self._api_key = key
-        if self._gate is not None:
-            self._gate.recheck_now()
         old, new = self.config.settings, fresh.settings
-        needs_restart = [
-            name
-            for name in ("folders", "database", "watch", "sidecars")
-            if getattr(old, name) != getattr(new, name)
+        changed = [
+            name for name in type(new).model_fields if getattr(old, name) != getattr(new, name)
         ]
-        secretless = {"key": None, "key_file": None}
-        if old.api.model_copy(update=secretless) != new.api.model_copy(update=secretless):
-            needs_restart.append("api")
-        log.info("configuration reloaded: the API key applies now", restart_to_apply=needs_restart)
+        restart = ["database"] if old.database.url != new.database.url else []
+        if restart:  # the job table stays the one open; the rest applies
+            new = new.model_copy(update={"database": old.database})
+            fresh = Config(new, fresh.source, key, fresh.warnings)
+        log.info("reloading: the stages finish what they are doing", changed=changed)
+        watcher.stop()
+        previous_gate = self._gate
+        self.runner.shutdown(RELOAD_GRACE)
+        self.runner = Runner(on_error=self._trouble)
+        self._api_key = key
+        self._take(fresh)
+        configure_logging(new.log_level)
+        self._start_pipeline(previous_gate=previous_gate)
+        log.info("configuration reloaded", changed=changed, restart_to_apply=restart,
+                 folders=len(new.folders))  # fmt: skip
+        return self._watcher()
 
     def _database(self) -> str:
         return self.table.engine.url.render_as_string(hide_password=True)
