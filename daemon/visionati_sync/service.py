@@ -83,6 +83,11 @@ class Service:
         self._hung: list[str] = []  # stages the watchdog was last told nothing about
         self._take(config)
 
+    def halt(self) -> None:
+        """Stop: the stages end after their current step, the main loop at its next turn."""
+        self.stop.set()
+        self.runner.stop.set()
+
     def _take(self, config: Config) -> None:
         """Given a config (at start, or a reload's), set up what follows from it; the job
         table and the files settling stay as they are."""
@@ -217,7 +222,7 @@ class Service:
         else:
             log.error(known.message + "; stopping", stage=stage)
             self.failure = known.message
-            self.stop.set()
+            self.halt()
 
     def _beat(self, kind: str) -> None:
         """Tell `status` this process runs; first forget this host's daemons that died
@@ -241,7 +246,7 @@ class Service:
 
     def run(self) -> int:
         """Watch the folders and tag what arrives until SIGTERM or SIGINT; SIGHUP reloads."""
-        _install_signals(self.stop, self.reload)
+        _install_signals(self.halt, self.reload)
         self._api_key = self.config.require_api_key()
         self.recover()
         watcher = self._watcher()
@@ -296,7 +301,7 @@ class Service:
     ) -> int:
         """Process what is in the folders now; return 0 if no file failed, 1 if one did (or
         the scan was interrupted), 2 if uploads cannot go on (key, credits, budget)."""
-        _install_signals(self.stop)
+        _install_signals(self.halt)
         self._api_key = self.config.require_api_key()
         self.recover()
         started = utcnow()
@@ -420,10 +425,13 @@ def open_service(config: Config, *, wait: bool = False) -> Service:
             time.sleep(delay)
 
 
-def _install_signals(stop: threading.Event, reload: threading.Event | None = None) -> None:
+def _install_signals(stop: Callable[[], None], reload: threading.Event | None = None) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
         log.info("signal received", signal=signal.Signals(signum).name)
-        (reload if signum == signal.SIGHUP and reload is not None else stop).set()
+        if signum == signal.SIGHUP and reload is not None:
+            reload.set()
+        else:
+            stop()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
