@@ -9,7 +9,7 @@ from typing import Any
 
 from structlog.contextvars import bound_contextvars
 
-from . import policy
+from . import metrics, policy
 from .client import Accepted, ApiClient, ApiError, Completed
 from .config import ApiSettings
 from .jobtable import Requests
@@ -121,14 +121,17 @@ class Poller:
         return bool(due)
 
     def _poll_one(self, request: OutstandingRequest) -> None:
+        metrics.POLLS.inc()
         try:
             answer = self.client.poll(request.id, request.response_uri)
         except ApiError as exc:
+            metrics.API_ERRORS.labels(type(exc).__name__).inc()
             self._failed(request, exc)
             return
         if isinstance(answer, Accepted):
             self.requests.defer_poll(request.id, answer.status, self.api.poll_interval)
         else:
+            metrics.REQUEST_SECONDS.observe((self.clock() - request.submitted_at).total_seconds())
             record_completion(
                 self.requests, request.id, answer,
                 retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from datetime import time as dt_time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -251,6 +252,7 @@ class Service:
         self.recover()
         watcher = self._watcher()
         self._start_pipeline()
+        exporter = self._serve_metrics()
         log.info("daemon started", folders=len(self.config.settings.folders),
                  database=self._database())  # fmt: skip
         rescan_every = self.config.settings.watch.rescan_interval
@@ -289,6 +291,8 @@ class Service:
         self.notifier.stopping(extend_seconds=SHUTDOWN_GRACE + 5)
         watcher.stop()
         self._shutdown()
+        if exporter is not None:
+            exporter.shutdown()
         self.notifier.close()
         log.info("stopped")
         return EXIT_TROUBLE if self.failure else 0
@@ -357,6 +361,25 @@ class Service:
             )
         log.info("scan finished", interrupted=interrupted, **counts)
         return 1 if counts["failed"] or waiting or interrupted else 0
+
+    def _serve_metrics(self) -> Any:
+        """Serve /metrics where ``metrics.listen`` says (None: not asked for)."""
+        listen = self.config.settings.metrics.listen
+        if listen is None:
+            return None
+        from . import metrics
+
+        def paused() -> str | None:
+            closed = self._gate.paused if self._gate is not None else None
+            return str(closed.kind) if closed is not None else None
+
+        try:
+            server = metrics.serve(listen, self.table, paused)
+        except OSError as exc:  # the port is taken: the daemon works on without metrics
+            log.error("metrics.listen: cannot listen; no metrics", listen=listen, error=str(exc))
+            return None
+        log.info("metrics served", url=f"http://{listen}/metrics")
+        return server
 
     def _watcher(self) -> Watcher:
         """Watch the configured folders; each is scanned once its watch is set."""

@@ -19,7 +19,7 @@ from typing import IO, TypeVar
 from sqlalchemy.exc import OperationalError
 from structlog.contextvars import bound_contextvars
 
-from . import catalog, policy
+from . import catalog, metrics, policy
 from .budget import Allowance, Budget, Committed
 from .client import ApiClient, ApiError, Completed
 from .config import ApiSettings, SidecarSettings
@@ -162,6 +162,7 @@ class Submitter:
                 requests.use_cached(_upload_of(job, prepared), result_id)
                 log.info("same bytes tagged before; result reused, no upload")
         if hits:
+            metrics.CACHE_HITS.inc(len(hits))
             self.on_results()
         return rest
 
@@ -250,6 +251,8 @@ class Submitter:
                 self.claims.release([job.id for job, _ in riders])
                 return
         self.gate.reached()
+        metrics.UPLOADS.inc()
+        metrics.UPLOADED_FILES.inc(len(ready))
         by_job: dict[int, list[str]] = {}
         for name, (job, _) in zip(names, parts, strict=True):
             by_job.setdefault(job.id, []).append(name)
@@ -300,6 +303,7 @@ class Submitter:
         return None
 
     def _refused(self, jobs: list[ClaimedJob], exc: ApiError) -> None:
+        metrics.API_ERRORS.labels(type(exc).__name__).inc()
         verdict = policy.after_upload_error(exc, len(jobs), self.backoff)
         ids = [job.id for job in jobs]
         match verdict.files:

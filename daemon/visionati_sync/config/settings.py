@@ -204,9 +204,25 @@ class WatchSettings(_Section):
         return Selector(tuple(self.include), tuple(self.exclude))
 
 
+class MetricsSettings(_Section):
+    # host:port for a Prometheus text endpoint (/metrics), e.g. 127.0.0.1:9464; off when unset
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:9464")
+        return value
+
+
 class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     folders: list[FolderSettings] = Field(default_factory=list)
     sidecars: SidecarSettings = Field(default_factory=SidecarSettings)
     upload: UploadSettings = Field(default_factory=UploadSettings)
