@@ -206,3 +206,30 @@ def test_a_reload_adds_a_folder_and_a_broken_config_leaves_the_running_one(
         library.wait_for("done", 2)  # the running configuration goes on
         assert running.alive()
         assert running.stop() == 0
+
+
+def test_install_service_writes_this_installations_unit(library: Library, tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: scripts/system-deps.sh installs it"
+    program = Path(sys.executable).with_name("visionati-sync")
+    shown = cli(library.config, "install-service", "--dry-run", env=library.env)
+    assert shown.returncode == 0, shown.stderr
+    assert f"ExecStart={program} --config {library.config} run" in shown.stdout
+    assert f"ReadWritePaths={library.photos}\n" in shown.stdout
+    assert "systemctl enable --now visionati-sync" in shown.stdout
+    root = tmp_path / "root"
+    done = cli(library.config, "install-service", "--root", str(root), env=library.env)
+    assert done.returncode == 0, done.stderr
+    unit = root / "etc" / "systemd" / "system" / "visionati-sync.service"
+    assert f"wrote {unit}" in done.stdout and not (Path("/etc/systemd/system") / unit.name).exists()
+    verify = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    assert (verify.returncode, verify.stdout, verify.stderr) == (0, "", "")
+    security = subprocess.run([analyze, "security", "--offline=true", "--no-pager", str(unit)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
+    assert found and float(found.group(1)) <= 2.0
+    mine = cli(library.config, "install-service", "--user", "--root", str(root), env=library.env)
+    assert mine.returncode == 0, mine.stderr
+    home = Path(library.env["HOME"]).relative_to("/")
+    assert (root / home / ".config" / "systemd" / "user" / "visionati-sync.service").exists()

@@ -289,6 +289,66 @@ def retry(
         ctx.exit(1)
 
 
+@main.command("install-service")
+@config_option
+@click.option(
+    "--user",
+    "user_unit",
+    is_flag=True,
+    help="a unit for your own service manager (systemctl --user)",
+)
+@click.option("--dry-run", is_flag=True, help="show what would be written and done")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/"),
+    show_default=True,
+    help="write under this folder (for packaging)",
+)
+@click.pass_context
+def install_service(
+    ctx: click.Context, config_path: Path | None, user_unit: bool, dry_run: bool, root: Path
+) -> None:
+    """Write the systemd unit for this installation: this program and config, the
+    configured folders writable (ReadWritePaths=), and, for the system unit, the service
+    user."""
+    import pwd
+
+    from . import install, tools
+
+    config = _load(ctx, config_path)
+    program = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "visionati-sync" else None
+    installed = program or Path(sys.executable).with_name("visionati-sync")
+    plan = install.plan(
+        user=user_unit, program=str(installed), config=Path(config.source).resolve(),
+        folders=[f.path for f in config.settings.folders], root=root, home=Path.home(),
+    )  # fmt: skip
+    if dry_run:
+        click.echo(f"would write {plan.unit_path}:\n")
+        click.echo(plan.unit)
+    else:
+        plan.unit_path.parent.mkdir(parents=True, exist_ok=True)
+        plan.unit_path.write_text(plan.unit)
+        click.echo(f"wrote {plan.unit_path}")
+    if plan.service_user is not None:
+        try:
+            pwd.getpwnam(plan.service_user)
+            click.echo(f"the service user {plan.service_user} exists")
+        except KeyError:
+            if dry_run or root != Path("/"):
+                click.echo(f"would create the system user {plan.service_user}")
+            else:
+                try:
+                    tools.create_system_user(plan.service_user, "/var/lib/visionati-sync")
+                except tools.ToolError as exc:
+                    raise click.ClickException(f"cannot create the service user: {exc}") from None
+                click.echo(f"created the system user {plan.service_user}")
+        click.echo(f"the folders must be readable and writable by {plan.service_user}")
+    click.echo("then:" if not dry_run else "then you would run:")
+    for step in plan.next_steps:
+        click.echo(f"  {step}")
+
+
 @main.group("db")
 def db_group() -> None:
     """Database maintenance."""

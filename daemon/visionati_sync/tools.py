@@ -1,5 +1,6 @@
 """The only place that runs other programs: exiftool (RAW previews LibRaw cannot read, capture
-times), ffprobe (a video's duration) and ffmpeg (a large video's frames). Each is optional at
+times), ffprobe (a video's duration) and ffmpeg (a large video's frames); and useradd, for
+`install-service`. Each is optional at
 run time: a file that needs a missing tool is skipped, naming the tool and its package."""
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import subprocess
 from typing import Any
 
 # tool → the Debian package that brings it
-PACKAGES = {"exiftool": "libimage-exiftool-perl", "ffprobe": "ffmpeg", "ffmpeg": "ffmpeg"}
+PACKAGES = {
+    "exiftool": "libimage-exiftool-perl", "ffprobe": "ffmpeg", "ffmpeg": "ffmpeg",
+    "useradd": "passwd",
+}  # fmt: skip
 TIMEOUT = 120.0
 MAX_OUTPUT = 256 * 1024 * 1024  # no tool's answer about one file is larger
 
@@ -78,3 +82,10 @@ def video_frame(path: str, at: float, max_edge: int) -> bytes:
         "ffmpeg", "-nostdin", "-v", "error", "-ss", f"{at:.3f}", "-i", f"file:{path}",
         "-frames:v", "1", "-vf", scale, "-f", "image2pipe", "-c:v", "png", "pipe:1",
     )  # fmt: skip
+
+
+def create_system_user(name: str, home: str) -> None:
+    """Given a name, make it a system user with no login (for the service), or raise
+    ToolError with useradd's reason."""
+    run("useradd", "--system", "--home-dir", home, "--shell", "/usr/sbin/nologin",
+        "--user-group", name)  # fmt: skip
