@@ -274,7 +274,7 @@ class Service:
                 if now >= next_ensure:
                     next_ensure = now + watch.folder_retry_interval
                     watcher.ensure()
-                    if not ready:  # the job table is open and the watches are set
+                    if not ready and self.notifier.enabled:  # the table open, the watches set
                         ready = True
                         self.notifier.ready(self._status_line())
                 if (watch.rescan_interval or rescan_soon) and now >= next_rescan:
