@@ -75,6 +75,15 @@ class PostgresServer:
              SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
             check=True, capture_output=True, cwd=self.root,
         )  # fmt: skip
+        for _ in range(5):  # another program may take the free port first: take another
+            if self._serve(timeout):
+                return self
+            self.port = free_port()
+        raise RuntimeError(f"PostgreSQL did not start: {self.log_tail()}")
+
+    def _serve(self, timeout: float) -> bool:
+        """Start the server on ``self.port``; True once it takes connections, False when
+        the port was taken."""
         log = (self.root / "server.log").open("ab")
         self.process = subprocess.Popen(
             [*self._as_owner(), str(self.bin / "postgres"), "-D", str(self.data),
@@ -87,15 +96,31 @@ class PostgresServer:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
+                if "already in use" in self.log_tail() or "could not bind" in self.log_tail():
+                    return False
                 raise RuntimeError(f"PostgreSQL did not start: {self.log_tail()}")
             try:
-                self.execute("SELECT 1")
-                return self
+                if self._answering() != str(self.data):  # another server on that port
+                    self.process.terminate()
+                    self.process.wait(30)
+                    return False
+                return True
             except Exception:
                 if time.monotonic() > deadline:
                     self.stop()
                     raise
                 time.sleep(0.1)
+
+    def _answering(self) -> str:
+        """The data folder of the server that answers on ``self.port``."""
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres",
+            connect_timeout=5,
+        ) as conn:  # fmt: skip
+            row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+            return str(row[0]) if row else ""
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
