@@ -152,6 +152,11 @@ class Daemon:
             self.process.send_signal(sig)
         try:
             return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # a hang: its threads' stacks say where
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            stacks = self.log_path.read_text(errors="replace")[-6000:]
+            raise AssertionError(f"the daemon did not stop in {timeout} s:\n{stacks}") from None
         finally:
             self._log.close()
 

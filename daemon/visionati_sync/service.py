@@ -9,6 +9,7 @@ and knowing when a scan is finished.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import signal
 import threading
@@ -461,3 +462,5 @@ def _install_signals(stop: Callable[[], None], reload: threading.Event | None = 
         signal.signal(signal.SIGINT, handler)
         if reload is not None:
             signal.signal(signal.SIGHUP, handler)
+        # `kill -USR1`: every thread's stack to stderr (the journal), for a daemon that hangs
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
