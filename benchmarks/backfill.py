@@ -171,9 +171,9 @@ def overhead(scratch: Path, count: int = 1000) -> list[Row]:
     ]  # fmt: skip
 
 
-def rescan(scratch: Path, count: int = 50_000, rounds: int = 5) -> list[Row]:
-    tree = scratch / "c"
-    per_dir = 500
+def unchanged_tree(tree: Path, count: int, per_dir: int = 500) -> None:
+    """``count`` tiny files in folders of ``per_dir``, by year and month, long complete (a
+    scan queues them, none settles): the library a rescan walks."""
     old = time.time() - 3600
     for d in range(count // per_dir):
         folder = tree / f"{2000 + d // 12}" / f"{d % 12 + 1:02d}-{d}"
@@ -181,7 +181,12 @@ def rescan(scratch: Path, count: int = 50_000, rounds: int = 5) -> list[Row]:
         for n in range(per_dir):
             path = folder / f"IMG_{n:04d}.jpg"
             path.write_bytes(b"\xff\xd8\xff")
-            os.utime(path, (old, old))  # long complete: queued, not settling
+            os.utime(path, (old, old))
+
+
+def rescan(scratch: Path, count: int = 50_000, rounds: int = 5) -> list[Row]:
+    tree = scratch / "c"
+    unchanged_tree(tree, count)
     config_path = write_config(scratch, "http://127.0.0.1:9", tree)
     config = load_config(config_path)
     log.configure("warning")  # the table, not the daemon's info lines

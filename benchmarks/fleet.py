@@ -13,7 +13,6 @@ Usage: .venv/bin/python benchmarks/fleet.py [scaling|rescan]
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy import create_engine, text
 
-from backfill import KEY, VS, Row, emulator, small_library
+from backfill import KEY, VS, Row, emulator, small_library, unchanged_tree
 from visionati_sync import log
 from visionati_sync.config import FolderSettings, load_config
 from visionati_sync.devtools.pgserver import PostgresServer
@@ -129,15 +128,7 @@ def scaling(scratch: Path) -> list[Row]:
 
 def rescan(scratch: Path, count: int = 50_000, rounds: int = 5) -> list[Row]:
     tree = scratch / "tree"
-    per_dir = 500
-    old = time.time() - 3600
-    for d in range(count // per_dir):
-        folder = tree / f"{2000 + d // 12}" / f"{d % 12 + 1:02d}-{d}"
-        folder.mkdir(parents=True)
-        for n in range(per_dir):
-            path = folder / f"IMG_{n:04d}.jpg"
-            path.write_bytes(b"\xff\xd8\xff")
-            os.utime(path, (old, old))
+    unchanged_tree(tree, count)  # the same library as backfill's rescan
     log.configure("warning")
     with PostgresServer() as postgres:
         services = {}

@@ -17,7 +17,7 @@ from visionati_sync.jobtable import JobTable
 from visionati_sync.jobtable import transitions as t
 from visionati_sync.jobtable.schema import ApiRequest, Job
 from visionati_sync.options import RequestOptions
-from visionati_sync.records import FileSeen, FolderNames, Scope, State, Upload
+from visionati_sync.records import ClaimedJob, FileSeen, FolderNames, Scope, State, Upload
 
 OPTIONS = RequestOptions(("tags",), (), "general", "English", None, 0.9)
 
@@ -239,6 +239,12 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+def sent(daemon: JobTable, job: ClaimedJob, request_id: str, name: str, sha: str) -> None:
+    """``daemon`` uploads its claimed ``job`` alone, as ``name``, in request ``request_id``."""
+    upload = Upload(job.id, name, sha, job.size, job.mtime_ns)
+    daemon.requests.mark_submitted(request_id, "uri", OPTIONS, [upload], first_poll_in=0)
+
+
 def fleet(table: JobTable, n: int, **kwargs: object) -> tuple[Clock, list[JobTable]]:
     """``n`` daemons on the table's database, sharing a clock, their leases 60 s."""
     clock = Clock()
@@ -260,8 +266,7 @@ def test_a_lapsed_claim_goes_back_and_its_daemon_can_no_longer_send_it(table: Jo
     assert b.claims.take_back_lapsed() == 1
     assert [j.id for j in b.claims.claim(8)] == [job.id]
     assert a.claims.held([job.id]) == set()
-    upload = Upload(job.id, "n.jpg", "sha", job.size, job.mtime_ns)
-    a.requests.mark_submitted("late", None, OPTIONS, [upload], first_poll_in=0)
+    sent(a, job, "late", "n.jpg", "sha")
     a.claims.release([job.id])
     assert (row(table, job.id).state, row(table, job.id).locked_by) == (State.CLAIMED, "host1:1")
 
@@ -270,8 +275,7 @@ def test_one_daemon_polls_a_request_and_a_second_ending_writes_nothing(table: Jo
     clock, (a, b) = fleet(table, 2)
     a.queue.enqueue("/f", [seen(1)])
     (job,) = a.claims.claim(8)
-    upload = Upload(job.id, "n.jpg", "sha", job.size, job.mtime_ns)
-    a.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
+    sent(a, job, "r1", "n.jpg", "sha")
     assert [r.id for r in a.requests.due()] == ["r1"]
     assert b.requests.due() == []  # a holds it while it polls
     clock.advance(61)  # a's poll hangs past its lease
@@ -287,8 +291,7 @@ def test_one_daemon_writes_a_sidecar_and_a_lapsed_writer_cannot_mark_it(table: J
     clock, (a, b) = fleet(table, 2)
     a.queue.enqueue("/f", [seen(1)])
     (job,) = a.claims.claim(8)
-    upload = Upload(job.id, "n.jpg", "sha", job.size, job.mtime_ns)
-    a.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
+    sent(a, job, "r1", "n.jpg", "sha")
     a.requests.complete("r1", 3, 97, {job.id: {"name": "n.jpg"}}, [], {},
                         retry_delay=0, max_attempts=3)  # fmt: skip
     assert [t.job_id for t in a.writes.tasks()] == [job.id]
@@ -381,10 +384,8 @@ def test_what_a_stopped_or_dead_daemon_held_is_anyones_at_once(table: JobTable) 
     _, (a, b) = fleet(table, 2)
     a.queue.enqueue("/f", [seen(1), seen(2), seen(3)])
     first, second, third = a.claims.claim(8)
-    upload = Upload(first.id, "n.jpg", "sha", first.size, first.mtime_ns)
-    a.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
-    upload = Upload(second.id, "m.jpg", "sha2", second.size, second.mtime_ns)
-    a.requests.mark_submitted("r2", "uri", OPTIONS, [upload], first_poll_in=0)
+    sent(a, first, "r1", "n.jpg", "sha")
+    sent(a, second, "r2", "m.jpg", "sha2")
     a.requests.complete("r2", 3, 97, {second.id: {"name": "m.jpg"}}, [], {},
                         retry_delay=0, max_attempts=3)  # fmt: skip
     assert [r.id for r in a.requests.due()] == ["r1"] and len(a.writes.tasks()) == 1
@@ -403,8 +404,7 @@ def test_a_daemon_polls_its_own_requests_and_anothers_only_when_late(table: JobT
     clock, (a, b) = fleet(table, 2)
     a.queue.enqueue("/f", [seen(1)])
     (job,) = a.claims.claim(8)
-    upload = Upload(job.id, "n.jpg", "sha", job.size, job.mtime_ns)
-    a.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
+    sent(a, job, "r1", "n.jpg", "sha")
     assert b.requests.due(others_late_by=2) == []  # a's, and a polls it in time
     clock.advance(3)  # a is not polling it (dead, or stalled)
     assert [r.id for r in b.requests.due(others_late_by=2)] == ["r1"]

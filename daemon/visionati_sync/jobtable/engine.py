@@ -25,11 +25,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 
 from ..records import Clock, utcnow
+from .base import serialise
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
-MIGRATING = 0x76730001  # the advisory lock daemons take to migrate a PostgreSQL table
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another to finish (database.busy_timeout)
 EMPTY = "sqlite://"  # what a reader sees where no job table exists yet
 
@@ -233,8 +233,7 @@ def upgrade(engine: Engine) -> None:
 
     cfg = _alembic_config()
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATING})
+        serialise(connection, "migrating")
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 
