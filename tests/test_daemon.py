@@ -89,7 +89,8 @@ def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
     assert sorted(uploaded) == sorted(sha(p) for p in images)  # nothing partial went out
     assert set(uploaded.values()) == {1}  # and nothing twice
     assert library.counts() == {
-        "pending": 0, "submitted": 0, "done": 50, "failed": 0, "skipped": 0,
+        "pending": 0, "submitted": 0, "done": 50, "failed": 0, "skipped": 0, "review": 0,
+        "untagged": 0,
     }  # fmt: skip
 
 

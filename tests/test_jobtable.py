@@ -63,7 +63,8 @@ def test_full_lifecycle_through_states(table: JobTable) -> None:
     table.queue.enqueue("/f", [seen(1), seen(2)])
     claimed = table.claims.claim(8)
     assert table.reports.counts() == {
-        "pending": 2, "submitted": 0, "done": 0, "failed": 0, "skipped": 0,
+        "pending": 2, "submitted": 0, "done": 0, "failed": 0, "skipped": 0, "review": 0,
+        "untagged": 0,
     }  # fmt: skip
     uploads = [Upload(j.id, f"n{j.id}.jpg", f"sha{j.id}", j.size, j.mtime_ns) for j in claimed]
     table.requests.mark_submitted("req-1", None, OPTIONS, uploads, first_poll_in=0)

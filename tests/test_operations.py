@@ -24,7 +24,10 @@ def test_status_reports_counts_spend_pauses_and_backend_errors(
     (library.photos / "notes.jpg").write_text("not a photo")
     assert library.cli("scan").returncode == 0  # a skipped file is not a failure
     status = library.status()
-    assert status["counts"] == {"pending": 0, "submitted": 0, "done": 3, "failed": 0, "skipped": 1}
+    assert status["counts"] == {
+        "pending": 0, "submitted": 0, "done": 3, "failed": 0, "skipped": 1, "review": 0,
+        "untagged": 0,
+    }  # fmt: skip
     assert status["credits_spent"] == {"total": 27, "last_24h": 27}  # 9 credits a photo
     assert status["last_balance"] == 100_000 - 27
     assert status["paused"] is None

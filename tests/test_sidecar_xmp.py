@@ -22,7 +22,16 @@ from visionati_sync.sidecars.xmp.packet import NAMESPACES, PACKET_ID, RDF
 DATA = Path(__file__).parent / "data" / "xmp"
 SHAPES = sorted(p.name for p in DATA.glob("*.xmp"))
 WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
-RESULT = XmpResult("IMG_1.jpg", "req-1", WHEN, ("dog", "Beach", "sunset"), "A dog on a beach.")
+
+
+def under(*words: str, root: str = "Visionati") -> tuple[tuple[str, ...], ...]:
+    """Keywords the vocabulary does not know, as the daemon writes them: under the root."""
+    return tuple((root, word) if root else (word,) for word in words)
+
+
+RESULT = XmpResult(
+    "IMG_1.jpg", "req-1", WHEN, under("dog", "Beach", "sunset"), "A dog on a beach."
+)
 SETTINGS = XmpSettings()
 
 
@@ -59,7 +68,8 @@ def test_a_new_sidecar_carries_keywords_and_description_for_every_reader(tmp_pat
 
 
 def test_an_empty_hierarchy_root_writes_flat_keywords(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.xmp", merge(None, RESULT, XmpSettings(hierarchy_root="")))
+    flat = XmpResult("IMG_1.jpg", "req-1", WHEN, under("dog", "Beach", "sunset", root=""))
+    path = write(tmp_path, "a.xmp", merge(None, flat, SETTINGS))
     tags = exiftool(path)[path]
     assert as_list(tags["XMP-lr:HierarchicalSubject"]) == ["dog", "Beach", "sunset"]
     assert as_list(tags["XMP-digiKam:TagsList"]) == ["dog", "Beach", "sunset"]
@@ -115,7 +125,7 @@ def test_the_user_s_description_is_never_replaced(tmp_path: Path) -> None:
 
 def test_our_own_description_is_replaced_only_when_asked(tmp_path: Path) -> None:
     first = merge(None, RESULT, SETTINGS)
-    newer = XmpResult("IMG_1.jpg", "req-2", WHEN, ("dog",), "A newer description.")
+    newer = XmpResult("IMG_1.jpg", "req-2", WHEN, under("dog"), "A newer description.")
     assert b"A dog on a beach." in merge(first, newer, SETTINGS)
     replaced = write(
         tmp_path, "a.xmp", merge(first, newer, XmpSettings(overwrite_description=True))
@@ -126,7 +136,7 @@ def test_our_own_description_is_replaced_only_when_asked(tmp_path: Path) -> None
 def test_retag_replaces_only_our_keywords(tmp_path: Path) -> None:
     user = (DATA / "lightroom.xmp").read_bytes()  # dc:subject: family, Oma
     first = merge(user, RESULT, SETTINGS)
-    later = XmpResult("IMG_1.jpg", "req-2", WHEN, ("cat", "Family", "garden"), None)
+    later = XmpResult("IMG_1.jpg", "req-2", WHEN, under("cat", "Family", "garden"), None)
     path = write(tmp_path, "a.xmp", merge(first, later, SETTINGS))
     tags = exiftool(path)[path]
     assert as_list(tags["XMP-dc:Subject"]) == ["family", "Oma", "cat", "garden"]
@@ -171,7 +181,7 @@ def test_compact_attribute_properties_are_understood() -> None:
 
 def test_alt_text_role_also_fills_the_accessibility_property(tmp_path: Path) -> None:
     result = XmpResult(
-        "IMG_1.jpg", "r", WHEN, ("dog",), "A brown dog lying on sand.", alt_text=True
+        "IMG_1.jpg", "r", WHEN, under("dog"), "A brown dog lying on sand.", alt_text=True
     )
     path = write(tmp_path, "a.xmp", merge(None, result, SETTINGS))
     tags = exiftool(path)[path]
@@ -244,7 +254,7 @@ def test_two_photos_sharing_a_stem_never_share_a_replace_named_sidecar(tmp_path:
 
 def test_a_replace_named_sidecar_we_wrote_stays_ours(tmp_path: Path) -> None:
     image = photo(tmp_path, "IMG_3.jpg")
-    result = XmpResult("IMG_3.jpg", "req-3", WHEN, ("dog",), None)
+    result = XmpResult("IMG_3.jpg", "req-3", WHEN, under("dog"), None)
     assert write_xmp(image, result, SETTINGS, "replace") == (tmp_path / "IMG_3.xmp", None)
     photo(tmp_path, "IMG_3.png")  # appears later
     assert xmp.choose_path(image, "replace") == (tmp_path / "IMG_3.xmp", None)
@@ -292,9 +302,9 @@ def test_a_sidecar_rewritten_by_a_photo_manager_during_our_write_is_merged_again
     "result",
     [
         RESULT,
-        XmpResult("a & <b>.jpg", "r", WHEN, ("Beach & <sea>", "\x07bell"), 'A "quoted" <tag>.'),
+        XmpResult("a & <b>.jpg", "r", WHEN, under("Beach & <sea>", "\x07bell"), 'A "quoted" <tag>.'),
         XmpResult("IMG_1.jpg", "r", WHEN, (), None),
-        XmpResult("IMG_1.jpg", "r", WHEN, ("dog",), "Alt text.", alt_text=True),
+        XmpResult("IMG_1.jpg", "r", WHEN, under("dog"), "Alt text.", alt_text=True),
     ],
 )
 def test_a_new_sidecar_from_the_template_is_what_the_merge_would_build(
@@ -302,10 +312,11 @@ def test_a_new_sidecar_from_the_template_is_what_the_merge_would_build(
 ) -> None:
     from lxml import etree
 
-    settings = XmpSettings(hierarchy_root=root)
+    settings = XmpSettings()
+    words = [k[-1] for k in result.keywords]
     clean = XmpResult(
         result.file_name, result.request_id, result.tagged_at,
-        tuple(xmp.xml_text(k) for k in result.keywords), result.description, result.alt_text,
+        under(*(xmp.xml_text(w) for w in words), root=root), result.description, result.alt_text,
     )  # fmt: skip
     fresh = merge(None, clean, settings)
     prefixes = ("dc", "lr", "digiKam", "vsync")
@@ -317,7 +328,12 @@ def test_a_new_sidecar_from_the_template_is_what_the_merge_would_build(
         ' </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end="w"?>\n'
     ).encode()
     general = merge(empty, clean, settings)
-    canonical = [etree.tostring(etree.fromstring(x), method="c14n") for x in (fresh, general)]
+    ours = b"\n     <rdf:li>sidecar</rdf:li>"  # only the template knows the file is its own
+    assert ours in fresh and ours not in general
+    bare = fresh.replace(ours, b"").replace(
+        b"\n   <vsync:Created>\n    <rdf:Bag>\n    </rdf:Bag>\n   </vsync:Created>", b""
+    )
+    canonical = [etree.tostring(etree.fromstring(x), method="c14n") for x in (bare, general)]
     assert canonical[0] == canonical[1]
     assert merge(fresh, clean, settings) == fresh
 

@@ -130,12 +130,13 @@ def _estimate(
     folders: Sequence[FolderSettings],
     scopes: Sequence[Scope],
     quick: bool,
+    refresh: bool = False,
 ) -> Estimate:
     from .estimate import estimate
 
     return estimate(
         table, folders, scopes, selector, config.options_for, config.settings.renditions(),
-        hash_files=not quick,
+        hash_files=not quick, refresh=refresh,
     )  # fmt: skip
 
 
@@ -148,6 +149,7 @@ def _print_estimate(result: Estimate) -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--quick", is_flag=True, help="Do not hash new files to find cached results.")
+@click.option("--refresh", is_flag=True, help="Price `scan --refresh`: tagged files asked again.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.pass_context
 def estimate(
@@ -155,6 +157,7 @@ def estimate(
     config_path: Path | None,
     as_json: bool,
     quick: bool,
+    refresh: bool,
     paths: tuple[Path, ...],
 ) -> None:
     """Count what a scan of the folders (or PATHS) would upload, and what it would cost."""
@@ -162,9 +165,8 @@ def estimate(
 
     config = _load(ctx, config_path)
     folders, scopes = scopes_for(config.settings.folders, list(paths))
-    result = _estimate(
-        _table(ctx, config), config.settings.watch.selector(), config, folders, scopes, quick
-    )
+    selector = config.settings.watch.selector()
+    result = _estimate(_table(ctx, config), selector, config, folders, scopes, quick, refresh)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
@@ -173,7 +175,14 @@ def estimate(
 
 @main.command()
 @config_option
-@click.option("--retag", is_flag=True, help="Also tag again files tagged under other api options.")
+@click.option(
+    "--retag", is_flag=True, help="Also tag again files tagged under other api options, and "
+    "files you untagged (from the results cache where it can)."
+)  # fmt: skip
+@click.option(
+    "--refresh", is_flag=True, help="Ask the API again for files tagged before (they are "
+    "paid again); only what this program wrote is replaced."
+)  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Only estimate: upload nothing.")
 @click.option(
     "--confirm-above", default=1000, show_default=True, help="Ask before spending more credits."
@@ -185,6 +194,7 @@ def scan(
     ctx: click.Context,
     config_path: Path | None,
     retag: bool,
+    refresh: bool,
     dry_run: bool,
     confirm_above: int,
     yes: bool,
@@ -203,13 +213,10 @@ def scan(
     service = _service(ctx, config)
     table, selector = service.table, service.selector
     if dry_run:
-        _print_estimate(_estimate(table, selector, config, folders, scopes, quick=False))
+        _print_estimate(_estimate(table, selector, config, folders, scopes, False, refresh))
         return
-    if retag:
-        count = table.queue.requeue_for_retag(config.settings.api.request_options(), scopes)
-        click.echo(f"{count} file(s) tagged under other options queued again", err=True)
     if not yes:
-        planned = _estimate(table, selector, config, folders, scopes, quick=True).credits
+        planned = _estimate(table, selector, config, folders, scopes, True, refresh).credits
         if planned > confirm_above:
             if not sys.stdin.isatty():
                 click.echo(
@@ -223,6 +230,13 @@ def scan(
             )
             if not click.confirm(question, err=True):
                 ctx.exit(EXIT_CONFIG)
+    if retag:
+        count = table.queue.requeue_for_retag(config.settings.api.request_options(), scopes)
+        click.echo(f"{count} file(s) tagged under other options or untagged queued again",
+                   err=True)  # fmt: skip
+    if refresh:
+        count = table.queue.refresh(scopes)
+        click.echo(f"{count} tagged file(s) queued to be asked of the API again", err=True)
     problems = [p for p in missing_folders(config) if not paths]
     problems += [f"{p}: no such file or directory" for p in paths if not p.exists()]
     for problem in problems:
@@ -287,6 +301,88 @@ def retry(
         )
     if left:
         ctx.exit(1)
+
+
+def _chosen(
+    ctx: click.Context, config: Config, paths: tuple[Path, ...], every: bool
+) -> list[Scope]:
+    """The scopes a command that changes sidecars acts on: PATHS, or every folder with --all."""
+    from .intake import scopes_for
+
+    if not paths and not every:
+        raise click.UsageError("name the PATHS to act on, or give --all")
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        for path in missing:
+            click.echo(f"error: {path}: no such file or directory", err=True)
+        ctx.exit(1)
+    return scopes_for(config.settings.folders, list(paths))[1]
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def preview(
+    ctx: click.Context, config_path: Path | None, as_json: bool, paths: tuple[Path, ...]
+) -> None:
+    """Show what `apply` would write for results waiting for review (in PATHS, or all)."""
+    from .intake import scopes_for
+    from .review import changes
+
+    config = _load(ctx, config_path)
+    scopes = scopes_for(config.settings.folders, list(paths))[1]
+    found = changes(_table(ctx, config), config, scopes)
+    if as_json:
+        click.echo(json.dumps([change.as_dict() for change in found], indent=2))
+        return
+    for line in display.preview_lines(found):
+        click.echo(line)
+
+
+@main.command("apply")
+@config_option
+@click.option("--all", "every", is_flag=True, help="Every result waiting for review.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def apply_command(
+    ctx: click.Context, config_path: Path | None, every: bool, paths: tuple[Path, ...]
+) -> None:
+    """Write the sidecars of results waiting for review (in PATHS, or --all): no API call."""
+    from .review import apply
+
+    config = _load(ctx, config_path)
+    scopes = _chosen(ctx, config, paths, every)
+    report = apply(_table(ctx, config, readonly=False), config, scopes)
+    click.echo(f"{len(report.done)} file(s) written")
+    for path in report.not_done:
+        click.echo(f"{path}: not written now (see the log; the daemon tries again)", err=True)
+    ctx.exit(1 if report.not_done else 0)
+
+
+@main.command()
+@config_option
+@click.option("--all", "every", is_flag=True, help="Every file in every folder.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def untag(
+    ctx: click.Context, config_path: Path | None, every: bool, paths: tuple[Path, ...]
+) -> None:
+    """Take back what this program wrote into the sidecars of PATHS (or --all); a rescan
+    leaves those files alone until `scan --retag` or `--refresh`."""
+    from .untag import untag as take_back
+
+    config = _load(ctx, config_path)
+    scopes = _chosen(ctx, config, paths, every)
+    report = take_back(_table(ctx, config, readonly=False), config.settings.sidecars, scopes)
+    click.echo(
+        f"{report.files} file(s) untagged: {len(report.rewritten)} XMP sidecar(s) restored, "
+        f"{len(report.removed)} sidecar(s) of ours removed"
+    )
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    ctx.exit(1 if report.errors else 0)
 
 
 @main.command("install-service")

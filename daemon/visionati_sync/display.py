@@ -5,10 +5,13 @@ what a user reads is tested without running a command."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from .records import JobRow
+
+if TYPE_CHECKING:
+    from .review import Change
 
 STALE_AFTER = 45.0  # seconds without a heartbeat (three missed) before a daemon looks gone
 
@@ -22,6 +25,10 @@ def estimate_lines(data: dict[str, Any]) -> Iterator[str]:
     extras = [f"{data['paired']:,} RAW(s) sharing their JPEG's result"] if data["paired"] else []
     if data["skipped"]:
         extras.append(f"{data['skipped']:,} that will be skipped (unreadable or unknown)")
+    if data["refreshed"]:
+        extras.append(f"{data['refreshed']:,} tagged before, asked of the API again (--refresh)")
+    if data["untagged"]:
+        extras.append(f"{data['untagged']:,} untagged by you, left alone (scan --retag)")
     if extras:
         yield "  and " + "; ".join(extras)
     for folder in data["folders"]:
@@ -105,3 +112,25 @@ def jobs_json(rows: Sequence[JobRow]) -> list[dict[str, Any]]:
          "error": r.error, "request_id": r.request_id}
         for r in rows
     ]  # fmt: skip
+
+
+def preview_lines(changes: Sequence[Change]) -> Iterator[str]:
+    """Given what applying results would change, per file, in words."""
+    if not changes:
+        yield "no results wait for review"
+        return
+    for change in changes:
+        yield f"{change.path} → {change.sidecar}"
+        if change.error:
+            yield f"  cannot be written: {change.error}"
+            continue
+        added = change.hierarchical_added or change.keywords_added
+        removed = change.hierarchical_removed or change.keywords_removed
+        yield "  + keywords: " + (", ".join(added) if added else "(none)")
+        if removed:
+            yield "  - keywords: " + ", ".join(removed)
+        if change.description_removed:
+            yield f"  - description: {change.description_removed}"
+        if change.description_added:
+            yield f"  + description: {change.description_added}"
+    yield f"{len(changes)} file(s) wait for review: `apply PATH…` or `apply --all` writes them"

@@ -8,7 +8,9 @@ nor does one whose bytes were tagged before under these options (the results cac
 is found by hashing only files the table does not already vouch for, and only when the cache
 holds anything at all. ``quick`` (the scan's own check against its confirmation threshold)
 reads no file: every image is one, a video its ``max_frames``, a RAW beside a JPEG of its
-stem nothing.
+stem nothing. A file the user untagged costs nothing (a scan leaves it alone); with
+``refresh`` (`scan --refresh`), every file tagged before goes to the API again, past the
+cache.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from . import catalog, formats
 from .config import FolderSettings
 from .jobtable import JobTable
 from .options import RequestOptions
-from .records import Scope
+from .records import Scope, State
 from .renditions import FileProblem, Plan, RenditionSettings, content_key, hash_file, plan_file
 from .renditions import rendering as rendering_of
 from .scanner import walk_folder
@@ -33,6 +35,8 @@ class FolderEstimate:
     folder: str
     files: int = 0  # eligible files found
     done: int = 0  # already tagged under these options, unchanged
+    untagged: int = 0  # the user took our tags back: left alone
+    refreshed: int = 0  # tagged before, asked of the API again (--refresh)
     cached: int = 0  # same bytes tagged before: served from the results cache
     to_upload: int = 0
     paired: int = 0  # RAWs that take their JPEG's result
@@ -59,6 +63,8 @@ class Estimate:
         return {
             "files": self.files,
             "done": sum(f.done for f in self.folders),
+            "untagged": sum(f.untagged for f in self.folders),
+            "refreshed": sum(f.refreshed for f in self.folders),
             "cached": sum(f.cached for f in self.folders),
             "to_upload": sum(f.to_upload for f in self.folders),
             "paired": sum(f.paired for f in self.folders),
@@ -80,8 +86,10 @@ def estimate(
     renditions: RenditionSettings | None = None,
     *,
     hash_files: bool = True,
+    refresh: bool = False,
 ) -> Estimate:
-    """Given the folders to scan, count and price what a scan would upload."""
+    """Given the folders to scan, count and price what a scan would upload (``refresh``:
+    what a scan that asks the API again for every file tagged before would)."""
     settings = renditions or RenditionSettings()
     result = Estimate()
     use_cache = hash_files and table.requests.has_results()
@@ -96,18 +104,32 @@ def estimate(
         )
         for _, files in walk_folder(folder, scopes, selector):
             entry.files += len(files)
-            current = table.reports.done_under(root, [f.relpath for f in files], options)
+            relpaths = [f.relpath for f in files]
+            states = table.reports.states_of(root, relpaths)
+            tagged = {p for p, s in states.items() if s in (State.DONE, State.REVIEW)}
+            current = {} if refresh else table.reports.done_under(root, relpaths, options)
             unknown = [f for f in files if current.get(f.relpath) != (f.size, f.mtime_ns)]
             entry.done += len(files) - len(unknown)
             eligible = {os.path.join(root, f.relpath) for f in files}
             for seen in unknown:
                 path = os.path.join(root, seen.relpath)
+                again = refresh and (seen.relpath in tagged or
+                                     states.get(seen.relpath) == State.UNTAGGED)  # fmt: skip
+                if states.get(seen.relpath) == State.UNTAGGED and not again:
+                    entry.untagged += 1
+                    continue
                 images, decided = _images(path, settings, eligible, hash_files)
+                entry.refreshed += again
                 if images is None:
                     entry.skipped += 1
                 elif images == 0:
                     entry.paired += 1
-                elif use_cache and decided and _cached(table, path, decided, settings, options):
+                elif (
+                    use_cache
+                    and not again
+                    and decided
+                    and _cached(table, path, decided, settings, options)
+                ):
                     entry.cached += 1
                 else:
                     entry.to_upload += 1

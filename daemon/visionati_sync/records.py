@@ -4,8 +4,10 @@ watcher, selection, sidecars) never load SQLAlchemy.
 
 States: ``pending`` → ``claimed`` (a worker is reading and uploading it) → ``submitted`` (in
 an API request) → ``writing`` (the result is stored, sidecars not yet written) → ``done``; or
-``failed`` / ``skipped`` with the reason. Users see ``claimed`` as pending and ``writing`` as
-submitted: both are internal. ``jobtable/transitions.py`` says which state may follow which.
+``failed`` / ``skipped`` with the reason; where results are reviewed first, ``review`` until
+the user applies them; ``untagged`` once the user took our tags back. Users see ``claimed``
+as pending and ``writing`` as submitted: both are internal. ``jobtable/transitions.py`` says
+which state may follow which.
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ from typing import Any, NamedTuple
 Clock = Callable[[], datetime]
 
 _UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """Given text from the API, drop what XML cannot hold (control characters): what goes
+    into a sidecar, and what `preview` says would."""
+    return _NOT_XML.sub("", value)
 
 
 def shown(text: str) -> str:
@@ -54,6 +65,8 @@ class State(StrEnum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
+    REVIEW = "review"  # its result is stored and waits for the user's `apply`
+    UNTAGGED = "untagged"  # the user took our tags back: left alone until asked again
 
     @property
     def visible(self) -> State:
@@ -122,6 +135,7 @@ class ClaimedJob:
     attempts: int
     faults: int = 0  # server faults its uploads met in a row
     batch_limit: int | None = None  # the largest request it may go in (None: any)
+    refresh: bool = False  # the user asked the API again: no answer from the results cache
 
     @property
     def path(self) -> str:
@@ -176,6 +190,7 @@ class WriteTask:
     asset: dict[str, Any]
     write_attempts: int = 0  # earlier tries the disk or the folder refused
     sent: dict[str, Any] | None = None  # what went to the API for it
+    approved: bool = False  # the user applied it: written even where results are reviewed
 
     @property
     def path(self) -> str:

@@ -150,8 +150,9 @@ class Service:
             self.table.requests, self._client, api, api.backoff(), on_results=results_arrived
         )
         writer = Writer(
-            self.table.writes, self.config.settings.sidecars, api.backoff(), scopes=self.own
-        )
+            self.table.writes, self.config.settings.sidecars, api.backoff(), scopes=self.own,
+            rules=self.config.keyword_rules, reviewed=self.config.reviewed,
+        )  # fmt: skip
         tick = min(0.5, max(0.05, self.settler.settle_seconds / 4))
         lease = self.config.settings.database.lease_seconds
         hang = os.environ.get(TEST_HANG)  # a test hook: the watchdog must notice
@@ -326,7 +327,8 @@ class Service:
         reports = self.table.reports
 
         def finished(counts: dict[str, int]) -> int:
-            return counts["done"] + counts["failed"] + counts["skipped"]
+            ended = ("done", "failed", "skipped", "review", "untagged")
+            return sum(counts[state] for state in ended)
 
         before = finished(reports.counts(scopes))  # progress counts this scan's work
         next_beat = 0.0
@@ -359,6 +361,11 @@ class Service:
                 "sidecars not written yet: the disk or the folder refused them; their results "
                 "are kept and written by the daemon or the next scan, with no upload",
                 files=waiting,
+            )
+        if counts["review"]:
+            log.info(
+                "results wait for review: `preview` shows them, `apply` writes them",
+                files=counts["review"],
             )
         log.info("scan finished", interrupted=interrupted, **counts)
         return 1 if counts["failed"] or waiting or interrupted else 0

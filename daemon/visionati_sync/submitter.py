@@ -153,10 +153,14 @@ class Submitter:
         return None
 
     def _serve_from_cache(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
-        """Files whose bytes were tagged before under these options need no upload."""
+        """Files whose bytes were tagged before under these options need no upload (unless
+        the user asked for a fresh answer: ``scan --refresh``)."""
         requests = self.table.requests
+        fresh = [item for item in ready if item[0].refresh]
+        ready = [item for item in ready if not item[0].refresh]
         hashes = [prepared.content_key for _, prepared in ready]
         hits, rest = _by_content(ready, requests.cached_results(hashes, options))
+        rest += fresh
         for job, prepared, result_id in hits:
             with bound_contextvars(job_id=job.id, path=job.path):
                 requests.use_cached(_upload_of(job, prepared), result_id)

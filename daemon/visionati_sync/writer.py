@@ -4,17 +4,20 @@ A batch of jobs is written together: every sidecar staged, one flush, every rena
 fsync per folder, then the jobs are marked done, so a job is never done before its sidecars
 are on disk. Before writing, each file is compared with what was uploaded: a file that
 changed while its request was in flight is queued again instead of getting a stale result.
+In a folder whose results are reviewed first (``sidecars.apply: review``), a result the user
+has not applied is set aside for `apply` instead (``Writes.hold``), its sidecars untouched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from structlog.contextvars import bound_contextvars
 
 from .config import SidecarSettings
 from .files import stat_signature
 from .jobtable import Writes
+from .keywording import KeywordRules
 from .log import get_logger
 from .records import Scope, WriteTask
 from .renditions import FileProblem, hash_file
@@ -31,15 +34,29 @@ class Writer:
         settings: SidecarSettings,
         backoff: Backoff | None = None,
         scopes: Sequence[Scope] = (),
+        rules: Callable[[str], KeywordRules] | None = None,
+        reviewed: Callable[[str], bool] = lambda folder: False,
     ) -> None:
         self.writes = writes
         self.settings = settings
         self.backoff = backoff or Backoff(base=5.0, cap=600.0)
         self.scopes = scopes  # the folders this daemon has (none: all)
+        default = KeywordRules(root=settings.hierarchy_root)
+        self.rules = rules or (lambda folder: default)  # each folder's keyword rules
+        self.reviewed = reviewed  # whether a folder's results wait for `apply`
 
     def step(self) -> bool:
         """Write the sidecars of a batch of jobs; return whether there was anything to write."""
         tasks = self.writes.tasks(scopes=self.scopes)
+        waiting = [t for t in tasks if not t.approved and self.reviewed(t.folder)]
+        if waiting:
+            self.writes.hold([t.job_id for t in waiting])
+            log.debug("results wait for review", files=len(waiting))
+        self.write([t for t in tasks if t not in waiting])
+        return bool(tasks)
+
+    def write(self, tasks: Sequence[WriteTask]) -> None:
+        """Write the sidecars of jobs this process holds to write, and mark them done."""
         batch = WriteBatch()
         planned: list[tuple[WriteTask, list[Planned]]] = []
         for task in tasks:
@@ -47,7 +64,7 @@ class Writer:
                 if not self._still_current(task):
                     continue
                 try:
-                    plans = plan_sidecars(task, self.settings)
+                    plans = plan_sidecars(task, self.settings, self.rules(task.folder))
                     batch.stage_all(plans)
                 except SidecarError as exc:
                     self._failed(task, exc)
@@ -60,7 +77,7 @@ class Writer:
                 errors = [outcomes.get(p.path) for p in plans if outcomes.get(p.path)]
                 if errors:  # someone wrote a sidecar meanwhile: once more, on its own
                     try:
-                        plans = write_sidecars(task, self.settings)
+                        plans = write_sidecars(task, self.settings, self.rules(task.folder))
                     except SidecarError as exc:
                         self._failed(task, exc)
                         continue
@@ -69,7 +86,6 @@ class Writer:
                     log.warning("XMP sidecar name fell back to append", reason=note)
                 log.info("tagged", sidecars=[p.path.name for p in plans])
         self.writes.done(done)
-        return bool(tasks)
 
     def _failed(self, task: WriteTask, exc: SidecarError) -> None:
         """A sidecar the disk or the folder refused waits and is tried again (the result is

@@ -17,14 +17,18 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .. import vocabulary
+from ..keywording import KeywordRules
 from ..options import RequestOptions
 from ..records import FolderNames
+from ..vocabulary import Vocabulary
 from .settings import (
     DEFAULT_BASE_URL,
     ApiSettings,
     DatabaseSettings,
     FolderOptions,
     FolderSettings,
+    KeywordSettings,
     Settings,
     SidecarSettings,
     WatchSettings,
@@ -32,7 +36,8 @@ from .settings import (
 
 __all__ = [
     "DEFAULT_BASE_URL", "ApiSettings", "Config", "ConfigError", "DatabaseSettings",
-    "FolderOptions", "FolderSettings", "Settings", "SidecarSettings", "WatchSettings",
+    "FolderOptions", "FolderSettings", "KeywordSettings", "Settings", "SidecarSettings",
+    "WatchSettings",
     "default_config_path", "load_config", "missing_folders", "parse_settings",
     "state_directory",
 ]  # fmt: skip
@@ -56,6 +61,8 @@ class Config:
         self.warnings = list(warnings)  # worth saying, not worth refusing to start
         self._api_key = api_key
         self._options: dict[str, RequestOptions] = {}
+        self._rules: dict[str, KeywordRules] = {}
+        self._vocabularies: dict[Path, Vocabulary] = {}
 
     @property
     def api_key(self) -> str | None:
@@ -85,6 +92,49 @@ class Config:
                 }
                 return replace(base, **overrides)
         return base
+
+    def _folder(self, folder: str | Path | None) -> FolderSettings | None:
+        return next((f for f in self.settings.folders if str(f.path) == str(folder)), None)
+
+    def keyword_rules(self, folder: str | Path | None = None) -> KeywordRules:
+        """Given a watched folder (None: the defaults), the rules its keywords are chosen
+        by: the `keywords` section with the folder's own keys over it."""
+        key = str(folder)
+        if key not in self._rules:
+            section = self.settings.keywords
+            own = self._folder(folder)
+            if own is not None and own.keywords is not None:
+                section = section.model_copy(update=own.keywords.model_dump(exclude_unset=True))
+            self._rules[key] = KeywordRules(
+                exclude=tuple(section.exclude),
+                rename={k.strip().casefold(): v.strip() for k, v in section.rename.items()},
+                max=section.max,
+                min_score=section.min_score,
+                min_scores={k.strip().casefold(): v for k, v in section.min_scores.items()},
+                case=section.case,
+                vocabulary=self._vocabulary(section.vocabulary),
+                unmatched=section.unmatched,
+                root=self.settings.sidecars.hierarchy_root,
+                marker=self.settings.sidecars.marker_keyword,
+            )
+        return self._rules[key]
+
+    def _vocabulary(self, path: Path | None) -> Vocabulary | None:
+        if path is None:
+            return None
+        if path not in self._vocabularies:
+            try:
+                self._vocabularies[path] = vocabulary.load(path)
+            except vocabulary.VocabularyError as exc:
+                raise ConfigError(f"{self.source}: keywords.vocabulary: {exc}") from None
+        return self._vocabularies[path]
+
+    def reviewed(self, folder: str | Path) -> bool:
+        """Given a watched folder, whether its results wait for `apply` before any sidecar
+        is written."""
+        own = self._folder(folder)
+        mode = own.apply if own is not None and own.apply is not None else None
+        return (mode or self.settings.sidecars.apply) == "review"
 
     def folder_names(self) -> FolderNames:
         """Each folder's name in the job table, by its path here."""
@@ -167,12 +217,21 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         path = Path(os.path.expandvars(str(path))).expanduser()
         return Path(os.path.realpath(base / path))  # real: `lib`, `lib/../lib`, a link to it
 
-    folders = [f.model_copy(update={"path": resolve(f.path)}) for f in settings.folders]
+    def vocabulary(keywords: KeywordSettings | None) -> KeywordSettings | None:
+        if keywords is None or keywords.vocabulary is None:
+            return keywords
+        return keywords.model_copy(update={"vocabulary": resolve(keywords.vocabulary)})
+
+    folders = [
+        f.model_copy(update={"path": resolve(f.path), "keywords": vocabulary(f.keywords)})
+        for f in settings.folders
+    ]
     key_file = settings.api.key_file and resolve(settings.api.key_file)
     return settings.model_copy(
         update={
             "folders": folders,
             "api": settings.api.model_copy(update={"key_file": key_file}),
+            "keywords": vocabulary(settings.keywords),
         }
     )
 
@@ -225,7 +284,10 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
         if folder.path.exists() and not folder.path.is_dir():
             raise ConfigError(f"{source}: folders[{index}].path: not a directory")
     settings, warnings = _place_folders(settings, source)
-    return Config(settings, source, _read_key(settings, source, environ), warnings)
+    config = Config(settings, source, _read_key(settings, source, environ), warnings)
+    for place in [None, *(f.path for f in settings.folders)]:  # a vocabulary that cannot
+        config.keyword_rules(place)  # be read: said now, not at the first write
+    return config
 
 
 def _place_folders(settings: Settings, source: str) -> tuple[Settings, list[str]]:

@@ -117,6 +117,27 @@ class FolderOptions(_Section):
     tag_score: float | None = Field(default=None, ge=0, le=1)
 
 
+class KeywordSettings(_Section):
+    """Which of the API's tags become keywords, and in whose words (``sidecars.keywording``).
+    A folder's own ``keywords:`` section overrides the keys it sets."""
+
+    exclude: list[str] = Field(default_factory=list)  # words or globs, case-insensitive
+    rename: dict[str, str] = Field(default_factory=dict)  # the API's word: the user's
+    max: int | None = Field(default=None, ge=1)
+    min_score: float | None = Field(default=None, ge=0, le=1)
+    min_scores: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
+    case: Literal["as-given", "lower", "capitalised"] = "as-given"
+    vocabulary: Path | None = None  # a keyword list: Lightroom's export, or paths
+    unmatched: Literal["keep", "drop", "under-root"] = "under-root"
+
+    @field_validator("rename")
+    @classmethod
+    def _words(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not str(k).strip() or not str(v).strip() for k, v in value.items()):
+            raise ValueError("a word cannot be renamed from or to nothing")
+        return value
+
+
 class FolderSettings(_Section):
     path: Path
     # the folder's name in the job table (default: its path): daemons that mount one share
@@ -124,6 +145,8 @@ class FolderSettings(_Section):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     recursive: bool = True
     api: FolderOptions | None = None
+    keywords: KeywordSettings | None = None  # the keys set here override `keywords`
+    apply: Literal["auto", "review"] | None = None  # overrides `sidecars.apply`
 
     @property
     def table_name(self) -> str:
@@ -152,10 +175,11 @@ class SidecarSettings(_Section):
     json_suffix: str = ".visionati.json"
     xmp_naming: Literal["append", "replace"] = "append"
     hierarchy_root: str = "Visionati"
-    max_keywords: int | None = Field(default=None, ge=1)
-    min_tag_score: float | None = Field(default=None, ge=0, le=1)
     description_sources: list[str] = Field(default_factory=list)
     overwrite_description: bool = False
+    # review: results are stored (and paid) but no sidecar changes until `apply`
+    apply: Literal["auto", "review"] = "auto"
+    marker_keyword: str | None = Field(default=None, min_length=1)  # on every photo tagged
 
     @field_validator("hierarchy_root")
     @classmethod
@@ -224,6 +248,7 @@ class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     folders: list[FolderSettings] = Field(default_factory=list)
+    keywords: KeywordSettings = Field(default_factory=KeywordSettings)
     sidecars: SidecarSettings = Field(default_factory=SidecarSettings)
     upload: UploadSettings = Field(default_factory=UploadSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)
@@ -250,5 +275,24 @@ class Settings(_Section):
     def _empty_sections_mean_defaults(cls, data: Any) -> Any:
         """``database:`` with every key commented out is YAML null: take the defaults."""
         if isinstance(data, dict):
-            return {k: ({} if v is None and k != "folders" else v) for k, v in data.items()}
+            data = {k: ({} if v is None and k != "folders" else v) for k, v in data.items()}
+            return _older_names(data)
         return data
+
+
+def _older_names(data: dict[str, Any]) -> dict[str, Any]:
+    """``sidecars.max_keywords`` and ``sidecars.min_tag_score`` are read as ``keywords.max``
+    and ``keywords.min_score`` (their names before the keywords section)."""
+    sidecars = data.get("sidecars")
+    if not isinstance(sidecars, dict):
+        return data
+    moved = {"max_keywords": "max", "min_tag_score": "min_score"}
+    if not any(old in sidecars for old in moved):
+        return data
+    keywords = data.get("keywords")
+    keywords = dict(keywords) if isinstance(keywords, dict) else {}
+    for old, new in moved.items():
+        if old in sidecars:
+            keywords.setdefault(new, sidecars[old])
+    rest = {k: v for k, v in sidecars.items() if k not in moved}
+    return data | {"sidecars": rest, "keywords": keywords}

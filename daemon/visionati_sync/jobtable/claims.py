@@ -57,6 +57,7 @@ class Claims(TablePart):
                     Job.attempts,
                     Job.faults,
                     Job.batch_limit,
+                    Job.refresh,
                 )
             ).all()
         return sorted((self._claimed(row) for row in rows), key=lambda job: job.id)
@@ -254,5 +255,5 @@ class Claims(TablePart):
     def _claimed(self, row: Any) -> ClaimedJob:
         return ClaimedJob(
             row.id, self.path(row.folder), row.relpath, row.size, row.mtime_ns, row.attempts,
-            row.faults, row.batch_limit,
+            row.faults, row.batch_limit, bool(row.refresh),
         )  # fmt: skip

@@ -8,7 +8,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from ..options import RequestOptions
 from ..records import FileSeen, Scope, State
@@ -90,14 +90,15 @@ class FileQueue(TablePart):
                         counts["unchanged"] += 1
                     elif row.state in t.IN_FLIGHT:
                         counts["inflight"] += 1  # the writer compares before it writes
-                    elif row.state in (State.FAILED, State.SKIPPED) or (
+                    elif row.state in (State.FAILED, State.SKIPPED, State.REVIEW) or (
                         row.state == State.DONE and retag_on_change
                     ):
                         t.apply(
                             conn, t.REQUEUE, t.pending(now, fresh=True) | stat, Job.id == row.id
                         )
                         counts["requeued"] += 1
-                    else:  # pending already, or done and not to be re-tagged: new stat only
+                    else:  # pending already, untagged, or done and not to be re-tagged:
+                        # new stat only
                         conn.execute(
                             update(Job).where(Job.id == row.id).values(**stat, updated_at=now)
                         )
@@ -127,7 +128,8 @@ class FileQueue(TablePart):
             if row is None or taken is not None:
                 return None
             if row.state == State.DONE and row.result_id is not None:
-                t.apply(conn, t.MOVED, t.writing(now, row.result_id) | place, Job.id == row.id)
+                values = t.writing(now, row.result_id, approved=True) | place
+                t.apply(conn, t.MOVED, values, Job.id == row.id)
                 return row.id, State.WRITING
             conn.execute(update(Job).where(Job.id == row.id).values(**place, updated_at=now))
             return row.id, State(row.state)
@@ -159,11 +161,17 @@ class FileQueue(TablePart):
             return t.apply(conn, t.RETRY, t.pending(self.clock(), fresh=True), *chosen)
 
     def requeue_for_retag(self, options: RequestOptions, scopes: Sequence[Scope] = ()) -> int:
-        """Given the current options, queue again every done file tagged under other ones."""
+        """Given the current options, queue again every done file tagged under other ones,
+        and every file the user untagged (from the results cache where it can be)."""
         stale = (
             select(Job.id)
-            .join(Result, Result.id == Job.result_id)
-            .where(Job.state == State.DONE, Result.options_fp != options.fingerprint())
+            .outerjoin(Result, Result.id == Job.result_id)
+            .where(
+                or_(
+                    and_(Job.state == State.DONE, Result.options_fp != options.fingerprint()),
+                    Job.state == State.UNTAGGED,
+                )
+            )
             .where(self.in_scopes(scopes))
         )
         with self.engine.begin() as conn:
@@ -171,3 +179,23 @@ class FileQueue(TablePart):
                 conn, t.RETAG, t.pending(self.clock(), fresh=True),
                 Job.id.in_(stale.scalar_subquery()),
             )  # fmt: skip
+
+    def refresh(self, scopes: Sequence[Scope] = ()) -> int:
+        """Queue every tagged file in ``scopes`` (done, untagged or waiting for review) to be
+        asked of the API again: its next upload goes past the results cache, and its new
+        result replaces the stored one."""
+        values = t.pending(self.clock(), fresh=True) | {"refresh": True}
+        with self.engine.begin() as conn:
+            return t.apply(conn, t.REFRESH, values, self.in_scopes(scopes))
+
+    def untag(self, scopes: Sequence[Scope] = ()) -> list[tuple[int, str]]:
+        """Set aside every file in ``scopes`` whose sidecars are to be taken back, before
+        they are: no worker writes or sends them from now on. Returns (job id, path)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                t.statement(t.UNTAG, t.untagged(now), self.in_scopes(scopes)).returning(
+                    Job.id, Job.folder, Job.relpath
+                )
+            ).all()
+        return sorted((r.id, os.path.join(self.path(r.folder), r.relpath)) for r in rows)

@@ -100,6 +100,16 @@ class Reports(TablePart):
             )
             return {r.relpath: (r.size, r.mtime_ns) for r in rows}
 
+    def states_of(self, folder: str, relpaths: Sequence[str]) -> dict[str, State]:
+        """Given files of a folder, the state of each the table knows."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(Job.relpath, Job.state).where(
+                    Job.folder == self.name(folder), Job.relpath.in_(relpaths)
+                )
+            )
+            return {r.relpath: State(r.state) for r in rows}
+
     # -- credits ---------------------------------------------------------------------------
 
     def credits_spent(self, since: datetime | None = None) -> int:

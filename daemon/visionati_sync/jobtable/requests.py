@@ -375,8 +375,10 @@ class Requests(TablePart):
 def _store_results(
     conn: Any, fp: str, assets: dict[str, dict[str, Any]], columns: dict[str, Any]
 ) -> dict[str, int]:
-    """Given assets by the sha256 of the bytes they describe, store those not stored yet
-    under these options; return sha256 → result id for all of them."""
+    """Given assets by the sha256 of the bytes they describe, store each under these
+    options; return sha256 → result id for all of them. A result stored before is replaced
+    where it stands (the same id): bytes go to the API again only when the user asked for a
+    fresh answer (``scan --refresh``), and then the fresh one is what counts."""
 
     def known() -> dict[str, int]:
         return dict(
@@ -395,6 +397,12 @@ def _store_results(
         for sha, asset in assets.items()
         if sha not in stored
     ]
+    for sha, result_id in stored.items():
+        conn.execute(
+            update(Result)
+            .where(Result.id == result_id)
+            .values(asset_json=json.dumps(assets[sha]), **columns)
+        )
     if new:
         insert_missing(conn, Result, [Result.sha256, Result.options_fp], new)
         stored = known()

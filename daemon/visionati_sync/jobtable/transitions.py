@@ -37,9 +37,11 @@ def _t(name: str, sources: set[State], *targets: State) -> Transition:
 
 P, C, S, W = State.PENDING, State.CLAIMED, State.SUBMITTED, State.WRITING
 D, F, K = State.DONE, State.FAILED, State.SKIPPED
+R, U = State.REVIEW, State.UNTAGGED
 
-REQUEUE = _t("requeue", {D, F, K}, P)
-RETAG = _t("retag", {D}, P)
+REQUEUE = _t("requeue", {D, F, K, R}, P)
+RETAG = _t("retag", {D, U}, P)
+REFRESH = _t("refresh", {D, U, R}, P)  # asked again of the API, past the results cache
 RETRY = _t("retry", {F}, P)
 CLAIM = _t("claim", {P}, C)
 RELEASE = _t("release", {C}, P)
@@ -57,13 +59,16 @@ WRITE_FAILED = _t("write failed", {W}, F)
 WRITE_LATER = _t("write later", {W}, W)
 TAKE_WRITE = _t("take write", {W}, W)  # a daemon holds its sidecar writes, for a lease
 MOVED = _t("moved", {D}, W)
+HOLD = _t("hold", {W}, R)  # its folder's results wait for review
+APPLY = _t("apply", {R}, W)  # the user approved it: written, by whoever takes the write
+UNTAG = _t("untag", {P, C, S, W, D, F, K, R}, U)  # our sidecars taken back; left alone
 
 TRANSITIONS = (
     REQUEUE, RETAG, RETRY, CLAIM, RELEASE, ORPHANED, NOT_SENT, CACHED, SUBMIT, RIDE,
     TRY_AGAIN, ANSWERED, UNANSWERED, WRITTEN, CHANGED, WRITE_FAILED, WRITE_LATER, TAKE_WRITE,
-    MOVED,
+    MOVED, REFRESH, HOLD, APPLY, UNTAG,
 )  # fmt: skip
-FORGETTABLE = frozenset({P, D, F, K})  # a deleted file's job is dropped from these
+FORGETTABLE = frozenset({P, D, F, K, R, U})  # a deleted file's job is dropped from these
 IN_FLIGHT = frozenset({C, S, W})  # a request or a write holds the job
 
 
@@ -74,7 +79,7 @@ def pending(
     now: datetime, *, delay: float = 0.0, error: str | None = None, fresh: bool = False
 ) -> Values:
     """Back in the queue, due after ``delay``. ``fresh``: new content, or the user asked
-    again, so the count of attempts starts over."""
+    again, so the count of attempts starts over. (A refresh adds ``refresh``.)"""
     values: Values = {
         "state": P,
         "error": None if error is None else shown(error),
@@ -130,12 +135,16 @@ def submitted(now: datetime, request_id: str, *, uploaded: bool = True) -> Value
     return values
 
 
-def writing(now: datetime, result_id: Any) -> Values:
-    """Its result is stored; sidecars are to be written. ``result_id`` may be a bind
-    parameter when many jobs get their results in one statement."""
+def writing(now: datetime, result_id: Any, *, approved: bool = False) -> Values:
+    """Its result is stored; sidecars are to be written (held for review first, unless
+    ``approved``: the user applied it, or it was written before and moved). A refresh it
+    was asked for is answered. ``result_id`` may be a bind parameter when many jobs get
+    their results in one statement."""
     return {
         "state": W,
         "result_id": result_id,
+        "approved": approved,
+        "refresh": False,
         "error": None,
         "locked_by": None,
         "locked_at": None,
@@ -163,6 +172,26 @@ def done(now: datetime) -> Values:
     return {
         "state": D, "error": None, "locked_by": None, "locked_at": None, "done_at": now,
         "updated_at": now,
+    }  # fmt: skip
+
+
+def held(now: datetime) -> Values:
+    """Its result is stored and waits for the user: `preview` shows it, `apply` writes it."""
+    return {"state": R, "error": None, "locked_by": None, "locked_at": None, "updated_at": now}
+
+
+def applied(now: datetime, worker: str, lease_end: datetime) -> Values:
+    """Approved by the user and taken by ``worker`` (the `apply` command) to write at once;
+    until ``lease_end``: after that any daemon writes it."""
+    return writing_taken(now, worker, lease_end) | {"approved": True, "updated_at": now}
+
+
+def untagged(now: datetime) -> Values:
+    """Our sidecars were taken back at the user's word; rescans leave it alone until
+    `scan --retag` or `--refresh`. Its stored result is kept (a re-tag costs nothing)."""
+    return {
+        "state": U, "error": None, "locked_by": None, "locked_at": None, "request_id": None,
+        "approved": False, "refresh": False, "updated_at": now,
     }  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, update
 
@@ -36,27 +37,64 @@ class Writes(TablePart):
                 .scalars()
                 .all()
             )
-            if not ids:
-                return []
-            rows = conn.execute(
-                select(
-                    Job.id,
-                    Job.folder,
-                    Job.relpath,
-                    Job.size,
-                    Job.mtime_ns,
-                    func.coalesce(Job.file_sha256, Result.sha256).label("sha256"),
-                    Job.sent_json,
-                    Result.request_id,
-                    Result.tagged_at,
-                    Result.options_json,
-                    Result.asset_json,
-                    Job.write_attempts,
+            return self._read(conn, list(ids))
+
+    def waiting(self, scopes: Sequence[Scope] = ()) -> list[WriteTask]:
+        """The results in ``scopes`` that wait for the user's review (nothing is taken)."""
+        with self.engine.begin() as conn:
+            ids = conn.execute(
+                select(Job.id).where(Job.state == State.REVIEW, self.in_scopes(scopes))
+            ).scalars()
+            return self._read(conn, list(ids))
+
+    def hold(self, job_ids: Sequence[int]) -> None:
+        """Given jobs whose folder reviews results before writing, let them wait for `apply`."""
+        if job_ids:
+            with self.engine.begin() as conn:
+                t.apply(conn, t.HOLD, t.held(self.clock()), Job.id.in_(job_ids), self._held)
+
+    def approve(self, scopes: Sequence[Scope] = ()) -> list[int]:
+        """Take the results in ``scopes`` that wait for review, approved, to write them now
+        (a lease: if this process stops, any daemon writes them). Returns their ids."""
+        now = self.clock()
+        values = t.applied(now, self.worker, self.lease_end(now))
+        with self.engine.begin() as conn:
+            query = t.statement(t.APPLY, values, self.in_scopes(scopes)).returning(Job.id)
+            return sorted(conn.execute(query).scalars())
+
+    def mine(self, job_ids: Sequence[int]) -> list[WriteTask]:
+        """Given jobs this process took to write, those still to be written, as tasks."""
+        with self.engine.begin() as conn:
+            ids = conn.execute(
+                select(Job.id).where(
+                    Job.id.in_(job_ids), Job.state == State.WRITING, Job.locked_by == self.worker
                 )
-                .join(Result, Result.id == Job.result_id)
-                .where(Job.id.in_(ids))
-                .order_by(Job.id)
-            ).all()
+            ).scalars()
+            return self._read(conn, list(ids))
+
+    def _read(self, conn: Any, ids: list[int]) -> list[WriteTask]:
+        if not ids:
+            return []
+        rows = conn.execute(
+            select(
+                Job.id,
+                Job.folder,
+                Job.relpath,
+                Job.size,
+                Job.mtime_ns,
+                func.coalesce(Job.file_sha256, Result.sha256).label("sha256"),
+                Job.sent_json,
+                Result.request_id,
+                Result.tagged_at,
+                Result.options_json,
+                Result.asset_json,
+                Job.write_attempts,
+                Job.approved,
+            )
+            .join(Result, Result.id == Job.result_id)
+            .where(Job.id.in_(ids))
+            .order_by(Job.id)
+        ).all()
         return [
             WriteTask(
                 r.id,
@@ -71,6 +109,7 @@ class Writes(TablePart):
                 json.loads(r.asset_json),
                 r.write_attempts,
                 json.loads(r.sent_json) if r.sent_json else None,
+                bool(r.approved),
             )
             for r in rows
         ]

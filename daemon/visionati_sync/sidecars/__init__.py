@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..config import SidecarSettings
+from ..keywording import KeywordRules, choose
 from ..records import WriteTask, shown
 from . import json as json_sidecar
 from . import xmp
@@ -22,23 +23,27 @@ from .atomic import (
 )
 
 __all__ = [
-    "Planned", "SidecarError", "WriteBatch", "plan_sidecars", "preflight", "write_sidecars",
+    "KeywordRules", "Planned", "SidecarError", "WriteBatch", "plan_sidecars", "preflight",
+    "write_sidecars", "xmp_result",
 ]  # fmt: skip
 
 
-def xmp_result(task: WriteTask, settings: SidecarSettings) -> xmp.XmpResult:
-    """Given a stored result, decide what goes into the XMP sidecar."""
+def xmp_result(task: WriteTask, settings: SidecarSettings, rules: KeywordRules) -> xmp.XmpResult:
+    """Given a stored result and the folder's keyword rules, decide what goes into the XMP
+    sidecar."""
     return xmp.XmpResult(
         file_name=shown(Path(task.path).name),
         request_id=task.request_id,
         tagged_at=task.tagged_at,
-        keywords=xmp.keywords_from_asset(task.asset, settings.max_keywords, settings.min_tag_score),
+        keywords=choose(task.asset, rules),
         description=xmp.description_from_asset(task.asset, settings.description_sources),
         alt_text=task.options.get("role") == "alttext" and not task.options.get("prompt"),
     )
 
 
-def plan_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
+def plan_sidecars(
+    task: WriteTask, settings: SidecarSettings, rules: KeywordRules | None = None
+) -> list[Planned]:
     """Given a stored result, return every configured sidecar's new bytes.
 
     Raises SidecarError, before anything is written, when the photo is gone or its XMP
@@ -49,8 +54,9 @@ def plan_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
         raise SidecarError(f"{image}: the file is gone; no sidecar written")
     plans = []
     if "xmp" in settings.formats:
-        xmp_settings = xmp.XmpSettings(settings.hierarchy_root, settings.overwrite_description)
-        plans.append(xmp.plan(image, xmp_result(task, settings), xmp_settings, settings.xmp_naming))
+        result = xmp_result(task, settings, rules or KeywordRules(root=settings.hierarchy_root))
+        xmp_settings = xmp.XmpSettings(settings.overwrite_description)
+        plans.append(xmp.plan(image, result, xmp_settings, settings.xmp_naming))
     if "json" in settings.formats:
         content = json_sidecar.render(
             shown(image.name),
@@ -92,7 +98,9 @@ def preflight(image: Path, settings: SidecarSettings) -> None:
                 xmp.parse(existing, str(target))
 
 
-def write_sidecars(task: WriteTask, settings: SidecarSettings) -> list[Planned]:
+def write_sidecars(
+    task: WriteTask, settings: SidecarSettings, rules: KeywordRules | None = None
+) -> list[Planned]:
     """Given one stored result, write its sidecars; merge again if a photo manager rewrote
     the XMP meanwhile. Returns what was written."""
-    return write_with_retry(lambda: plan_sidecars(task, settings))
+    return write_with_retry(lambda: plan_sidecars(task, settings, rules))

@@ -314,3 +314,17 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove(path: Path, expected: Snapshot) -> None:
+    """Delete a sidecar of ours, unless it changed since it was read (``expected``): then
+    a photo manager wrote to it, and ChangedUnderneath says to read and decide again."""
+    if Snapshot.read(path).content != expected.content:
+        raise ChangedUnderneath(f"{path}: changed while we read it")
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SidecarError(f"{path}: cannot remove: {exc.strerror}", transient=True) from None
+    _fsync_dir(path.parent)

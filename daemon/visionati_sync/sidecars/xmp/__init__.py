@@ -10,18 +10,24 @@ Its parts, in the order a write goes through them:
   ``provenance`` (what we wrote last time, in our own ``vsync:`` namespace) and
   ``editor`` (a property changed where it stands).
 
+- ``unmerge``: what ``merge`` added taken out again (`untag`), bytes in and bytes out.
+
 ``plan`` joins them for one photo; ``sidecars.atomic`` writes what it decides.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from ...records import xml_text
 from ..atomic import Planned, Snapshot
-from .keywords import keywords_from_asset
-from .merge import XmpResult, XmpSettings, description_from_asset, merge
+from .editor import Editor
+from .keywords import DC_SUBJECT, HIERARCHICAL
+from .merge import DESCRIPTION, XmpResult, XmpSettings, description_from_asset, merge
 from .naming import choose_path
-from .packet import MAX_BYTES, XmpError, parse, xml_text
+from .packet import MAX_BYTES, XmpError, parse
+from .unmerge import unmerge
 
 __all__ = [
     "MAX_BYTES",
@@ -30,10 +36,11 @@ __all__ = [
     "XmpSettings",
     "choose_path",
     "description_from_asset",
-    "keywords_from_asset",
     "merge",
     "parse",
     "plan",
+    "summary",
+    "unmerge",
     "xml_text",
 ]
 
@@ -44,3 +51,27 @@ def plan(image: Path, result: XmpResult, settings: XmpSettings, naming: str = "a
     snapshot = Snapshot.read(path, limit=MAX_BYTES)
     content = merge(snapshot.content, result, settings, name=str(path))
     return Planned(path, content, snapshot, note)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What photo managers show of a sidecar: its keywords and its description."""
+
+    keywords: list[str]
+    hierarchical: list[str]
+    description: str | None
+
+
+def summary(content: bytes | None, name: str = "sidecar") -> Summary:
+    """Given a sidecar's bytes (None: there is none), what photo managers show of it."""
+    if content is None:
+        return Summary([], [], None)
+    editor = Editor(parse(content, name))
+
+    def values(tag: str) -> list[str]:
+        found = editor.find(tag)
+        return [v for v in found.values() if v] if found is not None else []
+
+    return Summary(
+        values(DC_SUBJECT.tag), values(HIERARCHICAL.tag), editor.text(DESCRIPTION) or None
+    )

@@ -1,4 +1,4 @@
-"""Where keywords go in XMP, and how the user's lists and ours are merged.
+"""Where keywords go in XMP, and how the user's lists and ours are merged (and taken apart).
 
 Each program reads keywords from its own property and most take only the first non-empty one
 in their own order (Immich: digiKam:TagsList, then lr:hierarchicalSubject; darktable:
@@ -6,17 +6,19 @@ lr:hierarchicalSubject, then dc:subject; digiKam: TagsList, LastKeywordXMP,
 hierarchicalSubject, CatalogSets, dc:subject). So every keyword property gets the complete
 list, the user's keywords and ours, in its own format, and one we create is seeded with the
 user's keywords: creating lr:hierarchicalSubject with only our tags would hide the user's own
-from darktable.
+from darktable. Our keywords are paths (``sidecars.keywording``): the leaf goes in the flat
+lists, the path in the hierarchical ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .editor import Editor
-from .packet import NAMESPACES, xml_text
+from .packet import NAMESPACES
+
+Keyword = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,12 @@ class KeywordProperty:
     def tag(self) -> str:
         return f"{{{NAMESPACES[self.prefix]}}}{self.name}"
 
-    def value(self, keyword: str, root: str) -> str:
-        if self.separator is None or not root:
-            return keyword
-        return f"{root}{self.separator}{keyword}"
+    @property
+    def qname(self) -> str:
+        return f"{self.prefix}:{self.name}"
+
+    def value(self, keyword: Keyword) -> str:
+        return keyword[-1] if self.separator is None else self.separator.join(keyword)
 
     def leaf(self, value: str) -> str:
         return value if self.separator is None else value.rsplit(self.separator, 1)[-1]
@@ -58,56 +62,21 @@ WHEN_PRESENT = (
     KeywordProperty("MicrosoftPhoto", "LastKeywordIPTC", "Bag", None),
     KeywordProperty("mediapro", "CatalogSets", "Bag", "|"),
 )
-
-
-def keywords_from_asset(
-    asset: dict[str, Any], max_keywords: int | None = None, min_score: float | None = None
-) -> tuple[str, ...]:
-    """Given an asset, return its tag names, best first, de-duplicated case-insensitively."""
-    tags = asset.get("tags")
-    if not isinstance(tags, dict):
-        return ()
-    best: dict[str, tuple[float, str]] = {}
-    for name, detections in tags.items():
-        scores = [
-            float(d["score"])
-            for d in (detections if isinstance(detections, list) else [])
-            if isinstance(d, dict) and isinstance(d.get("score"), int | float)
-        ]
-        score = max(scores, default=0.0)
-        if min_score is not None and score < min_score:
-            continue
-        label = xml_text(str(name)).strip()
-        if not label:
-            continue
-        key = label.casefold()
-        if key not in best or score > best[key][0]:
-            best[key] = (score, label)
-    ordered = sorted(best.values(), key=lambda item: (-item[0], item[1].casefold()))
-    labels = tuple(label for _, label in ordered)
-    return labels[:max_keywords] if max_keywords is not None else labels
+EVERY = (*ALWAYS, *WHEN_PRESENT)
 
 
 def merge_keywords(
-    editor: Editor,
-    keywords: Sequence[str],
-    previous: Sequence[str],
-    previous_root: str,
-    root: str,
-) -> list[str]:
-    """Given a sidecar being edited, our keywords now, and the ones we added last time (under
-    ``previous_root``), make every keyword property hold the user's keywords and ours, in its
-    own form. Returns ours that the user does not already have: what we add, and record."""
-    present = [p for p in (*ALWAYS, *WHEN_PRESENT) if editor.find(p.tag) is not None]
-    users: dict[KeywordProperty, list[str]] = {}
-    for prop in present:
-        ours_before = {prop.value(k, previous_root) for k in previous}
-        found = editor.find(prop.tag)
-        assert found is not None
-        users[prop] = [v for v in found.values() if v and v not in ours_before]
+    editor: Editor, keywords: Sequence[Keyword], previous: Sequence[Keyword]
+) -> tuple[list[Keyword], list[str]]:
+    """Given a sidecar being edited, our keywords now, and the ones we added last time, make
+    every keyword property hold the user's keywords and ours, in its own form. Returns ours
+    that the user does not already have (what we add, and record), and the properties this
+    merge created (``qname``s: taken away again by `untag`)."""
+    present = [p for p in EVERY if editor.find(p.tag) is not None]
+    users = _users(editor, present, previous)
     user_flat = _casefolded(prop.leaf(v) for prop, values in users.items() for v in values)
-    added = [k for k in keywords if k.casefold() not in user_flat]
-
+    added = [k for k in keywords if k[-1].casefold() not in user_flat]
+    created = []
     for prop in (*ALWAYS, *(p for p in WHEN_PRESENT if p in present)):
         base = users.get(prop)
         if base is None:  # a property we create starts with the user's keywords
@@ -117,13 +86,45 @@ def merge_keywords(
         wanted = list(base)  # the user's list as it is, duplicates and all
         seen = _casefolded(wanted)
         for keyword in added:
-            value = prop.value(keyword, root)
+            value = prop.value(keyword)
             if value.casefold() not in seen:
                 wanted.append(value)
                 seen.add(value.casefold())
         if wanted or prop in present:
             editor.set_list(prop.tag, prop.container, wanted)
-    return added
+            if prop not in present:
+                created.append(prop.qname)
+    return added, created
+
+
+def remove_keywords(editor: Editor, ours: Sequence[Keyword], created: Iterable[str]) -> None:
+    """Given a sidecar being edited, the keywords we added and the properties we created,
+    take ours out of every list, keeping the user's in their order; a property we created
+    goes when what is left of it is only the user's keywords we seeded it with."""
+    present = [p for p in EVERY if editor.find(p.tag) is not None]
+    users = _users(editor, present, ours)
+    made = set(created)
+    kept = [p for p in present if p.qname not in made]
+    theirs = _casefolded(p.leaf(v) for p in kept for v in users[p])
+    for prop in present:
+        left = users[prop]
+        if prop.qname in made and all(prop.leaf(v).casefold() in theirs for v in left):
+            editor.set_simple(prop.tag, None)  # it was not there before us
+        else:
+            editor.set_list(prop.tag, prop.container, left)
+
+
+def _users(
+    editor: Editor, present: Sequence[KeywordProperty], ours: Sequence[Keyword]
+) -> dict[KeywordProperty, list[str]]:
+    """Each present property's values that are not ours."""
+    users: dict[KeywordProperty, list[str]] = {}
+    for prop in present:
+        values = {prop.value(k) for k in ours}
+        found = editor.find(prop.tag)
+        assert found is not None
+        users[prop] = [v for v in found.values() if v and v not in values]
+    return users
 
 
 def _casefolded(values: Iterable[str]) -> set[str]:

@@ -15,19 +15,22 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from ... import __version__
+from ...records import xml_text
 from . import provenance
 from .editor import Editor
-from .keywords import HIERARCHICAL, TAGS_LIST, merge_keywords
-from .packet import NAMESPACES, PACKET_ID, RDF, X, parse, serialize, xml_text
+from .keywords import DC_SUBJECT, HIERARCHICAL, TAGS_LIST, Keyword, merge_keywords
+from .packet import NAMESPACES, PACKET_ID, RDF, X, parse, serialize
 
 DESCRIPTION = f"{{{NAMESPACES['dc']}}}description"
 TIFF_DESCRIPTION = f"{{{NAMESPACES['tiff']}}}ImageDescription"
 ALT_TEXT = f"{{{NAMESPACES['Iptc4xmpCore']}}}AltTextAccessibility"
 
 
+DESCRIPTIONS = {"dc:description": DESCRIPTION, "Iptc4xmpCore:AltTextAccessibility": ALT_TEXT}
+
+
 @dataclass(frozen=True)
 class XmpSettings:
-    hierarchy_root: str = "Visionati"
     overwrite_description: bool = False
 
 
@@ -38,7 +41,7 @@ class XmpResult:
     file_name: str
     request_id: str
     tagged_at: datetime
-    keywords: tuple[str, ...]
+    keywords: tuple[Keyword, ...]  # paths (``sidecars.keywording``)
     description: str | None = None
     alt_text: bool = False
 
@@ -64,18 +67,18 @@ def merge(
 ) -> bytes:
     """Given a sidecar's bytes (None: there is none yet) and a result, return the new bytes."""
     if existing is None:
-        return _fresh(result, settings)
+        return _fresh(result)
     document = parse(existing, name or "sidecar")
     editor = Editor(document)
     before = provenance.read(editor)
-    root = settings.hierarchy_root
-    previous_root = root if before.root is None else before.root
-    added = merge_keywords(editor, result.keywords, before.keywords, previous_root, root)
+    added, created = merge_keywords(editor, result.keywords, before.keywords)
+    description, made = _merge_description(editor, result, settings, before.description)
+    still = [c for c in before.created if c == provenance.SIDECAR or editor.find(tag_of(c))]
     provenance.record(
         editor,
         keywords=added,
-        root=root,
-        description=_merge_description(editor, result, settings, before.description),
+        created=list(dict.fromkeys([*still, *created, *made])),
+        description=description,
         file_name=result.file_name,
         request_id=result.request_id,
         tagged_at=result.tagged_at,
@@ -83,11 +86,18 @@ def merge(
     return serialize(document) if editor.changed else existing
 
 
-def _fresh(result: XmpResult, settings: XmpSettings) -> bytes:
+def tag_of(qname: str) -> str:
+    """Given a property we record as created (``lr:hierarchicalSubject``), its tag."""
+    prefix, _, name = qname.partition(":")
+    return f"{{{NAMESPACES.get(prefix, prefix)}}}{name}"
+
+
+def _fresh(result: XmpResult) -> bytes:
     """A sidecar of our own from a template: what ``merge`` would build into an empty packet
-    (a backfill writes mostly these), without building it element by element."""
-    root = settings.hierarchy_root
+    (a backfill writes mostly these), without building it element by element; it records
+    that the sidecar itself is ours."""
     keywords = list(dict.fromkeys(result.keywords))
+    created = [p.qname for p in (DC_SUBJECT, HIERARCHICAL, TAGS_LIST) if keywords]
 
     def bag(tag: str, kind: str, values: Iterable[str]) -> str:
         items = "".join(f"\n     <rdf:li>{escape(v)}</rdf:li>" for v in values)
@@ -104,22 +114,24 @@ def _fresh(result: XmpResult, settings: XmpSettings) -> bytes:
 
     body = ""
     if keywords:
-        body += bag("dc:subject", "Bag", keywords)
-        body += bag(
-            "lr:hierarchicalSubject", "Bag", (HIERARCHICAL.value(k, root) for k in keywords)
-        )
-        body += bag("digiKam:TagsList", "Seq", (TAGS_LIST.value(k, root) for k in keywords))
+        leaves = dict.fromkeys(DC_SUBJECT.value(k) for k in keywords)
+        body += bag("dc:subject", "Bag", leaves)
+        body += bag("lr:hierarchicalSubject", "Bag", (HIERARCHICAL.value(k) for k in keywords))
+        body += bag("digiKam:TagsList", "Seq", (TAGS_LIST.value(k) for k in keywords))
     declarations = "".join(
         f' xmlns:{p}="{NAMESPACES[p]}"' for p in ("dc", "lr", "digiKam", "vsync")
     )
     if result.description:
         body += alt("dc:description", result.description)
+        created.append("dc:description")
         if result.alt_text:
             body += alt("Iptc4xmpCore:AltTextAccessibility", result.description)
             declarations += f' xmlns:Iptc4xmpCore="{NAMESPACES["Iptc4xmpCore"]}"'
+            created.append("Iptc4xmpCore:AltTextAccessibility")
     if keywords:
-        body += bag("vsync:Keywords", "Bag", keywords)
-    body += simple("vsync:HierarchyRoot", root)
+        body += bag("vsync:Keywords", "Bag", dict.fromkeys(k[-1] for k in keywords))
+        body += bag("vsync:KeywordPaths", "Bag", ("|".join(k) for k in keywords))
+    body += bag("vsync:Created", "Bag", [*created, provenance.SIDECAR])
     body += simple("vsync:Description", result.description) if result.description else ""
     body += simple("vsync:File", result.file_name)
     body += simple("vsync:RequestID", result.request_id)
@@ -136,23 +148,25 @@ def _fresh(result: XmpResult, settings: XmpSettings) -> bytes:
 
 def _merge_description(
     editor: Editor, result: XmpResult, settings: XmpSettings, ours_before: str | None
-) -> str | None:
-    """Write our description unless the user has one; return what we wrote (or still own)."""
+) -> tuple[str | None, list[str]]:
+    """Write our description unless the user has one; return what we wrote (or still own),
+    and the properties this created."""
     current = editor.text(DESCRIPTION)
     tiff = editor.text(TIFF_DESCRIPTION)
     ours = result.description
     is_ours = bool(current) and current == ours_before
     if current and not is_ours:
-        return None  # the user's words: never replaced
+        return None, []  # the user's words: never replaced
     if tiff and tiff != ours_before:
-        return ours_before if is_ours else None  # Immich shows the user's tiff description
+        return (ours_before if is_ours else None), []  # Immich shows the user's tiff one
     if is_ours and not settings.overwrite_description:
-        return ours_before
+        return ours_before, []
     if not ours:
-        return ours_before if is_ours else None
+        return (ours_before if is_ours else None), []
+    created = [name for name, tag in DESCRIPTIONS.items() if editor.find(tag) is None]
     editor.set_alt(DESCRIPTION, ours)
     if result.alt_text:
         alt = editor.text(ALT_TEXT)
         if not alt or alt == ours_before:
             editor.set_alt(ALT_TEXT, ours)
-    return ours
+    return ours, [name for name in created if editor.find(DESCRIPTIONS[name]) is not None]

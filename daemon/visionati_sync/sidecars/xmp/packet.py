@@ -4,7 +4,6 @@ as it was."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,14 +31,6 @@ PACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
 
 class XmpError(SidecarError):
     """An existing sidecar we will not touch: unparseable, unsafe or too large."""
-
-
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_text(value: str) -> str:
-    """Given text from the API, drop what XML cannot hold (control characters)."""
-    return _NOT_XML.sub("", value)
 
 
 def _parser() -> etree.XMLParser:

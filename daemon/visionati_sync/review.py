@@ -1,0 +1,109 @@
+"""Results that wait for the user (``sidecars.apply: review``): what applying each would
+change in its sidecar (`preview`), and applying them (`apply`). Both work from the stored
+results: no API call, nothing paid again. `preview` decides exactly as the writer will (the
+same merge, from the sidecar as it is now) and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Config, SidecarSettings
+from .jobtable import JobTable
+from .keywording import KeywordRules
+from .records import Scope, State, WriteTask, shown
+from .sidecars import SidecarError, xmp, xmp_result
+from .sidecars.atomic import Snapshot
+from .writer import Writer
+
+
+@dataclass(frozen=True)
+class Change:
+    """What applying one result would do to its photo's XMP sidecar."""
+
+    path: str
+    sidecar: str
+    keywords_added: list[str]  # as dc:subject holds them
+    keywords_removed: list[str]  # ours from before, replaced
+    hierarchical_added: list[str]  # as lr:hierarchicalSubject holds them: the full paths
+    hierarchical_removed: list[str]
+    description_added: str | None
+    description_removed: str | None
+    error: str | None = None  # the sidecar cannot take it (applying will say the same)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def changes(table: JobTable, config: Config, scopes: Sequence[Scope]) -> list[Change]:
+    """Given where to look (none: everywhere), what applying each waiting result would do."""
+    settings = config.settings.sidecars
+    found = []
+    for task in table.writes.waiting(scopes):
+        found.append(change_of(task, settings.xmp_naming, config.keyword_rules, settings))
+    return found
+
+
+def change_of(
+    task: WriteTask,
+    naming: str,
+    rules: Callable[[str], KeywordRules],
+    settings: SidecarSettings,
+) -> Change:
+    """Given a stored result, the change its XMP sidecar would get (read, merged, compared)."""
+    image = Path(task.path)
+    sidecar, _ = xmp.choose_path(image, naming)
+    try:
+        before = Snapshot.read(sidecar, limit=xmp.MAX_BYTES).content
+        after = xmp.merge(
+            before, xmp_result(task, settings, rules(task.folder)),
+            xmp.XmpSettings(settings.overwrite_description), str(sidecar),
+        )  # fmt: skip
+    except SidecarError as exc:
+        return Change(shown(task.path), shown(str(sidecar)), [], [], [], [], None, None, str(exc))
+    old, new = xmp.summary(before), xmp.summary(after)
+    return Change(
+        path=shown(task.path),
+        sidecar=shown(str(sidecar)),
+        keywords_added=_missing(new.keywords, old.keywords),
+        keywords_removed=_missing(old.keywords, new.keywords),
+        hierarchical_added=_missing(new.hierarchical, old.hierarchical),
+        hierarchical_removed=_missing(old.hierarchical, new.hierarchical),
+        description_added=new.description if new.description != old.description else None,
+        description_removed=old.description
+        if old.description and new.description != old.description
+        else None,
+    )
+
+
+def _missing(values: list[str], other: list[str]) -> list[str]:
+    present = set(other)
+    return [value for value in values if value not in present]
+
+
+@dataclass
+class Applied:
+    done: list[str] = field(default_factory=list)
+    not_done: list[str] = field(default_factory=list)  # path: why (the writer logged it)
+
+
+def apply(table: JobTable, config: Config, scopes: Sequence[Scope]) -> Applied:
+    """Given where to apply (none: everywhere), write every waiting result's sidecars now."""
+    ids = table.writes.approve(scopes)
+    writer = Writer(
+        table.writes, config.settings.sidecars, config.settings.api.backoff(),
+        rules=config.keyword_rules, reviewed=config.reviewed,
+    )  # fmt: skip
+    tasks = table.writes.mine(ids)
+    writer.write(tasks)
+    states = table.reports.states(ids)
+    report = Applied()
+    for task in tasks:
+        if states.get(task.job_id) == State.DONE:
+            report.done.append(shown(task.path))
+        else:
+            report.not_done.append(shown(task.path))
+    return report
