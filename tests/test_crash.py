@@ -56,7 +56,8 @@ def test_ten_kills_lose_nothing_and_pay_nothing_twice(
         document = json.loads(image.with_name(image.name + ".visionati.json").read_text())
         assert document["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
         xmp = tags[image.with_name(image.name + ".xmp")]
-        assert as_list(xmp["XMP-dc:Subject"]) == [k[-1] for k in choose(document["asset"], KeywordRules())]
+        keywords = [k[-1] for k in choose(document["asset"], KeywordRules())]
+        assert as_list(xmp["XMP-dc:Subject"]) == keywords
 
     # uploads beyond one per file only in requests the daemon never recorded: in flight
     with sqlite3.connect(tmp_path / "state.db") as db:

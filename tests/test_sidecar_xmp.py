@@ -29,9 +29,7 @@ def under(*words: str, root: str = "Visionati") -> tuple[tuple[str, ...], ...]:
     return tuple((root, word) if root else (word,) for word in words)
 
 
-RESULT = XmpResult(
-    "IMG_1.jpg", "req-1", WHEN, under("dog", "Beach", "sunset"), "A dog on a beach."
-)
+RESULT = XmpResult("IMG_1.jpg", "req-1", WHEN, under("dog", "Beach", "sunset"), "A dog on a beach.")
 SETTINGS = XmpSettings()
 
 
@@ -302,7 +300,9 @@ def test_a_sidecar_rewritten_by_a_photo_manager_during_our_write_is_merged_again
     "result",
     [
         RESULT,
-        XmpResult("a & <b>.jpg", "r", WHEN, under("Beach & <sea>", "\x07bell"), 'A "quoted" <tag>.'),
+        XmpResult(
+            "a & <b>.jpg", "r", WHEN, under("Beach & <sea>", "\x07bell"), 'A "quoted" <tag>.'
+        ),
         XmpResult("IMG_1.jpg", "r", WHEN, (), None),
         XmpResult("IMG_1.jpg", "r", WHEN, under("dog"), "Alt text.", alt_text=True),
     ],
