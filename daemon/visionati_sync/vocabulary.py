@@ -61,7 +61,7 @@ def parse(text: str, name: str = "vocabulary") -> Vocabulary:
     """Given a vocabulary file's text, read its keywords in whichever form it is written."""
     lines = [line.rstrip("\r\n ") for line in text.splitlines()]
     lines = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    if any(line.startswith("\t") for line in lines):
+    if any(line.startswith("\t") or line[:1] in "{[" for line in lines):
         return _indented(lines, name)
     separator = "|" if any("|" in line for line in lines) else "/"
     vocabulary = _Builder()
