@@ -438,3 +438,45 @@ def test_sweeping_leases_never_waits_for_work_in_progress(postgres: object) -> N
         recording.rollback()
     assert table.claims.renew() == 3  # both claims and the reservation, once free
     table.close()
+
+
+def test_review_apply_untag_and_refresh_move_jobs_as_the_user_asks(table: JobTable) -> None:
+    """Held for review, applied by one process, untagged, refreshed past the cache: the
+    stored result is replaced in place by a fresh answer, and only the chosen jobs move."""
+    table.queue.enqueue("/f", [seen(1), seen(2), seen(3)])
+    ids = submit(table, "req-1")
+    assets = {job: {"name": f"n{job}.jpg", "tags": {"old": []}} for job in ids}
+    table.requests.complete("req-1", 9, 91, assets, [], {}, retry_delay=0, max_attempts=3)
+    table.writes.hold([task.job_id for task in table.writes.tasks()])
+    assert table.reports.counts()["review"] == 3 and table.writes.tasks() == []
+    assert [task.job_id for task in table.writes.waiting()] == ids
+    other = JobTable.open(str(table.engine.url.render_as_string(hide_password=False)),
+                          worker="apply:2")  # fmt: skip
+    try:
+        assert other.writes.approve([Scope("/f", "IMG_1.jpg")]) == [ids[0]]
+        assert table.writes.tasks() == []  # the applying process holds it, approved
+        (task,) = other.writes.mine([ids[0]])
+        assert task.approved
+        other.writes.done([ids[0]])
+    finally:
+        other.close()
+    assert table.queue.untag([Scope("/f", "IMG_2.jpg")]) == [(ids[1], "/f/IMG_2.jpg")]
+    assert table.queue.untag([Scope("/f", "IMG_2.jpg")]) == []  # already
+    enqueued = table.queue.enqueue("/f", [seen(2, size=11)])
+    assert enqueued["updated"] == 1 and table.reports.states([ids[1]]) == {
+        ids[1]: State.UNTAGGED
+    }  # a change does not re-tag an untagged file
+    assert table.queue.refresh([Scope("/f", "IMG_1.jpg"), Scope("/f", "IMG_2.jpg")]) == 2
+    claimed = {job.id: job for job in table.claims.claim(8)}
+    assert sorted(claimed) == ids[:2] and all(job.refresh for job in claimed.values())
+    result_before = row(table, ids[2]).result_id
+    uploads = [Upload(j, f"n{j}.jpg", f"sha{j}", 10, 0) for j in sorted(claimed)]
+    table.requests.mark_submitted("req-2", None, OPTIONS, uploads, first_poll_in=0)
+    fresh = {job: {"name": f"n{job}.jpg", "tags": {"new": []}} for job in claimed}
+    table.requests.complete("req-2", 6, 85, fresh, [], {}, retry_delay=0, max_attempts=3)
+    tasks = {task.job_id: task for task in table.writes.tasks()}
+    assert sorted(tasks) == ids[:2] and all(t.asset["tags"] == {"new": []} for t in tasks.values())
+    assert not row(table, ids[0]).refresh and row(table, ids[2]).result_id == result_before
+    assert table.requests.cached_results([f"sha{ids[0]}"], OPTIONS) == {
+        f"sha{ids[0]}": row(table, ids[0]).result_id
+    }  # one result per content and options: replaced, not added

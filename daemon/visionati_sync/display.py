@@ -61,6 +61,8 @@ def service_status(
     ]
     if counts.get("failed"):
         parts.insert(2, f"{counts['failed']:,} failed")
+    if counts.get("review"):
+        parts.insert(2, f"{counts['review']:,} waiting for review")
     if paused:
         parts.append(f"paused: {paused}")
     return " · ".join(parts)
