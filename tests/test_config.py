@@ -163,3 +163,41 @@ def test_a_folder_is_known_by_its_name_which_no_other_folder_may_take(tmp_path: 
         )
     with pytest.raises(ConfigError, match=r"database\.lease_seconds"):
         load_config(write(tmp_path, "database:\n  lease_seconds: 0\n"), environ={})
+
+
+def test_keyword_rules_come_per_folder_over_the_defaults_and_older_names(tmp_path: Path) -> None:
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop-words.txt").write_text("Products|Shoes\nProducts|Bags\n")
+    config = load_config(
+        write(
+            tmp_path,
+            "sidecars: {max_keywords: 7, marker_keyword: auto-tagged}\n"
+            "keywords: {exclude: [person], rename: {Automobile: car}}\n"
+            "folders:\n"
+            "  - path: shop\n"
+            "    apply: review\n"
+            "    keywords: {vocabulary: shop-words.txt, unmatched: drop}\n"
+            f"  - path: {tmp_path}\n",
+        ),
+        environ={},
+    )
+    shop = config.keyword_rules(tmp_path / "shop")
+    assert shop.vocabulary is not None and shop.vocabulary.match("shoes") == ("Products", "Shoes")
+    assert (shop.unmatched, shop.exclude, shop.max, shop.marker) == (
+        "drop",
+        ("person",),
+        7,
+        "auto-tagged",
+    )  # the folder's keys over the section's; the older name read as keywords.max
+    assert shop.rename == {"automobile": "car"}
+    rest = config.keyword_rules(tmp_path)
+    assert (rest.vocabulary, rest.unmatched) == (None, "under-root")
+    assert config.reviewed(tmp_path / "shop") and not config.reviewed(tmp_path)
+
+
+def test_a_vocabulary_that_cannot_be_read_stops_the_start(tmp_path: Path) -> None:
+    (tmp_path / "words.txt").write_text("{Canine}\n")
+    for vocabulary, problem in (("missing.txt", "cannot read"), ("words.txt", "line 1")):
+        text = f"keywords: {{vocabulary: {vocabulary}}}\n"
+        with pytest.raises(ConfigError, match=f"keywords.vocabulary: .*{vocabulary}: {problem}"):
+            load_config(write(tmp_path, text), environ={})
