@@ -460,8 +460,8 @@ def test_review_apply_untag_and_refresh_move_jobs_as_the_user_asks(table: JobTab
         other.writes.done([ids[0]])
     finally:
         other.close()
-    assert table.queue.untag([Scope("/f", "IMG_2.jpg")]) == [(ids[1], "/f/IMG_2.jpg")]
-    assert table.queue.untag([Scope("/f", "IMG_2.jpg")]) == []  # already
+    assert table.queue.untag([Scope("/f", "IMG_2.jpg")]) == (1, [(ids[1], "/f/IMG_2.jpg")])
+    assert table.queue.untag([Scope("/f", "IMG_2.jpg")]) == (0, [(ids[1], "/f/IMG_2.jpg")])
     enqueued = table.queue.enqueue("/f", [seen(2, size=11)])
     assert enqueued["updated"] == 1 and table.reports.states([ids[1]]) == {
         ids[1]: State.UNTAGGED

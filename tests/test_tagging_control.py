@@ -101,10 +101,19 @@ def test_untag_restores_the_users_sidecars_and_removes_ours(
     ours = sorted(set(sidecars(library.photos)) - {p.name for p in theirs})
     assert len(ours) == 6 + 2  # a JSON sidecar each, and two XMPs of our own
 
+    tagged = theirs[0].read_bytes()
+    theirs[0].write_bytes(b"<x:xmpmeta><rdf:RDF")  # broken since, by some other program
+    result = library.cli("untag", "--all")
+    assert result.returncode == 1 and str(theirs[0]) in result.stderr  # named, and the rest:
+    assert result.stdout.strip() == (
+        "6 file(s) untagged: 3 XMP sidecar(s) restored, 8 sidecar(s) of ours removed"
+    )
+    assert theirs[0].read_bytes() == b"<x:xmpmeta><rdf:RDF"  # left as it was
+    theirs[0].write_bytes(tagged)  # mended: the next untag finishes the job
     result = library.cli("untag", "--all")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        "6 file(s) untagged: 4 XMP sidecar(s) restored, 8 sidecar(s) of ours removed"
+        "0 file(s) untagged: 1 XMP sidecar(s) restored, 0 sidecar(s) of ours removed"
     )
     assert xmp_dump(*theirs) == before
     assert sorted(sidecars(library.photos)) == sorted(p.name for p in theirs)

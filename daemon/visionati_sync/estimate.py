@@ -118,6 +118,9 @@ def estimate(
                 if states.get(seen.relpath) == State.UNTAGGED and not again:
                     entry.untagged += 1
                     continue
+                if states.get(seen.relpath) == State.REVIEW and not again:
+                    entry.done += 1  # paid for; waits for `apply`
+                    continue
                 images, decided = _images(path, settings, eligible, hash_files)
                 entry.refreshed += again
                 if images is None:

@@ -25,27 +25,29 @@ log = get_logger("untag")
 
 @dataclass
 class Untagged:
-    files: int = 0  # files set aside
+    files: int = 0  # files set aside now
     rewritten: list[str] = field(default_factory=list)  # XMP sidecars we took ours out of
     removed: list[str] = field(default_factory=list)  # sidecars that were ours alone
     errors: list[str] = field(default_factory=list)  # one line each: sidecar and reason
 
 
 def untag(table: JobTable, settings: SidecarSettings, scopes: Sequence[Scope]) -> Untagged:
-    """Given the folders or files to untag (none: every folder), take our sidecars back."""
-    report = Untagged()
-    for job_id, path in table.queue.untag(scopes):
-        report.files += 1
+    """Given the folders or files to untag (none: every folder), take our sidecars back
+    (again for files untagged before: what failed then is tried now; the rest is as it was)."""
+    count, files = table.queue.untag(scopes)
+    report = Untagged(files=count)
+    for job_id, path in files:
         with bound_contextvars(job_id=job_id, path=path):
-            try:
-                _take_back(Path(path), settings, report)
-            except SidecarError as exc:
-                log.error("sidecar not untagged", error=str(exc))
-                report.errors.append(str(exc))
+            for take_back in (_xmp, _json):  # each on its own: one failing leaves the other
+                try:
+                    take_back(Path(path), settings, report)
+                except SidecarError as exc:
+                    log.error("sidecar not untagged", error=str(exc))
+                    report.errors.append(str(exc))
     return report
 
 
-def _take_back(image: Path, settings: SidecarSettings, report: Untagged) -> None:
+def _xmp(image: Path, settings: SidecarSettings, report: Untagged) -> None:
     sidecar, _ = xmp.choose_path(image, settings.xmp_naming)
     for _ in range(5):  # a photo manager writing meanwhile: read and decide again
         snapshot = Snapshot.read(sidecar, limit=xmp.MAX_BYTES)
@@ -68,6 +70,9 @@ def _take_back(image: Path, settings: SidecarSettings, report: Untagged) -> None
             continue
     else:
         raise SidecarError(f"{sidecar}: keeps changing while we untag it; left as it is")
+
+
+def _json(image: Path, settings: SidecarSettings, report: Untagged) -> None:
     ours = json.sidecar_path(image, settings.json_suffix)
     snapshot = Snapshot.read(ours)
     if snapshot.content is not None:

@@ -188,14 +188,17 @@ class FileQueue(TablePart):
         with self.engine.begin() as conn:
             return t.apply(conn, t.REFRESH, values, self.in_scopes(scopes))
 
-    def untag(self, scopes: Sequence[Scope] = ()) -> list[tuple[int, str]]:
+    def untag(self, scopes: Sequence[Scope] = ()) -> tuple[int, list[tuple[int, str]]]:
         """Set aside every file in ``scopes`` whose sidecars are to be taken back, before
-        they are: no worker writes or sends them from now on. Returns (job id, path)."""
+        they are: no worker writes or sends them from now on. Returns how many were set
+        aside now, and every untagged file in ``scopes`` (id, path): a sidecar that could
+        not be untagged before is tried again."""
         now = self.clock()
         with self.engine.begin() as conn:
+            count = t.apply(conn, t.UNTAG, t.untagged(now), self.in_scopes(scopes))
             rows = conn.execute(
-                t.statement(t.UNTAG, t.untagged(now), self.in_scopes(scopes)).returning(
-                    Job.id, Job.folder, Job.relpath
-                )
+                select(Job.id, Job.folder, Job.relpath)
+                .where(Job.state == State.UNTAGGED, self.in_scopes(scopes))
+                .order_by(Job.id)
             ).all()
-        return sorted((r.id, os.path.join(self.path(r.folder), r.relpath)) for r in rows)
+        return count, [(r.id, os.path.join(self.path(r.folder), r.relpath)) for r in rows]
