@@ -207,3 +207,40 @@ def test_a_sidecar_of_ours_alone_goes_and_one_the_user_wrote_in_stays() -> None:
     kept = unmerge(rated)
     assert kept is not None and b'xmp:Rating="4"' in kept
     assert b"Dog" not in kept and b"vsync:" not in kept.split(b"xmlns:vsync")[0]
+
+
+OLDER = b"""<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="visionati-sync 0.9">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:lr="http://ns.adobe.com/lightroom/1.0/" xmlns:vsync="urn:visionati-sync:xmp:1.0:">
+   <dc:subject><rdf:Bag><rdf:li>family</rdf:li><rdf:li>dog</rdf:li></rdf:Bag></dc:subject>
+   <lr:hierarchicalSubject><rdf:Bag><rdf:li>family</rdf:li><rdf:li>Tags|dog</rdf:li>
+   </rdf:Bag></lr:hierarchicalSubject>
+   <vsync:Keywords><rdf:Bag><rdf:li>dog</rdf:li></rdf:Bag></vsync:Keywords>
+   <vsync:HierarchyRoot>Tags</vsync:HierarchyRoot>
+   <vsync:RequestID>old</vsync:RequestID>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+<?xpacket end="w"?>
+"""
+
+
+def test_sidecars_written_before_keyword_paths_are_retagged_and_untagged(tmp_path: Path) -> None:
+    """Their record holds the leaves and the root they went under: enough for both."""
+    retagged = merge(OLDER, result(asset(cat=0.99)), XmpSettings())
+    path = write(tmp_path, "retagged.xmp", retagged)
+    tags = exiftool(path)[path]
+    assert as_list(tags["XMP-dc:Subject"]) == ["family", "Cat", "auto-tagged"]
+    assert as_list(tags["XMP-lr:HierarchicalSubject"]) == [
+        "family", "Animals|Mammals|Cat", "auto-tagged"
+    ]  # fmt: skip
+    assert "XMP-vsync:HierarchyRoot" not in tags
+    taken_back = unmerge(OLDER)
+    assert taken_back is not None
+    path = write(tmp_path, "untagged.xmp", taken_back)
+    tags = exiftool(path)[path]
+    assert as_list(tags["XMP-dc:Subject"]) == ["family"]
+    assert as_list(tags["XMP-lr:HierarchicalSubject"]) == ["family"]
+    assert not [tag for tag in tags if tag.startswith("XMP-vsync:")]
