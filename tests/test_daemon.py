@@ -228,3 +228,29 @@ def test_kill_9_then_restart_resumes_without_uploading_again(
         assert daemon.stop() == 0
     hashes = Counter(control.uploaded_hashes())
     assert len(hashes) == 12 and set(hashes.values()) == {1}
+
+
+def test_the_journal_gets_a_progress_line_not_a_line_per_file(
+    library: Library, control: EmulatorControl
+) -> None:
+    """At info, routine outcomes of single files (uploaded, tagged, served from the cache)
+    stay out of the log; progress lines say how many files were done; a problem is still
+    said at once. At debug every file has its line."""
+    photos = samples.write_library(library.photos, 24)
+    shutil.copy(photos[0], library.photos / "copy.jpg")  # a cache hit, or a ride
+    (library.photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    library.configure(log_progress_interval=0.5)
+    with library.daemon() as daemon:
+        library.wait_for("done", 25, timeout=60)
+        wait_until(lambda: sum(r.get("done_since", 0) for r in daemon.logged("progress")) == 25,
+                   20, 0.2, "progress lines counting 25 files done")  # fmt: skip
+        routine = [r for r in daemon.lines() if r.get("level") == "info" and r.get("path")]
+        assert [r["event"] for r in routine] == [], routine  # no line for any single file
+        problem = [r for r in daemon.lines() if "broken.jpg" in str(r.get("path"))]
+        assert problem and problem[0]["level"] == "warning"  # said at once
+    library.configure(log_level="debug")
+    samples.write_library(library.photos, 3, start=100)
+    result = library.cli("scan")
+    assert result.returncode == 0
+    tagged = [line for line in result.stderr.splitlines() if '"tagged"' in line]
+    assert len(tagged) == 3

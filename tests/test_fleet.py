@@ -42,9 +42,13 @@ class Fleet:
         if not mount.exists():
             mount.symlink_to(self.share, target_is_directory=True)
         data = base_config(
-            self.emulator_url, self.tmp, [{"path": str(mount), "name": "studio share"}],
-            database={"url": self.url, "lease_seconds": LEASE}, **overrides,
-        )  # fmt: skip
+            self.emulator_url,
+            self.tmp,
+            [{"path": str(mount), "name": "studio share"}],
+            database={"url": self.url, "lease_seconds": LEASE},
+            log_level="debug",
+            **overrides,
+        )  # fmt: skip  (debug: each daemon's "tagged" and "uploaded" lines are counted)
         return write(self.tmp / f"daemon-{n}.yaml", data)
 
     def start(self, count: int, **overrides: Any) -> list[Daemon]:

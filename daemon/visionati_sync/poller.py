@@ -78,7 +78,7 @@ def record_completion(
     ):  # fmt: skip
         log.info("request completed by another daemon already; nothing to do")
         return
-    log.info(
+    log.debug(
         "request completed",
         request_id=request_id,
         files=len(by_job),

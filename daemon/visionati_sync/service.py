@@ -83,6 +83,7 @@ class Service:
         self._gate: Gate | None = None
         self.notifier = Notifier()
         self._hung: list[str] = []  # stages the watchdog was last told nothing about
+        self._last_counts: dict[str, int] | None = None  # as the last progress line saw
         self._take(config)
 
     def halt(self) -> None:
@@ -120,9 +121,14 @@ class Service:
         )
 
     def _start_pipeline(
-        self, scopes: Sequence[Scope] = (), previous_gate: Gate | None = None
+        self,
+        scopes: Sequence[Scope] = (),
+        previous_gate: Gate | None = None,
+        *,
+        progress: bool = True,
     ) -> None:
-        """Assemble the stages and start each in its thread."""
+        """Assemble the stages and start each in its thread (``progress``: the daemon's
+        progress line; a scan shows its own)."""
         api = self.config.settings.api
         gate = Gate(
             self.table.reports,
@@ -168,6 +174,9 @@ class Service:
         if self.own:  # with no folders, only what is in flight is collected
             start("submitter", lambda: submitter.step(scopes or self.own), 1.0)
             start("writer", writer.step, 1.0)
+        every = self.config.settings.log_progress_interval
+        if progress and every:
+            start("progress", self._progress_step, every)
         self._gate = gate
 
     def recover(self) -> None:
@@ -201,6 +210,23 @@ class Service:
         if not hung and self.notifier.watchdog_interval is not None:
             self.notifier.watchdog()
         self.notifier.status(self._status_line())
+        return False
+
+    def _progress_step(self) -> bool:
+        """Say at info what the daemon did since the last line, when it did anything: a
+        backfill's journal holds a line a minute, not one per file."""
+        counts = self.table.reports.counts(self.own)
+        if counts == self._last_counts:
+            return False
+        last = self._last_counts or counts
+        self._last_counts = counts
+        ended = ("done", "failed", "skipped", "review")
+        log.info(
+            "progress",
+            **{f"{state}_since": counts[state] - last[state] for state in ended},
+            pending=counts["pending"], in_flight=counts["submitted"],
+            requests=self.table.requests.outstanding(),
+        )  # fmt: skip
         return False
 
     def _status_line(self) -> str:
@@ -313,7 +339,7 @@ class Service:
         started = utcnow()
         self.intake.scan(folders, scopes)
         self.own += [s for s in (Scope(str(f.path)) for f in folders) if s not in self.own]
-        self._start_pipeline(scopes)
+        self._start_pipeline(scopes, progress=False)
         try:
             code = self._wait_drained(scopes, started, reporter)
         finally:

@@ -164,7 +164,7 @@ class Submitter:
         for job, prepared, result_id in hits:
             with bound_contextvars(job_id=job.id, path=job.path):
                 requests.use_cached(_upload_of(job, prepared), result_id)
-                log.info("same bytes tagged before; result reused, no upload")
+                log.debug("same bytes tagged before; result reused, no upload")
         if hits:
             metrics.CACHE_HITS.inc(len(hits))
             self.on_results()
@@ -179,8 +179,8 @@ class Submitter:
         for job, prepared, request_id in riders:
             with bound_contextvars(job_id=job.id, path=job.path):
                 requests.ride([_upload_of(job, prepared)], request_id)
-                log.info("same bytes already with the API; waiting for that result, no upload",
-                         request_id=request_id)  # fmt: skip
+                log.debug("same bytes already with the API; waiting for that result, no upload",
+                          request_id=request_id)  # fmt: skip
         return rest
 
     def _one_request(self, ready: list[Ready]) -> list[Ready]:
@@ -272,7 +272,7 @@ class Submitter:
             riders=[_upload_of(job, checked) for job, checked in riders],
             reservation=reservation,
         ))  # fmt: skip
-        log.info("uploaded", request_id=request_id, files=names, copies_waiting=len(riders))
+        log.debug("uploaded", request_id=request_id, files=names, copies_waiting=len(riders))
         if isinstance(answer, Completed):
             record_completion(
                 self.table.requests, request_id, answer,

@@ -84,7 +84,7 @@ class Writer:
                 done.append(task.job_id)
                 for note in {p.note for p in plans if p.note}:
                     log.warning("XMP sidecar name fell back to append", reason=note)
-                log.info("tagged", sidecars=[p.path.name for p in plans])
+                log.debug("tagged", sidecars=[p.path.name for p in plans])
         self.writes.done(done)
 
     def _failed(self, task: WriteTask, exc: SidecarError) -> None:

@@ -254,6 +254,7 @@ class Settings(_Section):
     video: VideoSettings = Field(default_factory=VideoSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_progress_interval: float = Field(default=60.0, ge=0)  # the daemon's progress line
 
     def renditions(self) -> RenditionSettings:
         """What ``renditions`` needs of the ``upload`` and ``video`` sections."""
