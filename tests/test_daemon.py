@@ -254,3 +254,29 @@ def test_the_journal_gets_a_progress_line_not_a_line_per_file(
     assert result.returncode == 0
     tagged = [line for line in result.stderr.splitlines() if '"tagged"' in line]
     assert len(tagged) == 3
+
+
+def test_the_first_poll_comes_when_the_api_is_likely_done(
+    library: Library, control: EmulatorControl
+) -> None:
+    """The API answers 0.3 s after an upload; `poll_interval` is 3 s. Once the daemon has
+    seen a few requests, it polls a new one about when the API is done (at most a second
+    apart), not 3 s after sending it."""
+    control.settings(queued_polls=0, processing_polls=0, delay=0.3)
+    library.configure(api={"poll_interval": 3.0}, watch={"settle_seconds": 0.2})
+    staging = library.tmp / "staging"
+    photos = samples.write_library(staging, 6)
+    with library.daemon():
+        for n, photo in enumerate(photos, 1):  # one at a time, as into a drop folder
+            shutil.copy(photo, library.photos / photo.name)
+            library.wait_for("done", n, timeout=30)
+    log = control.log()
+    sent = {e["request_id"]: e["time"] for e in log if e.get("path") == "/api/fetch"
+            and e.get("request_id")}  # fmt: skip
+    first_poll: dict[str, float] = {}
+    for entry in log:
+        if entry.get("method") == "GET" and entry.get("request_id") in sent:
+            first_poll.setdefault(entry["request_id"], entry["time"])
+    waits = [first_poll[r] - sent[r] for r in sorted(sent, key=sent.__getitem__)]
+    assert waits[0] >= 2.9  # nothing known yet: poll_interval
+    assert max(waits[-3:]) < 2.0, waits  # learnt: about a second, not three

@@ -1,5 +1,6 @@
 """The command line: parses arguments, loads config, sets up logging, hands over to the
-service or the emulator. No decisions live here."""
+service or the emulator. No decisions live here. Each command imports what it needs when it
+runs: `--version`, `--help`, `status` and `jobs` load neither the daemon nor the logging."""
 
 from __future__ import annotations
 
@@ -12,18 +13,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from . import __version__, display, log
-from .config import (
-    Config,
-    ConfigError,
-    FolderSettings,
-    default_config_path,
-    load_config,
-    missing_folders,
-)
+from . import __version__
 from .records import VISIBLE_STATES, State
 
 if TYPE_CHECKING:  # imported where used: `status` need not load the whole daemon
+    from .config import Config, FolderSettings
     from .estimate import Estimate
     from .jobtable import JobTable
     from .records import Scope
@@ -33,7 +27,13 @@ if TYPE_CHECKING:  # imported where used: `status` need not load the whole daemo
 EXIT_CONFIG = 2
 
 
-def _load(ctx: click.Context, config_path: Path | None, *, need_key: bool = False) -> Config:
+def _load(
+    ctx: click.Context, config_path: Path | None, *, need_key: bool = False, logs: bool = True
+) -> Config:
+    """The config, checked; with ``logs``, logging set up (a command that only reads the
+    job table says the config's warnings plainly instead)."""
+    from .config import ConfigError, default_config_path, load_config
+
     try:
         path = config_path or ctx.obj.get("config") or default_config_path()
         config = load_config(path)
@@ -42,6 +42,12 @@ def _load(ctx: click.Context, config_path: Path | None, *, need_key: bool = Fals
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(EXIT_CONFIG)
+    if not logs:
+        for warning in config.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        return config
+    from . import log
+
     log.register_secret(config.api_key)
     log.configure(config.settings.log_level)
     for warning in config.warnings:
@@ -141,6 +147,8 @@ def _estimate(
 
 
 def _print_estimate(result: Estimate) -> None:
+    from . import display
+
     for line in display.estimate_lines(result.as_dict()):
         click.echo(line)
 
@@ -237,6 +245,8 @@ def scan(
     if refresh:
         count = table.queue.refresh(scopes)
         click.echo(f"{count} tagged file(s) queued to be asked of the API again", err=True)
+    from .config import missing_folders
+
     problems = [p for p in missing_folders(config) if not paths]
     problems += [f"{p}: no such file or directory" for p in paths if not p.exists()]
     for problem in problems:
@@ -251,7 +261,9 @@ def scan(
 @click.pass_context
 def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
     """Show counts by state, spend, whether submissions are paused, recent errors."""
-    config = _load(ctx, config_path)
+    from . import display
+
+    config = _load(ctx, config_path, logs=False)
     report = _table(ctx, config).reports.status()
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -267,7 +279,9 @@ def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
 @click.pass_context
 def jobs(ctx: click.Context, config_path: Path | None, state: str | None, as_json: bool) -> None:
     """List files and their state."""
-    config = _load(ctx, config_path)
+    from . import display
+
+    config = _load(ctx, config_path, logs=False)
     rows = _table(ctx, config).reports.jobs(None if state is None else State(state))
     if as_json:
         click.echo(json.dumps(display.jobs_json(rows), indent=2))
@@ -328,10 +342,11 @@ def preview(
     ctx: click.Context, config_path: Path | None, as_json: bool, paths: tuple[Path, ...]
 ) -> None:
     """Show what `apply` would write for results waiting for review (in PATHS, or all)."""
+    from . import display
     from .intake import scopes_for
     from .review import changes
 
-    config = _load(ctx, config_path)
+    config = _load(ctx, config_path, logs=False)
     scopes = scopes_for(config.settings.folders, list(paths))[1]
     found = changes(_table(ctx, config), config, scopes)
     if as_json:

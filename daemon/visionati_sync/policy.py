@@ -30,7 +30,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from .client import (
+from .answers import (
     AccessDenied,
     ApiError,
     FileTooLarge,

@@ -14,6 +14,7 @@ from .client import Accepted, ApiClient, ApiError, Completed
 from .config import ApiSettings
 from .jobtable import Requests
 from .log import get_logger
+from .pacing import PollPacer
 from .records import Clock, OutstandingRequest, utcnow
 from .retry import Backoff
 
@@ -104,9 +105,11 @@ class Poller:
         backoff: Backoff | None = None,
         on_results: Callable[[], None] = lambda: None,
         clock: Clock = utcnow,
+        pacer: PollPacer | None = None,
     ) -> None:
         self.requests = requests
         self.clock = clock
+        self.pacer = pacer or PollPacer(api.poll_interval)
         self.client = client_factory()
         self.api = api
         self.backoff = backoff or Backoff()
@@ -128,10 +131,13 @@ class Poller:
             metrics.API_ERRORS.labels(type(exc).__name__).inc()
             self._failed(request, exc)
             return
+        elapsed = (self.clock() - request.submitted_at).total_seconds()
         if isinstance(answer, Accepted):
-            self.requests.defer_poll(request.id, answer.status, self.api.poll_interval)
+            delay = self.pacer.not_done(request.id, request.options_fp, elapsed)
+            self.requests.defer_poll(request.id, answer.status, delay)
         else:
-            metrics.REQUEST_SECONDS.observe((self.clock() - request.submitted_at).total_seconds())
+            metrics.REQUEST_SECONDS.observe(elapsed)
+            self.pacer.completed(request.id, request.options_fp, elapsed)
             record_completion(
                 self.requests, request.id, answer,
                 retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
@@ -139,6 +145,7 @@ class Poller:
             self.on_results()
 
     def _failed(self, request: OutstandingRequest, exc: ApiError) -> None:
+        self.pacer.forget(request.id)
         verdict = policy.after_poll_error(
             exc,
             request.poll_failures,

@@ -172,6 +172,7 @@ class OutstandingRequest:
     response_uri: str | None
     poll_failures: int
     submitted_at: datetime
+    options_fp: str = ""  # its options' fingerprint: the API's pace is learnt per option set
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .jobtable.engine import trouble
 from .log import configure as configure_logging
 from .log import get_logger, register_secret
 from .notify import Notifier
+from .pacing import PollPacer
 from .policy import STOPS_A_SCAN
 from .poller import Poller
 from .progress import Reporter
@@ -144,8 +145,9 @@ class Service:
             self.runner.wake("writer")
             self.runner.wake("submitter")  # a request answered frees a place in flight
 
+        pacer = PollPacer(api.poll_interval)  # the API's pace, learnt by polls, used by sends
         submitter = Submitter(
-            self.table, self._client, api, gate,
+            self.table, self._client, api, gate, pacer=pacer,
             options_for=self.config.options_for,
             settle_seconds=self.config.settings.watch.settle_seconds,
             backoff=api.backoff(), on_results=results_arrived,
@@ -153,8 +155,9 @@ class Service:
             renditions=self.config.settings.renditions(),
         )  # fmt: skip
         poller = Poller(
-            self.table.requests, self._client, api, api.backoff(), on_results=results_arrived
-        )
+            self.table.requests, self._client, api, api.backoff(), on_results=results_arrived,
+            pacer=pacer,
+        )  # fmt: skip
         writer = Writer(
             self.table.writes, self.config.settings.sidecars, api.backoff(), scopes=self.own,
             rules=self.config.keyword_rules, reviewed=self.config.reviewed,
@@ -170,7 +173,7 @@ class Service:
         if self.notifier.enabled:
             start("notify", self._notify_step, self.notifier.watchdog_interval or 5.0)
         start("settler", self.intake.settle_step, tick)
-        start("poller", poller.step, min(0.5, api.poll_interval))
+        start("poller", poller.step, min(0.2, api.poll_interval))  # a first poll on time
         if self.own:  # with no folders, only what is in flight is collected
             start("submitter", lambda: submitter.step(scopes or self.own), 1.0)
             start("writer", writer.step, 1.0)

@@ -27,6 +27,7 @@ from .gate import Gate
 from .jobtable import JobTable
 from .log import get_logger
 from .options import RequestOptions
+from .pacing import PollPacer
 from .payload import unique_names, upload_name, write_body
 from .poller import record_completion
 from .records import ClaimedJob, Clock, Scope, State, Upload, utcnow
@@ -57,6 +58,7 @@ class Submitter:
         sidecars: SidecarSettings | None = None,
         renditions: RenditionSettings | None = None,
         clock: Clock = utcnow,
+        pacer: PollPacer | None = None,
     ) -> None:
         self.table = table
         self.claims = table.claims
@@ -74,6 +76,7 @@ class Submitter:
         self.sidecars = sidecars or SidecarSettings()
         self.renditions = renditions or RenditionSettings()
         self.clock = clock
+        self.pacer = pacer or PollPacer(api.poll_interval)  # when to poll what is sent
         self.pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), "prepare")
 
     def step(self, scopes: Sequence[Scope] = ()) -> bool:
@@ -268,7 +271,8 @@ class Submitter:
         )
         _paid_for(lambda: self.table.requests.mark_submitted(
             request_id, response_uri, options, uploads,
-            first_poll_in=self.api.poll_interval, credits_estimated=estimate,
+            first_poll_in=self.pacer.first_poll(options.fingerprint()),
+            credits_estimated=estimate,
             riders=[_upload_of(job, checked) for job, checked in riders],
             reservation=reservation,
         ))  # fmt: skip

@@ -222,10 +222,13 @@ class Requests(TablePart):
                     ApiRequest.response_uri,
                     ApiRequest.poll_failures,
                     ApiRequest.submitted_at,
+                    ApiRequest.options_fp,
                 )
             ).all()
-        taken = [OutstandingRequest(r.id, r.response_uri, r.poll_failures, r.submitted_at)
-                 for r in rows]  # fmt: skip
+        taken = [
+            OutstandingRequest(r.id, r.response_uri, r.poll_failures, r.submitted_at, r.options_fp)
+            for r in rows
+        ]
         return sorted(taken, key=lambda r: (r.submitted_at, r.id))
 
     def defer_poll(
