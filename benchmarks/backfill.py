@@ -151,6 +151,37 @@ def throughput(scratch: Path) -> list[Row]:
     ]
 
 
+def protocol(scratch: Path, count: int = 1000) -> list[Row]:
+    """How close a backfill comes to what the protocol allows: ``max_inflight_requests``
+    requests of ``batch_size`` files, each answered after the API's latency, so at most
+    in-flight × batch ÷ latency files/s; and how many requests were with the API on average
+    (the emulator's log: from each upload to the poll that found it done)."""
+    inflight, batch, latency = 4, 8, 1.0
+    with emulator("--delay", str(latency), "--queued-polls", "0", "--processing-polls", "0") as url:
+        small_library(scratch / "p", count)
+        run_scan(write_config(scratch, url, scratch / "p"))
+        log = requests.get(f"{url}/_emulator/log", timeout=30).json()
+    sent: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    for entry in log:
+        request = entry.get("request_id")
+        if entry.get("path") == "/api/fetch" and request:
+            sent[request] = entry["time"]
+        elif entry.get("method") == "GET" and request in sent:
+            ended[request] = entry["time"]  # the last poll: the one that found it done
+    start, end = min(sent.values()), max(ended.values())
+    busy = sum(ended[r] - sent[r] for r in sent)
+    rate, bound = count / (end - start), inflight * batch / latency
+    return [
+        (f"h. {count:,} images, API answering after {latency:.0f} s: `scan` (defaults), "
+         "first upload to last result", f"{rate:.1f} files/s", ""),
+        (f"   the protocol's bound: {inflight} in flight × {batch} files ÷ {latency:.0f} s",
+         f"{bound:.0f} files/s", ""),
+        ("   ratio (target ≥ 90%)", f"{rate / bound:.0%}", _verdict(rate >= 0.9 * bound)),
+        ("   requests with the API, on average (of 4)", f"{busy / (end - start):.2f}", ""),
+    ]  # fmt: skip
+
+
 def overhead(scratch: Path, count: int = 1000) -> list[Row]:
     with emulator("--queued-polls", "0", "--processing-polls", "0") as url:
         images = small_library(scratch / "b", count)
@@ -251,7 +282,10 @@ def _verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
-BENCHMARKS = {"throughput": throughput, "overhead": overhead, "rescan": rescan, "memory": memory}
+BENCHMARKS = {
+    "throughput": throughput, "protocol": protocol, "overhead": overhead, "rescan": rescan,
+    "memory": memory,
+}  # fmt: skip
 
 
 def main(names: list[str] | None = None) -> list[Row]:

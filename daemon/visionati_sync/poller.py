@@ -116,7 +116,11 @@ class Poller:
         self.on_results = on_results
 
     def step(self) -> bool:
-        """Poll every request that is due once; return whether any was."""
+        """Poll every request that is due once; return whether any was. Looks often (a
+        read), takes requests (a write) only when one is due."""
+        next_due = self.requests.next_due(others_late_by=self.api.poll_interval)
+        if next_due is None or next_due > self.requests.clock():  # the table's clock
+            return False
         due = self.requests.due(others_late_by=self.api.poll_interval)
         for request in due:
             with bound_contextvars(request_id=request.id):

@@ -173,7 +173,7 @@ class Service:
         if self.notifier.enabled:
             start("notify", self._notify_step, self.notifier.watchdog_interval or 5.0)
         start("settler", self.intake.settle_step, tick)
-        start("poller", poller.step, min(0.2, api.poll_interval))  # a first poll on time
+        start("poller", poller.step, min(0.05, api.poll_interval))  # a first poll on time
         if self.own:  # with no folders, only what is in flight is collected
             start("submitter", lambda: submitter.step(scopes or self.own), 1.0)
             start("writer", writer.step, 1.0)

@@ -231,6 +231,23 @@ class Requests(TablePart):
         ]
         return sorted(taken, key=lambda r: (r.submitted_at, r.id))
 
+    def next_due(self, others_late_by: float = 0.0) -> datetime | None:
+        """When ``due`` will next have a request for this daemon (None: none outstanding):
+        two reads, no lock, so that the poller can look often and take (a write) only when
+        something is due."""
+        mine = or_(ApiRequest.sent_by == self.worker, ApiRequest.sent_by.is_(None))
+        outstanding = ApiRequest.status.in_(OUTSTANDING)
+        with self.engine.begin() as conn:
+            own = conn.execute(
+                select(func.min(ApiRequest.next_poll_at)).where(outstanding, mine)
+            ).scalar_one()
+            others = conn.execute(
+                select(func.min(ApiRequest.next_poll_at)).where(outstanding, ~mine)
+            ).scalar_one()
+        late = timedelta(seconds=others_late_by)
+        times = [own, None if others is None else others + late]
+        return min((t for t in times if t is not None), default=None)
+
     def defer_poll(
         self, request_id: str, status: str | None, delay: float, *, failure: bool = False
     ) -> None:
