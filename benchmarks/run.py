@@ -18,9 +18,13 @@ import backfill
 import faults
 import fleet
 import renditions
+import responsiveness
 import xmp_sidecars
 
-BENCHMARKS = [xmp_sidecars.main, backfill.main, faults.main, renditions.main, fleet.main]
+BENCHMARKS = [
+    xmp_sidecars.main, backfill.main, faults.main, renditions.main, fleet.main,
+    responsiveness.main,
+]  # fmt: skip
 
 
 def machine() -> str:
