@@ -77,11 +77,18 @@ class Reports(TablePart):
         ]  # fmt: skip
 
     def oldest_pending(self) -> datetime | None:
-        pending = State.internal(State.PENDING)
+        """When the oldest file still to be sent came: one index seek per state."""
         with self.engine.begin() as conn:
-            return conn.execute(
-                select(func.min(Job.created_at)).where(Job.state.in_(pending))
-            ).scalar_one_or_none()
+            firsts = [
+                conn.execute(
+                    select(Job.created_at)
+                    .where(Job.state == state)
+                    .order_by(Job.created_at)
+                    .limit(1)
+                ).scalar_one_or_none()
+                for state in State.internal(State.PENDING)
+            ]
+        return min((first for first in firsts if first is not None), default=None)
 
     def done_under(
         self, folder: str, relpaths: Sequence[str], options: RequestOptions

@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -124,6 +125,9 @@ class Result(Base):
     __table_args__ = (UniqueConstraint("sha256", "options_fp"),)
 
 
+HAS_ERROR = text("error IS NOT NULL")
+
+
 class Job(Base):
     """One file in a watched folder, identified by its folder and its path inside it."""
 
@@ -163,6 +167,14 @@ class Job(Base):
         Index("ix_jobs_state_next_attempt_at", "state", "next_attempt_at"),
         Index("ix_jobs_request_id", "request_id"),
         Index("ix_jobs_sha256", "sha256"),
+        # `status` at a million files: the oldest of a state, the latest errors
+        Index("ix_jobs_state_created_at", "state", "created_at"),
+        Index(
+            "ix_jobs_errors_updated_at",
+            "updated_at",
+            sqlite_where=HAS_ERROR,
+            postgresql_where=HAS_ERROR,
+        ),
         {"sqlite_autoincrement": True},  # a job id (given to `retry`) never names another file
     )
 
