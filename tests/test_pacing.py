@@ -27,7 +27,7 @@ def run(pacer: PollPacer, latencies: list[float], options: str = "o") -> list[li
 def test_the_first_poll_comes_when_the_api_is_done_not_a_poll_interval_later() -> None:
     pacer = PollPacer(interval=5.0)
     polls = run(pacer, [1.6] * 60)
-    assert polls[0] == [5.0]  # nothing known yet: the configured interval
+    assert polls[0] == [1.0, 6.0]  # nothing known yet: a second, then the configured interval
     late = [times[-1] - 1.6 for times in polls[30:]]
     assert statistics.mean(late) < 0.5 and max(late) <= 1.0  # against 3.4 s at a fixed 5 s
     for times in polls:
@@ -47,6 +47,6 @@ def test_a_slow_api_is_polled_less_and_an_uneven_one_still_promptly() -> None:
 def test_options_learn_apart_and_a_low_interval_is_the_users_call() -> None:
     pacer = PollPacer(interval=0.2)
     run(pacer, [0.5] * 30, "descriptions")
-    assert pacer.first_poll("tags") == 0.2  # nothing learnt for these options
+    assert pacer.first_poll("tags") == 0.2  # nothing learnt for these options: the floor
     assert 0.2 <= pacer.first_poll("descriptions") <= 0.8
     assert pacer.not_done("r", "descriptions", 0.3) == 0.2  # below a second, as configured

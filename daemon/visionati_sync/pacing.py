@@ -8,7 +8,8 @@ A request found done at its first poll may have been done long before: its time 
 as half (a probe), so that the first poll comes down quickly towards the API's latency; one
 found not done records the middle of the second between its last two polls. The first poll is
 the 80th percentile of the recent records: most requests are done by then, few wait a
-second more. Learnt in memory, per daemon; a new daemon starts at ``poll_interval``.
+second more. Learnt in memory, per daemon; with nothing learnt yet, the first poll comes a
+second after sending (a poll costs nothing), then every ``poll_interval``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class PollPacer:
     def first_poll(self, options: str) -> float:
         """Given a request's option fingerprint, seconds after sending to poll it first."""
         expected = self.expected(options)
-        return self.interval if expected is None else max(self.floor, expected)
+        return self.floor if expected is None else max(self.floor, expected)
 
     def expected(self, options: str) -> float | None:
         """How long the API recently took under these options (None: not known yet)."""
