@@ -164,9 +164,9 @@ class Submitter:
         hashes = [prepared.content_key for _, prepared in ready]
         hits, rest = _by_content(ready, requests.cached_results(hashes, options))
         rest += fresh
-        for job, prepared, result_id in hits:
+        requests.use_cached([(_upload_of(job, prepared), rid) for job, prepared, rid in hits])
+        for job, _, _ in hits:
             with bound_contextvars(job_id=job.id, path=job.path):
-                requests.use_cached(_upload_of(job, prepared), result_id)
                 log.debug("same bytes tagged before; result reused, no upload")
         if hits:
             metrics.CACHE_HITS.inc(len(hits))

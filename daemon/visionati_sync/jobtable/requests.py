@@ -55,14 +55,17 @@ class Requests(TablePart):
             )
             return {sha: result_id for sha, result_id in rows}
 
-    def use_cached(self, upload: Upload, result_id: int) -> None:
-        """Given a claimed job whose bytes were tagged before, reuse that result: no upload."""
-        values = _sent(upload)
-        seen = {column: values[param.key] for column, param in _SENT.items()}
+    def use_cached(self, hits: Sequence[tuple[Upload, int]]) -> None:
+        """Given claimed jobs whose bytes were tagged before, each with its stored result,
+        reuse those results (no upload), all in one transaction: a backfill of copies is
+        mostly this."""
+        if not hits:
+            return
         with self.engine.begin() as conn:
             t.apply(
-                conn, t.CACHED, t.writing(self.clock(), result_id) | seen,
-                Job.id == upload.job_id, Job.locked_by == self.worker,
+                conn, t.CACHED, t.writing(self.clock(), bindparam("rid")) | _SENT,
+                Job.id == bindparam("job_id"), Job.locked_by == self.worker,
+                many=[_sent(upload) | {"rid": result_id} for upload, result_id in hits],
             )  # fmt: skip
 
     # -- requests in flight ----------------------------------------------------------------
