@@ -98,7 +98,7 @@ def run_until_idle(submitter: Submitter, poller: Poller, writer: Writer, table: 
     write, and nothing the submitter may send (its queue empty, or its gate closed)."""
 
     def idle() -> bool:
-        busy = submitter.step() | poller.step() | writer.step()
+        busy = submitter.step() | (poller.step() is True) | writer.step()
         return not busy and table.requests.outstanding() == 0 and not table.writes.tasks()
 
     wait_until(idle, 60, what="the pipeline to run out of work")

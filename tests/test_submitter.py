@@ -135,7 +135,7 @@ def test_copies_riding_on_a_request_that_is_lost_go_back_without_an_attempt(
     pipeline.add([original, copy])
     assert pipeline.submitter.step()
     requests.post(f"{emulator.url}/_emulator/expire", json={}, timeout=10)  # forgotten
-    wait_until(pipeline.poller.step, 10, what="a poll")
+    wait_until(lambda: pipeline.poller.step() is True, 10, what="a poll")
     counts = pipeline.table.reports.counts()
     assert (counts["pending"], counts["failed"]) == (2, 0)
     assert sorted(job.attempts for job in pipeline.table.reports.jobs()) == [0, 1]

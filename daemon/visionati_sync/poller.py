@@ -19,6 +19,7 @@ from .records import Clock, OutstandingRequest, utcnow
 from .retry import Backoff
 
 log = get_logger("poller")
+LOOK_AGAIN = 1.0  # seconds: the longest the poller rests while requests may come due
 
 
 def match_assets(
@@ -115,12 +116,17 @@ class Poller:
         self.backoff = backoff or Backoff()
         self.on_results = on_results
 
-    def step(self) -> bool:
-        """Poll every request that is due once; return whether any was. Looks often (a
-        read), takes requests (a write) only when one is due."""
+    def step(self) -> bool | float:
+        """Poll every request that is due once; return True if any was, else the seconds
+        until the next is due (at most ``LOOK_AGAIN``: another daemon's may come due; the
+        submitter wakes the poller when it sends one). Looking is a read; taking requests
+        (a write) happens only when one is due."""
         next_due = self.requests.next_due(others_late_by=self.api.poll_interval)
-        if next_due is None or next_due > self.requests.clock():  # the table's clock
-            return False
+        if next_due is None:
+            return LOOK_AGAIN
+        wait = (next_due - self.requests.clock()).total_seconds()  # the table's clock
+        if wait > 0:
+            return min(LOOK_AGAIN, max(0.01, wait))
         due = self.requests.due(others_late_by=self.api.poll_interval)
         for request in due:
             with bound_contextvars(request_id=request.id):

@@ -1,6 +1,7 @@
 """Running the pipeline's stages, each in a thread of its own: a loop around one ``step()``
 that returns whether it did something (then it steps again at once) or not (then it waits
-its idle time, or until woken). A stage that raises something unexpected logs it and carries
+its idle time, or until woken), or how many seconds it has nothing to do (the poller: until
+its next poll is due). A stage that raises something unexpected logs it and carries
 on; stopping asks every loop to end and waits for them, up to a grace period. A step that
 runs far longer than any should is how a hung stage shows (``hung``: the watchdog asks)."""
 
@@ -14,7 +15,7 @@ from .log import get_logger
 
 log = get_logger("runner")
 
-Step = Callable[[], bool]
+Step = Callable[[], bool | float]
 AFTER_ERROR = 5.0  # seconds a stage rests after an unexpected error
 
 
@@ -61,9 +62,10 @@ class Runner:
                 self.stop.wait(AFTER_ERROR)
             finally:
                 self._busy_since.pop(name, None)
-            if not busy:
-                wake.wait(idle)
-                wake.clear()
+            if busy is True:
+                continue
+            wake.wait(idle if busy is False else float(busy))
+            wake.clear()
 
     def hung(self, after: float) -> list[str]:
         """The stages whose current step has run for more than ``after`` seconds (a stage

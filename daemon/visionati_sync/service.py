@@ -148,6 +148,7 @@ class Service:
         pacer = PollPacer(api.poll_interval)  # the API's pace, learnt by polls, used by sends
         submitter = Submitter(
             self.table, self._client, api, gate, pacer=pacer,
+            on_sent=lambda: self.runner.wake("poller"),
             options_for=self.config.options_for,
             settle_seconds=self.config.settings.watch.settle_seconds,
             backoff=api.backoff(), on_results=results_arrived,
@@ -166,14 +167,14 @@ class Service:
         lease = self.config.settings.database.lease_seconds
         hang = os.environ.get(TEST_HANG)  # a test hook: the watchdog must notice
 
-        def start(name: str, step: Callable[[], bool], idle: float) -> None:
+        def start(name: str, step: Callable[[], bool | float], idle: float) -> None:
             self.runner.start(name, threading.Event().wait if name == hang else step, idle)
 
         start("leases", self._leases_step, lease / 3)
         if self.notifier.enabled:
             start("notify", self._notify_step, self.notifier.watchdog_interval or 5.0)
         start("settler", self.intake.settle_step, tick)
-        start("poller", poller.step, min(0.05, api.poll_interval))  # a first poll on time
+        start("poller", poller.step, api.poll_interval)  # it says how long it may rest
         if self.own:  # with no folders, only what is in flight is collected
             start("submitter", lambda: submitter.step(scopes or self.own), 1.0)
             start("writer", writer.step, 1.0)

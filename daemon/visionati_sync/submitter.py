@@ -59,6 +59,7 @@ class Submitter:
         renditions: RenditionSettings | None = None,
         clock: Clock = utcnow,
         pacer: PollPacer | None = None,
+        on_sent: Callable[[], None] = lambda: None,
     ) -> None:
         self.table = table
         self.claims = table.claims
@@ -77,6 +78,7 @@ class Submitter:
         self.renditions = renditions or RenditionSettings()
         self.clock = clock
         self.pacer = pacer or PollPacer(api.poll_interval)  # when to poll what is sent
+        self.on_sent = on_sent  # a request went: the poller learns when to poll it
         self.pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), "prepare")
 
     def step(self, scopes: Sequence[Scope] = ()) -> bool:
@@ -277,6 +279,7 @@ class Submitter:
             reservation=reservation,
         ))  # fmt: skip
         log.debug("uploaded", request_id=request_id, files=names, copies_waiting=len(riders))
+        self.on_sent()
         if isinstance(answer, Completed):
             record_completion(
                 self.table.requests, request_id, answer,
