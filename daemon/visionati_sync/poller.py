@@ -20,6 +20,7 @@ from .retry import Backoff
 
 log = get_logger("poller")
 LOOK_AGAIN = 1.0  # seconds: the longest the poller rests while requests may come due
+LOOK_SOONEST = 0.05  # and the shortest: a poll is at most this late
 
 
 def match_assets(
@@ -126,7 +127,7 @@ class Poller:
             return LOOK_AGAIN
         wait = (next_due - self.requests.clock()).total_seconds()  # the table's clock
         if wait > 0:
-            return min(LOOK_AGAIN, max(0.01, wait))
+            return min(LOOK_AGAIN, max(LOOK_SOONEST, wait))
         due = self.requests.due(others_late_by=self.api.poll_interval)
         for request in due:
             with bound_contextvars(request_id=request.id):
