@@ -40,6 +40,7 @@ log = get_logger("submitter")
 Ready = tuple[ClaimedJob, Prepared]
 Group = tuple[RequestOptions, tuple[tuple[str, int], ...]]  # the options, a video's fields
 T = TypeVar("T")
+CACHE_BATCH = 64  # files claimed at once while the results cache serves them all
 
 
 class Submitter:
@@ -80,6 +81,7 @@ class Submitter:
         self.pacer = pacer or PollPacer(api.poll_interval)  # when to poll what is sent
         self.on_sent = on_sent  # a request went: the poller learns when to poll it
         self.pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), "prepare")
+        self._claim = api.batch_size  # grows while the cache serves every file claimed
 
     def step(self, scopes: Sequence[Scope] = ()) -> bool:
         """Claim and handle one batch; return whether there was anything to do."""
@@ -87,20 +89,25 @@ class Submitter:
             return False
         if self.table.requests.outstanding() >= self.api.max_inflight_requests:
             return False  # the poller frees a place when a request completes
-        claimed = self.claims.claim(self.api.batch_size, scopes)
+        claimed = self.claims.claim(self._claim, scopes)
         if not claimed:
             return False
         try:
-            self._send(claimed)
+            served = self._send(claimed)
         except BaseException:  # what is still claimed goes back, not held until a restart
             with contextlib.suppress(Exception):
                 self.claims.release([job.id for job in claimed])
             raise
+        # a library of copies is served by the cache in larger batches (fewer transactions);
+        # back to a request's size as soon as a file has to go
+        full = served == len(claimed)
+        self._claim = min(CACHE_BATCH, self._claim * 2) if full else self.api.batch_size
         return True
 
-    def _send(self, claimed: list[ClaimedJob]) -> None:
+    def _send(self, claimed: list[ClaimedJob]) -> int:
         """Prepare a claimed batch, serve what the cache and requests in flight can, and
-        upload the rest, a request per set of options."""
+        upload the rest, a request per set of options. Returns how many the cache served."""
+        served = 0
         groups: dict[Group, list[Ready]] = {}
         for job, outcome in zip(claimed, self.pool.map(self._prepare, claimed), strict=True):
             with bound_contextvars(job_id=job.id, path=job.path):
@@ -109,7 +116,9 @@ class Submitter:
                     group = (self.options_for(job.folder), prepared.fields)
                     groups.setdefault(group, []).append((job, prepared))
         for (options, fields), ready in groups.items():
-            ready = self._serve_from_cache(options, ready)
+            left = self._serve_from_cache(options, ready)
+            served += len(ready) - len(left)
+            ready = left
             ready = self._join_in_flight(options, ready)
             firsts, copies = policy.one_per_content([(item, item[1].content_key) for item in ready])
             firsts = self._one_request(firsts)
@@ -119,6 +128,7 @@ class Submitter:
             self.claims.release([job.id for job, p in copies if p.content_key not in going])
             if reservation is not None:
                 self._upload(options, dict(fields), firsts, riders, reservation)
+        return served
 
     def _prepare(self, job: ClaimedJob) -> Prepared | FileProblem | SidecarError:
         """On the pool: what to send for the file, or why it cannot go (never raises)."""
