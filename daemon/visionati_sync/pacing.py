@@ -14,6 +14,7 @@ second after sending (a poll costs nothing), then every ``poll_interval``.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ class PollPacer:
     interval: float  # api.poll_interval
     _done: dict[str, deque[float]] = field(default_factory=dict)  # options → seconds
     _missed: dict[str, float] = field(default_factory=dict)  # request → last not-done poll
+    # the submitter reads what the poller learns, each in its own thread
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def floor(self) -> float:
@@ -40,17 +43,18 @@ class PollPacer:
 
     def expected(self, options: str) -> float | None:
         """How long the API recently took under these options (None: not known yet)."""
-        done = self._done.get(options)
-        if not done:
+        with self._lock:
+            ordered = sorted(self._done.get(options, ()))
+        if not ordered:
             return None
-        ordered = sorted(done)
         return ordered[min(len(ordered) - 1, int(QUANTILE * len(ordered)))]
 
     def not_done(self, request: str, options: str, elapsed: float) -> float:
         """Given a poll ``elapsed`` seconds after sending that found the request not done,
         seconds until the next poll: a second while it is due any moment (up to twice what
         the API takes), then ``poll_interval``."""
-        self._missed[request] = elapsed
+        with self._lock:
+            self._missed[request] = elapsed
         expected = self.expected(options)
         if expected is not None and elapsed < 2 * expected:
             return self.floor
@@ -58,10 +62,12 @@ class PollPacer:
 
     def completed(self, request: str, options: str, elapsed: float) -> None:
         """Given a request found done ``elapsed`` seconds after sending, learn from it."""
-        missed = self._missed.pop(request, None)
-        took = (missed + elapsed) / 2 if missed is not None else elapsed * PROBE
-        self._done.setdefault(options, deque(maxlen=WINDOW)).append(took)
+        with self._lock:
+            missed = self._missed.pop(request, None)
+            took = (missed + elapsed) / 2 if missed is not None else elapsed * PROBE
+            self._done.setdefault(options, deque(maxlen=WINDOW)).append(took)
 
     def forget(self, request: str) -> None:
         """A request that ended otherwise (failed, lost): nothing to learn."""
-        self._missed.pop(request, None)
+        with self._lock:
+            self._missed.pop(request, None)

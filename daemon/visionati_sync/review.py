@@ -16,7 +16,6 @@ from .jobtable import JobTable
 from .keywording import KeywordRules
 from .records import Scope, State, WriteTask, shown
 from .sidecars import SidecarError, xmp, xmp_result
-from .sidecars.atomic import Snapshot
 from .writer import Writer
 
 
@@ -41,33 +40,30 @@ class Change:
 def changes(table: JobTable, config: Config, scopes: Sequence[Scope]) -> list[Change]:
     """Given where to look (none: everywhere), what applying each waiting result would do."""
     settings = config.settings.sidecars
-    found = []
-    for task in table.writes.waiting(scopes):
-        found.append(change_of(task, settings.xmp_naming, config.keyword_rules, settings))
-    return found
+    return [
+        change_of(task, settings, config.keyword_rules) for task in table.writes.waiting(scopes)
+    ]
 
 
 def change_of(
-    task: WriteTask,
-    naming: str,
-    rules: Callable[[str], KeywordRules],
-    settings: SidecarSettings,
+    task: WriteTask, settings: SidecarSettings, rules: Callable[[str], KeywordRules]
 ) -> Change:
-    """Given a stored result, the change its XMP sidecar would get (read, merged, compared)."""
+    """Given a stored result, the change its XMP sidecar would get: the writer's own plan
+    (read, merged), compared with what the sidecar holds."""
     image = Path(task.path)
-    sidecar, _ = xmp.choose_path(image, naming)
     try:
-        before = Snapshot.read(sidecar, limit=xmp.MAX_BYTES).content
-        after = xmp.merge(
-            before, xmp_result(task, settings, rules(task.folder)),
-            xmp.XmpSettings(settings.overwrite_description), str(sidecar),
+        planned = xmp.plan(
+            image, xmp_result(task, settings, rules(task.folder)),
+            xmp.XmpSettings(settings.overwrite_description), settings.xmp_naming,
         )  # fmt: skip
     except SidecarError as exc:
-        return Change(shown(task.path), shown(str(sidecar)), [], [], [], [], None, None, str(exc))
-    old, new = xmp.summary(before), xmp.summary(after)
+        sidecar = shown(str(xmp.choose_path(image, settings.xmp_naming)[0]))
+        return Change(shown(task.path), sidecar, [], [], [], [], None, None, str(exc))
+    before = planned.expected.content if planned.expected is not None else None
+    old, new = xmp.summary(before), xmp.summary(planned.content)
     return Change(
         path=shown(task.path),
-        sidecar=shown(str(sidecar)),
+        sidecar=shown(str(planned.path)),
         keywords_added=_missing(new.keywords, old.keywords),
         keywords_removed=_missing(old.keywords, new.keywords),
         hierarchical_added=_missing(new.hierarchical, old.hierarchical),
