@@ -3,7 +3,8 @@
 The pipeline is assembled in one place, ``_start_pipeline``: intake's settle ticker turns
 quiet files into jobs, the submitter uploads, the poller follows requests, the writer writes
 sidecars, each a stage of the ``Runner``. Everything else here is start-up, signals, reload
-and knowing when a scan is finished.
+and knowing when a scan is finished; what the daemon tells systemd, the journal's progress
+line and /metrics are ``announce``'s.
 """
 
 from __future__ import annotations
@@ -15,24 +16,21 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
-from datetime import time as dt_time
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from .announce import Announcer
 from .client import ApiClient
 from .config import Config, ConfigError, FolderSettings, load_config
-from .display import service_status
 from .gate import Gate
 from .intake import Intake
 from .jobtable import JobTable
 from .jobtable.engine import trouble
 from .log import configure as configure_logging
 from .log import get_logger, register_secret
-from .notify import Notifier
 from .pacing import PollPacer
 from .policy import STOPS_A_SCAN
 from .poller import Poller
@@ -52,13 +50,7 @@ log = get_logger("service")
 SHUTDOWN_GRACE = 8.0
 RELOAD_GRACE = 600.0  # a reload waits for the stages' steps (an upload) to finish
 HEARTBEAT = 15.0  # seconds between a running daemon's "still here" for `status`
-# A step running longer than this is a stuck stage: the watchdog is no longer told we are
-# alive, and systemd restarts the daemon (the longest honest step, a large upload on a slow
-# line, takes minutes). $VISIONATI_SYNC_HANG_AFTER changes it, and $VISIONATI_SYNC_TEST_HANG
-# names a stage made to hang: both for the tests.
-HANG_AFTER = 600.0
-HANG_AFTER_ENV = "VISIONATI_SYNC_HANG_AFTER"
-TEST_HANG = "VISIONATI_SYNC_TEST_HANG"
+TEST_HANG = "VISIONATI_SYNC_TEST_HANG"  # names a stage made to hang, for the watchdog's test
 RESCAN_AFTER_TROUBLE = 30.0  # seconds: files a refused scan missed are looked for again
 EXIT_TROUBLE = 2  # the job table cannot be used (damaged, read-only): as for a config error
 
@@ -82,9 +74,12 @@ class Service:
         self._since: datetime | None = None  # when this process said first it runs
         self._api_key = config.api_key or ""
         self._gate: Gate | None = None
-        self.notifier = Notifier()
-        self._hung: list[str] = []  # stages the watchdog was last told nothing about
-        self._last_counts: dict[str, int] | None = None  # as the last progress line saw
+        self.announce = Announcer(  # systemd, the progress line, /metrics
+            self.table,
+            hung=lambda after: self.runner.hung(after),
+            paused=lambda: self._gate.paused if self._gate is not None else None,
+            own=lambda: self.own,
+        )
         self._take(config)
 
     def halt(self) -> None:
@@ -171,8 +166,10 @@ class Service:
             self.runner.start(name, threading.Event().wait if name == hang else step, idle)
 
         start("leases", self._leases_step, lease / 3)
-        if self.notifier.enabled:
-            start("notify", self._notify_step, self.notifier.watchdog_interval or 5.0)
+        if self.announce.notifier.enabled:
+            start(
+                "notify", self.announce.notify_step, self.announce.notifier.watchdog_interval or 5.0
+            )
         start("settler", self.intake.settle_step, tick)
         start("poller", poller.step, api.poll_interval)  # it says how long it may rest
         if self.own:  # with no folders, only what is in flight is collected
@@ -180,7 +177,7 @@ class Service:
             start("writer", writer.step, 1.0)
         every = self.config.settings.log_progress_interval
         if progress and every:
-            start("progress", self._progress_step, every)
+            start("progress", self.announce.progress_step, every)
         self._gate = gate
 
     def recover(self) -> None:
@@ -201,46 +198,6 @@ class Service:
             log.warning("re-queued files whose daemon's claim lapsed", files=taken)
             self.runner.wake("submitter")
         return False
-
-    def _notify_step(self) -> bool:
-        """Tell systemd what the daemon is doing, and, while no stage is stuck in a step,
-        that it is alive: a hung stage gets the daemon restarted by the watchdog."""
-        hung = self.runner.hung(float(os.environ.get(HANG_AFTER_ENV, HANG_AFTER)))
-        if hung != self._hung:
-            if hung:
-                log.error("a stage is stuck; the watchdog is no longer told we are alive",
-                          stages=hung)  # fmt: skip
-            self._hung = hung
-        if not hung and self.notifier.watchdog_interval is not None:
-            self.notifier.watchdog()
-        self.notifier.status(self._status_line())
-        return False
-
-    def _progress_step(self) -> bool:
-        """Say at info what the daemon did since the last line, when it did anything: a
-        backfill's journal holds a line a minute, not one per file."""
-        counts = self.table.reports.counts(self.own)
-        if counts == self._last_counts:
-            return False
-        last = self._last_counts or counts
-        self._last_counts = counts
-        ended = ("done", "failed", "skipped", "review")
-        log.info(
-            "progress",
-            **{f"{state}_since": counts[state] - last[state] for state in ended},
-            pending=counts["pending"], in_flight=counts["submitted"],
-            requests=self.table.requests.outstanding(),
-        )  # fmt: skip
-        return False
-
-    def _status_line(self) -> str:
-        reports = self.table.reports
-        midnight = datetime.combine(date.today(), dt_time(0)).astimezone()
-        paused = self._gate.paused if self._gate is not None else None
-        return service_status(
-            reports.counts(), self.table.requests.outstanding(),
-            reports.credits_spent(since=midnight), paused.reason if paused else None,
-        )  # fmt: skip
 
     def _trouble(self, stage: str, exc: Exception) -> None:
         """Something a stage (or the main loop) did raised. The job table's bad days are
@@ -284,7 +241,7 @@ class Service:
         self.recover()
         watcher = self._watcher()
         self._start_pipeline()
-        exporter = self._serve_metrics()
+        exporter = self.announce.serve_metrics(self.config.settings.metrics.listen)
         log.info("daemon started", folders=len(self.config.settings.folders),
                  database=self._database())  # fmt: skip
         rescan_every = self.config.settings.watch.rescan_interval
@@ -300,15 +257,17 @@ class Service:
                     self._beat("run")
                 if self.reload.is_set():
                     self.reload.clear()
-                    self.notifier.reloading()
+                    self.announce.notifier.reloading()
                     watcher, next_ensure = self._reload_config(watcher), 0.0
-                    self.notifier.ready()
+                    self.announce.notifier.ready()
                 if now >= next_ensure:
                     next_ensure = now + watch.folder_retry_interval
                     watcher.ensure()
-                    if not ready and self.notifier.enabled:  # the table open, the watches set
+                    if (
+                        not ready and self.announce.notifier.enabled
+                    ):  # the table open, the watches set
                         ready = True
-                        self.notifier.ready(self._status_line())
+                        self.announce.notifier.ready(self.announce.status_line())
                 if (watch.rescan_interval or rescan_soon) and now >= next_rescan:
                     next_rescan = now + (watch.rescan_interval or RESCAN_AFTER_TROUBLE)
                     rescan_soon = False
@@ -320,12 +279,12 @@ class Service:
                 next_rescan = min(next_rescan, now + RESCAN_AFTER_TROUBLE)
             self.stop.wait(0.5)
         log.info("stopping: finishing sidecar writes; requests in flight resume at next start")
-        self.notifier.stopping(extend_seconds=SHUTDOWN_GRACE + 5)
+        self.announce.notifier.stopping(extend_seconds=SHUTDOWN_GRACE + 5)
         watcher.stop()
         self._shutdown()
         if exporter is not None:
             exporter.shutdown()
-        self.notifier.close()
+        self.announce.notifier.close()
         log.info("stopped")
         return EXIT_TROUBLE if self.failure else 0
 
@@ -403,25 +362,6 @@ class Service:
             )
         log.info("scan finished", interrupted=interrupted, **counts)
         return 1 if counts["failed"] or waiting or interrupted else 0
-
-    def _serve_metrics(self) -> Any:
-        """Serve /metrics where ``metrics.listen`` says (None: not asked for)."""
-        listen = self.config.settings.metrics.listen
-        if listen is None:
-            return None
-        from . import metrics
-
-        def paused() -> str | None:
-            closed = self._gate.paused if self._gate is not None else None
-            return str(closed.kind) if closed is not None else None
-
-        try:
-            server = metrics.serve(listen, self.table, paused)
-        except OSError as exc:  # the port is taken: the daemon works on without metrics
-            log.error("metrics.listen: cannot listen; no metrics", listen=listen, error=str(exc))
-            return None
-        log.info("metrics served", url=f"http://{listen}/metrics")
-        return server
 
     def _watcher(self) -> Watcher:
         """Watch the configured folders; each is scanned once its watch is set."""
