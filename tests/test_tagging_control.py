@@ -62,6 +62,7 @@ def test_review_pays_once_writes_nothing_until_apply_and_preview_tells_the_truth
     assert library.counts()["review"] == 5
     assert sorted(control.uploaded_hashes()) == sorted(sha(p) for p in photos)
     assert sidecars(library.photos) == before  # not a byte written
+    assert library.json("estimate", "--json")["credits"] == 0  # paid, waiting for review
 
     changes = library.json("preview", "--json")
     assert sorted(Path(c["path"]).name for c in changes) == sorted(p.name for p in photos)
@@ -122,6 +123,8 @@ def test_untag_restores_the_users_sidecars_and_removes_ours(
     assert sidecars(library.photos) == after  # a second untag changes nothing
 
     uploads = len(control.uploaded_hashes())
+    estimate = library.json("estimate", "--json")
+    assert (estimate["untagged"], estimate["credits"]) == (6, 0)  # nothing to pay for
     assert library.cli("scan").returncode == 0  # a rescan leaves them alone
     assert library.counts()["untagged"] == 6 and sidecars(library.photos) == after
     assert library.cli("scan", "--retag").returncode == 0  # until asked: from the cache

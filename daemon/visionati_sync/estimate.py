@@ -22,8 +22,10 @@ from dataclasses import asdict, dataclass, field
 from . import catalog, formats
 from .config import FolderSettings
 from .jobtable import JobTable
+from .jobtable.reports import KnownFile
+from .jobtable.transitions import REFRESH  # what `scan --refresh` asks again
 from .options import RequestOptions
-from .records import Scope, State
+from .records import FileSeen, Scope, State
 from .renditions import FileProblem, Plan, RenditionSettings, content_key, hash_file, plan_file
 from .renditions import rendering as rendering_of
 from .scanner import walk_folder
@@ -104,22 +106,18 @@ def estimate(
         )
         for _, files in walk_folder(folder, scopes, selector):
             entry.files += len(files)
-            relpaths = [f.relpath for f in files]
-            states = table.reports.states_of(root, relpaths)
-            tagged = {p for p, s in states.items() if s in (State.DONE, State.REVIEW)}
-            current = {} if refresh else table.reports.done_under(root, relpaths, options)
-            unknown = [f for f in files if current.get(f.relpath) != (f.size, f.mtime_ns)]
-            entry.done += len(files) - len(unknown)
+            known = table.reports.known(root, [f.relpath for f in files])
             eligible = {os.path.join(root, f.relpath) for f in files}
-            for seen in unknown:
+            for seen in files:
                 path = os.path.join(root, seen.relpath)
-                again = refresh and (seen.relpath in tagged or
-                                     states.get(seen.relpath) == State.UNTAGGED)  # fmt: skip
-                if states.get(seen.relpath) == State.UNTAGGED and not again:
+                stored = known.get(seen.relpath)
+                again = refresh and stored is not None and stored.state in REFRESH.sources
+                state = None if again else _standing(stored, seen, options)
+                if state == State.UNTAGGED:
                     entry.untagged += 1
                     continue
-                if states.get(seen.relpath) == State.REVIEW and not again:
-                    entry.done += 1  # paid for; waits for `apply`
+                if state in (State.DONE, State.REVIEW):
+                    entry.done += 1  # paid for (a result in review waits for `apply`)
                     continue
                 images, decided = _images(path, settings, eligible, hash_files)
                 entry.refreshed += again
@@ -140,6 +138,17 @@ def estimate(
         entry.credits = entry.images * per_image
         result.folders.append(entry)
     return result
+
+
+def _standing(known: KnownFile | None, seen: FileSeen, options: RequestOptions) -> State | None:
+    """What a file is to a scan: done only if tagged as it is now under these options;
+    untagged or in review whatever it is; else (None) to be looked at."""
+    if known is None:
+        return None
+    if known.state == State.DONE:
+        current = (known.size, known.mtime_ns) == (seen.size, seen.mtime_ns)
+        return State.DONE if current and known.options_fp == options.fingerprint() else None
+    return known.state if known.state in (State.UNTAGGED, State.REVIEW) else None
 
 
 def _images(

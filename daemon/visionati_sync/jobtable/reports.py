@@ -8,14 +8,20 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, func, select
 
-from ..options import RequestOptions
 from ..records import VISIBLE_STATES, JobRow, Scope, State, shown
 from .base import TablePart, dialect_insert
 from .schema import OUTSTANDING, ApiRequest, DaemonState, Job, Result
+
+
+class KnownFile(NamedTuple):
+    state: State
+    size: int
+    mtime_ns: int
+    options_fp: str | None  # of its stored result, if it has one
 
 
 class Reports(TablePart):
@@ -90,32 +96,18 @@ class Reports(TablePart):
             ]
         return min((first for first in firsts if first is not None), default=None)
 
-    def done_under(
-        self, folder: str, relpaths: Sequence[str], options: RequestOptions
-    ) -> dict[str, tuple[int, int]]:
-        """Given files of a folder, return (size, mtime_ns) of those done under ``options``."""
+    def known(self, folder: str, relpaths: Sequence[str]) -> dict[str, KnownFile]:
+        """Given files of a folder, what the table knows of each: its state, the size and
+        mtime it was seen with, and the options its stored result is under (if any)."""
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(Job.relpath, Job.size, Job.mtime_ns)
-                .join(Result, Result.id == Job.result_id)
-                .where(
-                    Job.folder == self.name(folder),
-                    Job.relpath.in_(relpaths),
-                    Job.state == State.DONE,
-                    Result.options_fp == options.fingerprint(),
-                )
+                select(Job.relpath, Job.state, Job.size, Job.mtime_ns, Result.options_fp)
+                .outerjoin(Result, Result.id == Job.result_id)
+                .where(Job.folder == self.name(folder), Job.relpath.in_(relpaths))
             )
-            return {r.relpath: (r.size, r.mtime_ns) for r in rows}
-
-    def states_of(self, folder: str, relpaths: Sequence[str]) -> dict[str, State]:
-        """Given files of a folder, the state of each the table knows."""
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(Job.relpath, Job.state).where(
-                    Job.folder == self.name(folder), Job.relpath.in_(relpaths)
-                )
-            )
-            return {r.relpath: State(r.state) for r in rows}
+            return {
+                r.relpath: KnownFile(State(r.state), r.size, r.mtime_ns, r.options_fp) for r in rows
+            }
 
     # -- credits ---------------------------------------------------------------------------
 
