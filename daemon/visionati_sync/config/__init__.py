@@ -84,16 +84,17 @@ class Config:
 
     def _resolve_options(self, folder: str) -> RequestOptions:
         base = self.settings.api.request_options()
-        for candidate in self.settings.folders:
-            if str(candidate.path) == str(folder) and candidate.api is not None:
-                overrides: dict[str, Any] = {
-                    key: tuple(value) if isinstance(value, list) else value
-                    for key, value in candidate.api.model_dump(exclude_none=True).items()
-                }
-                return replace(base, **overrides)
-        return base
+        own = self._folder(folder)
+        if own is None or own.api is None:
+            return base
+        overrides: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value
+            for key, value in own.api.model_dump(exclude_none=True).items()
+        }
+        return replace(base, **overrides)
 
     def _folder(self, folder: str | Path | None) -> FolderSettings | None:
+        """The configured folder at this path (None: not one of them)."""
         return next((f for f in self.settings.folders if str(f.path) == str(folder)), None)
 
     def keyword_rules(self, folder: str | Path | None = None) -> KeywordRules:
