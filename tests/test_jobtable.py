@@ -288,6 +288,34 @@ def test_one_daemon_polls_a_request_and_a_second_ending_writes_nothing(table: Jo
     assert row(table, job.id).state == State.WRITING
 
 
+def test_a_copy_never_rides_a_request_answered_since_it_was_seen_in_flight(
+    table: JobTable,
+) -> None:
+    """A scan of copies once left a file `submitted` for good: it joined a request the poller
+    had answered between the submitter's look and its ride."""
+    table.queue.enqueue("/f", [seen(1), seen(2)])
+    first, copy = table.claims.claim(2)
+    sent(table, first, "r1", "n.jpg", "same")
+    assert table.requests.in_flight(["same"], OPTIONS) == {"same": "r1"}
+    table.requests.complete("r1", 3, 97, {first.id: {"name": "n.jpg"}}, [], {},
+                            retry_delay=0, max_attempts=3)  # fmt: skip
+    riding = Upload(copy.id, "c.jpg", "same", copy.size, copy.mtime_ns)
+    assert not table.requests.ride([riding], "r1")
+    assert row(table, copy.id).state == State.CLAIMED  # the submitter gives it back...
+    table.claims.release([copy.id])
+    assert table.requests.cached_results(["same"], OPTIONS) != {}  # ...and the cache answers
+    # a table where an older version left such a rider: the next start frees it
+    with table.engine.begin() as conn:
+        conn.execute(
+            Job.__table__.update()
+            .where(Job.id == copy.id)
+            .values(state=State.SUBMITTED, request_id="r1", locked_by=None)
+        )
+    table.claims.release_orphaned_claims(lambda owner: True)
+    assert row(table, copy.id).state == State.PENDING
+    assert row(table, first.id).state == State.WRITING  # an answered job is not touched
+
+
 def test_one_daemon_writes_a_sidecar_and_a_lapsed_writer_cannot_mark_it(table: JobTable) -> None:
     clock, (a, b) = fleet(table, 2)
     a.queue.enqueue("/f", [seen(1)])

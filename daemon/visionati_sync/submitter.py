@@ -193,7 +193,9 @@ class Submitter:
         riders, rest = _by_content(ready, requests.in_flight(hashes, options))
         for job, prepared, request_id in riders:
             with bound_contextvars(job_id=job.id, path=job.path):
-                requests.ride([_upload_of(job, prepared)], request_id)
+                if not requests.ride([_upload_of(job, prepared)], request_id):
+                    self.claims.release([job.id])  # answered meanwhile: the cache serves it
+                    continue
                 log.debug("same bytes already with the API; waiting for that result, no upload",
                           request_id=request_id)  # fmt: skip
         return rest

@@ -221,6 +221,15 @@ class Claims(TablePart):
             dead = [owner for owner in owners if owner is not None and not alive(owner)]
             if dead:
                 self._let_go(conn, dead, sending=True)
+            # a job waiting on a request that ended without it (a rider that joined as the
+            # answer came, before riding checked the request) waits no more: the cache has
+            # its result, or it goes again
+            ended = (
+                ~select(ApiRequest.id)
+                .where(ApiRequest.id == Job.request_id, ApiRequest.status.in_(OUTSTANDING))
+                .exists()
+            )
+            t.apply(conn, t.STRANDED, t.pending(self.clock()), ended)
             # a claim nobody holds (an older version's) is anyone's
             orphaned = or_(Job.locked_by.in_(dead), Job.locked_by.is_(None))
             return t.apply(conn, t.ORPHANED, t.pending(self.clock()), orphaned)

@@ -147,11 +147,20 @@ class Requests(TablePart):
             )
             return {sha: request_id for sha, request_id in rows if sha and request_id}
 
-    def ride(self, riders: Sequence[Upload], request_id: str) -> None:
+    def ride(self, riders: Sequence[Upload], request_id: str) -> bool:
         """Given claimed jobs whose bytes are in a request in flight, make them wait for its
-        result: no upload, no attempt."""
+        result: no upload, no attempt. False (nothing done) when the request ended since
+        ``in_flight`` saw it: a rider joined then would wait for an answer already given.
+        The request's row is locked first, so that the poller ending it either waits for
+        the riders and answers them too, or has ended it before they look."""
         with self.engine.begin() as conn:
+            status = conn.execute(
+                select(ApiRequest.status).where(ApiRequest.id == request_id).with_for_update()
+            ).scalar_one_or_none()
+            if status not in OUTSTANDING:
+                return False
             _ride(conn, riders, request_id, self.clock(), self.worker)
+            return True
 
     def mark_submitted(
         self,
