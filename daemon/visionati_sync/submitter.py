@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import IO, TypeVar
@@ -41,6 +41,7 @@ Ready = tuple[ClaimedJob, Prepared]
 Group = tuple[RequestOptions, tuple[tuple[str, int], ...]]  # the options, a video's fields
 T = TypeVar("T")
 CACHE_BATCH = 64  # files claimed at once while the results cache serves them all
+INLINE_BYTES = 4 * 1024 * 1024  # a batch this small is prepared without the pool
 
 
 class Submitter:
@@ -109,7 +110,7 @@ class Submitter:
         upload the rest, a request per set of options. Returns how many the cache served."""
         served = 0
         groups: dict[Group, list[Ready]] = {}
-        for job, outcome in zip(claimed, self.pool.map(self._prepare, claimed), strict=True):
+        for job, outcome in zip(claimed, self._prepared(claimed), strict=True):
             with bound_contextvars(job_id=job.id, path=job.path):
                 prepared = self._check(job, outcome)
                 if prepared is not None:
@@ -121,7 +122,7 @@ class Submitter:
             ready = left
             ready = self._join_in_flight(options, ready)
             firsts, copies = policy.one_per_content([(item, item[1].content_key) for item in ready])
-            firsts = self._one_request(firsts)
+            firsts = self._writable(self._one_request(firsts))
             firsts, reservation = self._within_limits(options, firsts)
             going = {prepared.content_key for _, prepared in firsts}
             riders = [item for item in copies if item[1].content_key in going]
@@ -130,31 +131,29 @@ class Submitter:
                 self._upload(options, dict(fields), firsts, riders, reservation)
         return served
 
-    def _prepare(self, job: ClaimedJob) -> Prepared | FileProblem | SidecarError:
-        """On the pool: what to send for the file, or why it cannot go (never raises)."""
+    def _prepared(self, claimed: list[ClaimedJob]) -> Iterable[Prepared | FileProblem]:
+        """Each claimed file prepared: on the pool when there is reading worth sharing out
+        (hashing and decoding run outside the GIL), here when the files are small, where
+        handing each to a thread and back costs more than the work."""
+        if sum(job.size for job in claimed) < INLINE_BYTES:
+            return map(self._prepare, claimed)
+        return self.pool.map(self._prepare, claimed)
+
+    def _prepare(self, job: ClaimedJob) -> Prepared | FileProblem:
+        """What to send for the file, or why it cannot go (never raises)."""
         try:
-            prepared = prepare(job.path, self.renditions)
-            preflight(Path(job.path), self.sidecars)
-            return prepared
-        except (FileProblem, SidecarError) as exc:
+            return prepare(job.path, self.renditions)
+        except FileProblem as exc:
             return exc
         except Exception as exc:  # a decoder's own failure must not stop the batch
             log.exception("preparing the file failed", job_id=job.id, path=job.path)
             return FileProblem("failed", f"cannot be prepared: {type(exc).__name__}: {exc}")
 
-    def _check(
-        self, job: ClaimedJob, outcome: Prepared | FileProblem | SidecarError
-    ) -> Prepared | None:
-        """A file goes only if it can be read and its sidecars can be written: a problem
-        found now costs nothing, one found after the upload costs its credits."""
+    def _check(self, job: ClaimedJob, outcome: Prepared | FileProblem) -> Prepared | None:
+        """A file goes only if it can be read: a problem found now costs nothing."""
         if isinstance(outcome, Prepared):
             return outcome
-        if isinstance(outcome, SidecarError):
-            log.warning(
-                "file failed before upload: its sidecars cannot be written", reason=str(outcome)
-            )
-            self.claims.not_sent(job.id, State.FAILED, str(outcome))
-        elif outcome.kind == "vanished":
+        if outcome.kind == "vanished":
             log.warning("file vanished before upload; dropped from the queue")
             self.claims.drop_vanished(job)
         elif outcome.kind == "changed":
@@ -166,6 +165,23 @@ class Submitter:
             log.warning(f"file {state}", reason=outcome.reason)
             self.claims.not_sent(job.id, state, outcome.reason)
         return None
+
+    def _writable(self, ready: list[Ready]) -> list[Ready]:
+        """The files whose sidecars can be written, of those about to be uploaded: a problem
+        found now costs nothing, one found after the upload costs its credits. (A file the
+        cache serves costs nothing either way: the writer says what keeps its sidecars out.)"""
+        going = []
+        for job, prepared in ready:
+            try:
+                preflight(Path(job.path), self.sidecars)
+            except SidecarError as exc:
+                with bound_contextvars(job_id=job.id, path=job.path):
+                    log.warning("file failed before upload: its sidecars cannot be written",
+                                reason=str(exc))  # fmt: skip
+                    self.claims.not_sent(job.id, State.FAILED, str(exc))
+                continue
+            going.append((job, prepared))
+        return going
 
     def _serve_from_cache(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
         """Files whose bytes were tagged before under these options need no upload (unless

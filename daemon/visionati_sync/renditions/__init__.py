@@ -105,11 +105,16 @@ def hash_file(path: str) -> Hashed:
         info = os.fstat(handle.fileno())
         digest = hashlib.sha256()
         try:
-            head = handle.read(CHUNK)
+            # a small file in one read of its own size (+1, to see it grew): a read asks for
+            # a buffer of the size it is given, and most photos of a backfill are far smaller
+            # than a chunk
+            wanted = min(CHUNK, info.st_size + 1)
+            head = handle.read(wanted)
             found = _identify(path, info.st_size, head)
             digest.update(head)
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
+            if len(head) == wanted:  # more to read: a large file, or one that grew
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
         except OSError as exc:
             raise FileProblem("failed", f"cannot read: {exc.strerror}") from None
     return Hashed(path, info.st_size, info.st_mtime_ns, digest.hexdigest(), found)

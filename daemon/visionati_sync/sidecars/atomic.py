@@ -15,10 +15,10 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +77,7 @@ class Snapshot:
         another user's file), never from a special file."""
         try:
             with open_plain(path) as handle:
-                data = handle.read() if limit is None else handle.read(limit + 1)
+                data = handle.read() if limit is None else _read_to(handle, limit)
         except FileNotFoundError:
             return cls(None)
         except NotPlain as exc:
@@ -87,6 +87,16 @@ class Snapshot:
         if limit is not None and len(data) > limit:
             raise SidecarError(f"{path}: larger than {limit} bytes; left as it is")
         return cls(data)
+
+
+def _read_to(handle: Any, limit: int) -> bytes:
+    """Up to ``limit`` + 1 bytes (one more says it is too large), asking for a buffer of
+    the file's size, not the limit's: a sidecar is kilobytes, the limit megabytes."""
+    wanted = min(limit, os.fstat(handle.fileno()).st_size) + 1
+    data: bytes = handle.read(wanted)
+    if len(data) == wanted and wanted <= limit:  # it grew since: read on to the limit
+        data += handle.read(limit + 1 - wanted)
+    return data
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,13 @@ def _cannot_write(path: Path, exc: OSError) -> SidecarError:
 
 
 def name_max(folder: Path) -> int:
-    """The longest file name, in bytes, the file system under ``folder`` takes."""
+    """The longest file name, in bytes, the file system under ``folder`` takes (asked once
+    per folder: a backfill writes thousands of sidecars into each)."""
+    return _name_max(str(folder))
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_max(folder: str) -> int:
     try:
         return int(os.pathconf(folder, "PC_NAME_MAX"))
     except (OSError, ValueError):
@@ -149,41 +165,61 @@ def _temp_prefix(path: Path) -> str:
 
 def _write_temp(path: Path, data: bytes) -> str:
     """Write ``data`` to a hidden temporary file beside ``path`` with ``path``'s mode and
-    owner; return its name. Durable only once ``_make_durable`` has run."""
-    owner: tuple[int, int] | None = None
+    owner (a new sidecar: what the umask leaves of rw-rw-rw-, as any program's new file);
+    return its name. Durable only once ``_make_durable`` has run."""
     info = check_target(path)
-    if info is not None:
-        mode, owner = stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
-    else:
-        mode = 0o666 & ~_umask()
     tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent
-        )
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp_name, mode)
-        if owner is not None and os.geteuid() == 0:  # root keeps the user's file the user's
-            with contextlib.suppress(OSError):
-                os.chown(tmp_name, *owner)
+        fd, tmp_name = _create_temp(path, 0o600 if info is not None else 0o666)
+        try:
+            if info is not None:
+                os.fchmod(fd, stat.S_IMODE(info.st_mode))
+                if os.geteuid() == 0:  # root keeps the user's file the user's
+                    with contextlib.suppress(OSError):
+                        os.fchown(fd, info.st_uid, info.st_gid)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
     except OSError as exc:
         _unlink(tmp_name)
         raise _cannot_write(path, exc) from None
     return tmp_name
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create_temp(path: Path, mode: int) -> tuple[int, str]:
+    """A new hidden file beside ``path``, named for it and for this writer (the name is
+    never one that exists: O_EXCL)."""
+    prefix = os.path.join(str(path.parent), _temp_prefix(path))
+    for _ in range(100):
+        name = f"{prefix}{os.urandom(4).hex()}{TEMP_SUFFIX}"
+        try:
+            return os.open(name, _CREATE, mode), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", prefix)
+
+
 def _install(tmp_name: str, path: Path, expected: Snapshot | None) -> None:
     """Rename the temporary file over ``path``, unless ``path`` changed since it was read."""
+    changed = ChangedUnderneath(f"{path}: changed while we were writing; merging again")
     try:
-        if expected is not None and Snapshot.read(path) != expected:
-            raise ChangedUnderneath(f"{path}: changed while we were writing; merging again")
-        check_target(path)  # nobody put a link or a folder there meanwhile
+        if expected is not None and expected.content is not None:
+            if Snapshot.read(path) != expected:
+                raise changed
+            check_target(path)  # nobody put a link or a folder there meanwhile
+        elif check_target(path) is not None and expected is not None:
+            raise changed  # a file where there was none: another program's new sidecar
         os.replace(tmp_name, path)
-    except OSError as exc:
+    except (OSError, SidecarError) as exc:
+        _unlink(tmp_name)
+        if isinstance(exc, SidecarError):
+            raise
         raise _cannot_write(path, exc) from None
-    finally:
-        _unlink(tmp_name)  # gone after a successful rename; removed after a failure
 
 
 def write_with_retry(plan: Callable[[], list[Planned]], attempts: int = 5) -> list[Planned]:
@@ -272,8 +308,12 @@ def _make_durable(tmp_names: list[str]) -> None:
     """For several files on a filesystem, one syncfs where Linux offers it; for one file, or
     without syncfs, an fsync per file."""
     by_device: dict[int, list[str]] = {}
+    devices: dict[str, int] = {}  # a folder's device, asked once per folder
     for name in tmp_names:
-        by_device.setdefault(os.stat(name).st_dev, []).append(name)
+        folder = os.path.dirname(name)
+        if folder not in devices:
+            devices[folder] = os.stat(folder).st_dev
+        by_device.setdefault(devices[folder], []).append(name)
     for names in by_device.values():
         if len(names) > 1 and _SYNCFS is not None and _call_on(names[0], _SYNCFS) == 0:
             continue
@@ -299,12 +339,6 @@ def _unlink(name: str | None) -> None:
     if name is not None:
         with contextlib.suppress(OSError):
             os.unlink(name)
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -60,26 +60,24 @@ def choose(image: str, naming: str, beside: Beside) -> tuple[str, str | None]:
 
 def choose_path(image: Path, naming: str) -> tuple[Path, str | None]:
     """Given a photo, look beside it and return the sidecar to merge into (see ``choose``)."""
-    appended = _existing(image.with_name(image.name + ".xmp"))
-    replaced = _existing(image.with_suffix(".xmp"))
-    owner = _written_for(replaced) if replaced is not None else None
+    folder, name = os.path.split(image)
+    stem = name.rpartition(".")[0] if "." in name else name
+    appended = _existing(folder, name)
+    replaced = _existing(folder, stem)
+    owner = _written_for(Path(folder, replaced)) if replaced is not None else None
     stem_matters = (replaced is not None and owner is None) or naming == "replace"
-    beside = Beside(
-        appended.name if appended else None,
-        replaced.name if replaced else None,
-        owner,
-        stem_matters and _stem_shared(image),
-    )
-    name, note = choose(image.name, naming, beside)
-    return image.with_name(name), note
+    beside = Beside(appended, replaced, owner, stem_matters and _stem_shared(image))
+    chosen, note = choose(name, naming, beside)
+    return Path(folder, chosen), note
 
 
-def _existing(path: Path) -> Path | None:
-    """The sidecar at ``path``, or its upper-case-suffix twin (IMG_1.XMP from Windows): any
-    name in use counts, a link too (reading or writing it then fails with the reason)."""
-    for candidate in (path, path.with_suffix(path.suffix.upper())):
-        if os.path.lexists(candidate):
-            return candidate
+def _existing(folder: str, base: str) -> str | None:
+    """The name of the sidecar ``base.xmp`` in ``folder``, or of its upper-case-suffix twin
+    (IMG_1.XMP from Windows): any name in use counts, a link too (reading or writing it then
+    fails with the reason). Plain strings: this runs for every photo of a backfill."""
+    for name in (base + ".xmp", base + ".XMP"):
+        if os.path.lexists(os.path.join(folder, name)):
+            return name
     return None
 
 
