@@ -71,3 +71,11 @@ class Budget:
                 )
             )
         return min(choices, key=lambda a: a.credits if a.credits is not None else 1 << 62)
+
+    def stops_uploads(self, per_image: int) -> str | None:
+        """Given what one file costs, why not even one more may go (a cap reached), or
+        None: `status` says so after the scan the cap stopped has ended."""
+        allowance = self.allowance()
+        if allowance.credits is not None and allowance.credits < per_image:
+            return allowance.reason
+        return None

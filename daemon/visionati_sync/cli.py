@@ -261,10 +261,19 @@ def scan(
 @click.pass_context
 def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
     """Show counts by state, spend, whether submissions are paused, recent errors."""
-    from . import display
+    from . import catalog, display
+    from .budget import Budget
 
     config = _load(ctx, config_path, logs=False)
-    report = _table(ctx, config).reports.status()
+    reports = _table(ctx, config).reports
+    report = reports.status()
+    if report["paused"] is None:  # no process is paused now; a cap stops the next one
+        api = config.settings.api
+        options = api.request_options()
+        per_image = catalog.credits_per_image(options.backends, options.features, options.prompt)
+        budget = Budget(reports, api.max_credits_per_day, api.max_credits_total)
+        if reason := budget.stops_uploads(per_image):
+            report["paused"] = {"kind": "budget", "reason": reason}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -34,6 +34,7 @@ class Runner:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._busy_since: dict[str, float] = {}  # stage → when its current step began
+        self._ended: set[str] = set()  # stages ended on their own (``end``)
 
     def _event(self, name: str) -> threading.Event:
         with self._lock:
@@ -50,9 +51,20 @@ class Runner:
         thread.start()
         self._threads.append(thread)
 
+    def end(self, name: str, grace: float) -> bool:
+        """End one stage (after its current step), the others going on; wait up to
+        ``grace`` seconds for it. Returns whether it has ended."""
+        self._ended.add(name)
+        self.wake(name)
+        for thread in self._threads:
+            if thread.name == name:
+                thread.join(timeout=grace)
+                return not thread.is_alive()
+        return True
+
     def _loop(self, name: str, step: Step, idle: float) -> None:
         wake = self._event(name)
-        while not self.stop.is_set():
+        while not self.stop.is_set() and name not in self._ended:
             self._busy_since[name] = time.monotonic()
             try:
                 busy = step()
@@ -72,7 +84,11 @@ class Runner:
         waiting for work, or between steps, is not hung); a dead thread counts too."""
         now = time.monotonic()
         stuck = [name for name, since in list(self._busy_since.items()) if now - since > after]
-        dead = [t.name for t in self._threads if not t.is_alive() and not self.stop.is_set()]
+        dead = [
+            t.name
+            for t in self._threads
+            if not t.is_alive() and not self.stop.is_set() and t.name not in self._ended
+        ]
         return sorted(set(stuck + dead))
 
     def shutdown(self, grace: float) -> None:

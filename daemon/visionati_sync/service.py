@@ -32,7 +32,7 @@ from .jobtable.engine import trouble
 from .log import configure as configure_logging
 from .log import get_logger, register_secret
 from .pacing import PollPacer
-from .policy import STOPS_A_SCAN
+from .policy import STOPS_A_SCAN, PauseKind
 from .poller import Poller
 from .progress import Reporter
 from .records import Scope, utcnow
@@ -65,6 +65,7 @@ class Service:
             folders=config.folder_names(),
         )
         self.stop = threading.Event()  # the daemon (or scan) is to end
+        self.collecting = threading.Event()  # a scan stopping: no uploads, collect what went
         self.reload = threading.Event()  # SIGHUP: read the config again
         self.runner = Runner(on_error=self._trouble)
         self.settler = Settler(
@@ -173,7 +174,11 @@ class Service:
         start("settler", self.intake.settle_step, tick)
         start("poller", poller.step, api.poll_interval)  # it says how long it may rest
         if self.own:  # with no folders, only what is in flight is collected
-            start("submitter", lambda: submitter.step(scopes or self.own), 1.0)
+            start(
+                "submitter",
+                lambda: not self.collecting.is_set() and submitter.step(scopes or self.own),
+                1.0,
+            )
             start("writer", writer.step, 1.0)
         every = self.config.settings.log_progress_interval
         if progress and every:
@@ -295,8 +300,9 @@ class Service:
         reporter: Reporter | None = None,
     ) -> int:
         """Process what is in the folders now; return 0 if no file failed, 1 if one did (or
-        the scan was interrupted), 2 if uploads cannot go on (key, credits, budget)."""
-        _install_signals(self.halt)
+        the scan was interrupted), 2 if uploads cannot go on (key, credits, budget). A scan
+        that stops early collects what it paid for first (see ``_wait_drained``)."""
+        _install_signals(self._scan_signal)
         self._api_key = self.config.require_api_key()
         self.recover()
         started = utcnow()
@@ -310,9 +316,20 @@ class Service:
                 reporter.close()
         return code
 
+    def _scan_signal(self) -> None:
+        """A scan's Ctrl-C or SIGTERM: the first stops uploads and collects what was paid
+        for; a second leaves that to the next run. (A signal handler: it only says so.)"""
+        if self.collecting.is_set():
+            self.halt()
+        else:
+            self.collecting.set()
+
     def _wait_drained(
         self, scopes: Sequence[Scope], started: datetime, reporter: Reporter | None
     ) -> int:
+        """Wait until the scan's files are done; or, once it stops early (a signal, or a
+        pause that stops a scan), until what was already sent is collected and written, up
+        to ``scan.collect_timeout``. Returns the exit status."""
         reports = self.table.reports
 
         def finished(counts: dict[str, int]) -> int:
@@ -321,15 +338,27 @@ class Service:
 
         before = finished(reports.counts(scopes))  # progress counts this scan's work
         next_beat = next_count = 0.0
+        stopped: int | None = None  # the status a pause that stops a scan decided
+        collect_until: float | None = None  # collecting what was sent, until then
         while not self.stop.wait(0.2):
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + HEARTBEAT
                 self._beat("scan")
             pause = self._gate.paused if self._gate is not None else None
-            if pause is not None and pause.kind in STOPS_A_SCAN:
+            if pause is not None and pause.kind in STOPS_A_SCAN and stopped is None:
                 log.error("scan stopped: " + pause.reason)
-                self._shutdown()
-                return 2
+                stopped = 2
+                if pause.kind is PauseKind.AUTH:  # a poll needs the key as much as an upload
+                    self._left_in_flight("until the key is accepted")
+                    break
+                self.collecting.set()
+            if self.collecting.is_set() and collect_until is None:
+                collect_until = time.monotonic() + self.config.settings.scan.collect_timeout
+                self._start_collecting()
+                next_count = 0.0
+            if collect_until is not None and time.monotonic() > collect_until:
+                self._left_in_flight("after scan.collect_timeout")
+                break
             if time.monotonic() < next_count:
                 continue
             counted = time.monotonic()
@@ -339,11 +368,13 @@ class Service:
                 total = sum(counts.values()) + len(self.settler) - before
                 spent = reports.credits_spent(since=started)
                 reporter.update(finished(counts) - before, total, spent)
-            if counts["pending"] == 0 and len(self.settler) == 0:
+            if collect_until is not None or (counts["pending"] == 0 and len(self.settler) == 0):
                 waiting = reports.waiting_to_write(scopes) if counts["submitted"] else 0
                 if counts["submitted"] == waiting:  # all that is left waits for the disk
                     break
-        interrupted = self.stop.is_set()
+        if self.stop.is_set() and collect_until is not None:
+            self._left_in_flight("at a second signal")
+        interrupted = self.stop.is_set() or (self.collecting.is_set() and stopped is None)
         self._shutdown()
         if self.failure:
             return EXIT_TROUBLE
@@ -361,7 +392,31 @@ class Service:
                 files=counts["review"],
             )
         log.info("scan finished", interrupted=interrupted, **counts)
+        if stopped is not None:
+            return stopped
         return 1 if counts["failed"] or waiting or interrupted else 0
+
+    def _start_collecting(self) -> None:
+        """No more uploads (one under way goes, so that it is collected too); say what is
+        collected, and how to leave it instead."""
+        while not self.runner.end("submitter", 0.2) and not self.stop.is_set():
+            pass
+        log.warning(
+            "no more uploads; collecting the results already paid for "
+            "(Ctrl-C again leaves them to the next run)",
+            requests=len(self.table.requests.outstanding_ids()),
+        )
+
+    def _left_in_flight(self, when: str) -> None:
+        """Name the requests left with the API: the next scan, or the daemon, collects them
+        (the job table has them), with no upload and nothing paid twice."""
+        left = self.table.requests.outstanding_ids()
+        if left:
+            log.warning(
+                f"requests left with the API {when}; the next scan or the daemon collects "
+                "them, with no upload",
+                requests=left,
+            )
 
     def _watcher(self) -> Watcher:
         """Watch the configured folders; each is scanned once its watch is set."""

@@ -228,6 +228,12 @@ class WatchSettings(_Section):
         return Selector(tuple(self.include), tuple(self.exclude))
 
 
+class ScanSettings(_Section):
+    # a scan that stops early (a budget, no credits, Ctrl-C) still collects what it paid
+    # for; a request the API holds longer than this is left for the next run
+    collect_timeout: float = Field(default=600.0, ge=0)
+
+
 class MetricsSettings(_Section):
     # host:port for a Prometheus text endpoint (/metrics), e.g. 127.0.0.1:9464; off when unset
     listen: str | None = None
@@ -249,6 +255,7 @@ class Settings(_Section):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     folders: list[FolderSettings] = Field(default_factory=list)
     keywords: KeywordSettings = Field(default_factory=KeywordSettings)
+    scan: ScanSettings = Field(default_factory=ScanSettings)
     sidecars: SidecarSettings = Field(default_factory=SidecarSettings)
     upload: UploadSettings = Field(default_factory=UploadSettings)
     video: VideoSettings = Field(default_factory=VideoSettings)

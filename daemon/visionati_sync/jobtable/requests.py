@@ -82,6 +82,17 @@ class Requests(TablePart):
                 ).scalar_one()
             )
 
+    def outstanding_ids(self) -> list[str]:
+        """The requests the API holds for this daemon now, the oldest first."""
+        with self.engine.begin() as conn:
+            return list(
+                conn.execute(
+                    select(ApiRequest.id)
+                    .where(ApiRequest.status.in_(OUTSTANDING), ApiRequest.sent_by == self.worker)
+                    .order_by(ApiRequest.submitted_at)
+                ).scalars()
+            )
+
     def adopt(self, alive: Callable[[str], bool]) -> int:
         """Given a test of whether a daemon still runs, count the outstanding requests of
         those that do not (or of an older version) in this daemon's in-flight cap."""
