@@ -71,6 +71,22 @@ def test_the_estimate_is_exactly_what_the_api_charges(
     assert (after["done"], after["cached"], after["to_upload"], after["credits"]) == (1000, 1, 0, 0)
 
 
+def test_copies_cost_once_in_the_estimate_as_in_the_scan(
+    library: Library, control: EmulatorControl
+) -> None:
+    """Four copies of one photo and one other, in a fresh folder: the scan uploads each
+    content once, and the estimate says so beforehand (18 credits, not 45)."""
+    photo, _ = samples.write_library(library.photos, 2)
+    for n in range(3):
+        shutil.copy(photo, library.photos / f"copy-{n}{photo.suffix}")
+    estimate = library.json("estimate")
+    assert (estimate["to_upload"], estimate["copies"], estimate["credits"]) == (2, 3, 18)
+    assert "3 copies of files uploaded once, at no charge" in library.cli("estimate").stdout
+    assert library.cli("scan", "--yes").returncode == 0
+    assert sum(entry["credits"] for entry in control.uploads()) == 18
+    assert library.counts()["done"] == 5
+
+
 def test_the_text_estimate_says_when_it_assumes_the_default_backends(library: Library) -> None:
     samples.write_library(library.photos, 10)
     text = library.cli("estimate").stdout

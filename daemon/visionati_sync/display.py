@@ -23,6 +23,8 @@ def estimate_lines(data: dict[str, Any]) -> Iterator[str]:
         f"{data['cached']:,} served from the results cache, {data['to_upload']:,} to upload"
     )
     extras = [f"{data['paired']:,} RAW(s) sharing their JPEG's result"] if data["paired"] else []
+    if data["copies"]:
+        extras.append(f"{data['copies']:,} copies of files uploaded once, at no charge")
     if data["skipped"]:
         extras.append(f"{data['skipped']:,} that will be skipped (unreadable or unknown)")
     if data["refreshed"]:

@@ -6,7 +6,10 @@ per folder's options.
 A file already done (same size and mtime, tagged under the current options) costs nothing;
 nor does one whose bytes were tagged before under these options (the results cache), which
 is found by hashing only files the table does not already vouch for, and only when the cache
-holds anything at all. ``quick`` (the scan's own check against its confirmation threshold)
+holds anything at all. Copies cost once, as the scan pays them (one upload per content, the
+copies waiting for its result): of the files left to upload, those of a size no other has
+are distinct unread; the rest are hashed, and each (content, rendition, options) is priced
+once. ``quick`` (the scan's own check against its confirmation threshold)
 reads no file: every image is one, a video its ``max_frames``, a RAW beside a JPEG of its
 stem nothing. A file the user untagged costs nothing (a scan leaves it alone); with
 ``refresh`` (`scan --refresh`), every file tagged before goes to the API again, past the
@@ -16,6 +19,7 @@ cache.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -41,6 +45,7 @@ class FolderEstimate:
     refreshed: int = 0  # tagged before, asked of the API again (--refresh)
     cached: int = 0  # same bytes tagged before: served from the results cache
     to_upload: int = 0
+    copies: int = 0  # the same bytes as a file uploaded in this scan: its result, no charge
     paired: int = 0  # RAWs that take their JPEG's result
     skipped: int = 0  # files that would not go (their reason shows in the scan)
     images: int = 0  # images the API charges for: a video's frames each count
@@ -69,6 +74,7 @@ class Estimate:
             "refreshed": sum(f.refreshed for f in self.folders),
             "cached": sum(f.cached for f in self.folders),
             "to_upload": sum(f.to_upload for f in self.folders),
+            "copies": sum(f.copies for f in self.folders),
             "paired": sum(f.paired for f in self.folders),
             "skipped": sum(f.skipped for f in self.folders),
             "images": sum(f.images for f in self.folders),
@@ -94,6 +100,7 @@ def estimate(
     what a scan that asks the API again for every file tagged before would)."""
     settings = renditions or RenditionSettings()
     result = Estimate()
+    uploads: list[_Upload] = []  # priced once all are known: copies cost once
     use_cache = hash_files and table.requests.has_results()
     for folder in folders:
         if not folder.path.is_dir():
@@ -133,11 +140,44 @@ def estimate(
                 ):
                     entry.cached += 1
                 else:
-                    entry.to_upload += 1
-                    entry.images += images
-        entry.credits = entry.images * per_image
+                    uploads.append(_Upload(entry, path, seen.size, images, decided, options))
         result.folders.append(entry)
+    _count_once(uploads, settings)
+    for entry in result.folders:
+        entry.credits = entry.images * entry.credits_per_image
     return result
+
+
+@dataclass(frozen=True)
+class _Upload:
+    entry: FolderEstimate
+    path: str
+    size: int
+    images: int
+    decided: Plan | None  # None: not read (the scan's quick check)
+    options: RequestOptions
+
+
+def _count_once(uploads: list[_Upload], settings: RenditionSettings) -> None:
+    """Count each file to upload, a copy of one counted already (the same bytes, sent the
+    same way, under the same options) as a copy: the scan uploads a content once. Only
+    files that share their size with another are read to tell."""
+    sizes = Counter(upload.size for upload in uploads)
+    counted: set[tuple[str, str]] = set()
+    for upload in uploads:
+        if upload.decided is not None and sizes[upload.size] > 1:
+            try:
+                sha256 = hash_file(upload.path).sha256
+            except FileProblem:
+                sha256 = None  # the scan says what became of it; priced as it stands
+            if sha256 is not None:
+                key = content_key(sha256, rendering_of(upload.decided, settings))
+                if (upload.options.fingerprint(), key) in counted:
+                    upload.entry.copies += 1
+                    continue
+                counted.add((upload.options.fingerprint(), key))
+        upload.entry.to_upload += 1
+        upload.entry.images += upload.images
 
 
 def _standing(known: KnownFile | None, seen: FileSeen, options: RequestOptions) -> State | None:
