@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 FEATURES = ("brands", "colors", "descriptions", "faces", "nsfw", "tags", "texts")
 ROLES = (
@@ -59,6 +60,27 @@ MAX_FILE_BYTES = 20_000_000  # the API says "Max 20MB": safe whether it means MB
 def backend_features(backend: str) -> tuple[str, ...]:
     """Given a backend, return the features it can answer."""
     return tuple(feature for (name, feature) in PRICES if name == backend)
+
+
+def drift(options: dict[str, Any], charged: int, estimated: int) -> str | None:
+    """Given a completed request's options, what the API charged for it and what this
+    table said it would, say how they differ (None: they agree). Estimates and budgets
+    rest on this table; the API's prices can change without a word."""
+    if charged == estimated:
+        return None
+    per_image = credits_per_image(
+        options.get("backends") or (), options.get("features") or (), options.get("prompt")
+    )
+    images = estimated // per_image if per_image else 0
+    backends = "+".join(options.get("backends") or ()) or "the default backends"
+    what = f"{'+'.join(options.get('features') or ())} with {backends}"
+    if images:
+        charged_each = f"{charged / images:g}"
+        return (
+            f"the API charged {charged_each} credits per image where the price table says "
+            f"{per_image}, for {what}; estimates may be {'low' if charged > estimated else 'high'}"
+        )
+    return f"the API charged {charged} credits where the price table says {estimated}, for {what}"
 
 
 def credits_per_image(

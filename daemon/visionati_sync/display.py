@@ -98,6 +98,9 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
         yield f"  {error['state']}: {error['path']}: {error['error']}"
     for failure in report["backend_errors"]:
         yield f"  backend errors in request {failure['request_id']}: {failure['errors']}"
+    for drift in report.get("price_drift", ()):
+        said = catalog.drift(drift["options"], drift["charged"], drift["estimated"])
+        yield f"price: {said} (request {drift['request_id']})"
 
 
 def jobs_lines(rows: Sequence[JobRow]) -> Iterator[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from structlog.contextvars import bound_contextvars
 
-from . import metrics, policy
+from . import catalog, metrics, policy
 from .client import Accepted, ApiClient, ApiError, Completed
 from .config import ApiSettings
 from .jobtable import Requests
@@ -116,6 +116,7 @@ class Poller:
         self.api = api
         self.backoff = backoff or Backoff()
         self.on_results = on_results
+        self._drift_told: set[str] = set()  # option sets whose price drift was logged
 
     def step(self) -> bool | float:
         """Poll every request that is due once; return True if any was, else the seconds
@@ -153,7 +154,20 @@ class Poller:
                 self.requests, request.id, answer,
                 retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
             )  # fmt: skip
+            if request.options_fp not in self._drift_told:
+                self._check_price(request)
             self.on_results()
+
+    def _check_price(self, request: OutstandingRequest) -> None:
+        """Say once per option set when the API charged other than the price table says:
+        estimates and budgets rest on the table (`status` shows it too)."""
+        charged, estimated, options = self.requests.charge(request.id)
+        if charged is None or estimated is None:
+            return
+        said = catalog.drift(options, charged, estimated)
+        if said is not None:
+            self._drift_told.add(request.options_fp)
+            log.warning(said, request_id=request.id)
 
     def _failed(self, request: OutstandingRequest, exc: ApiError) -> None:
         self.pacer.forget(request.id)

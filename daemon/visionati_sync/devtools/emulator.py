@@ -94,6 +94,7 @@ class EmulatorSettings:
     response_origin: str | None = None  # answer response_uri on this origin instead of ours
     backend_errors: list[dict[str, str]] = field(default_factory=list)  # added to all.errors
     seed: int = 0  # of the faults that strike at a rate: the same seed, the same faults
+    price_drift: int = 0  # credits per image charged over (or under) the price table
 
 
 @dataclass
@@ -410,6 +411,7 @@ class _Handler(BaseHTTPRequestHandler):
             _as_list(fields.get("backend")), _as_list(fields.get("feature")), fields.get("prompt")
         )
         seen = [describe_upload(blob, fields) for blob in blobs]
+        per_image = max(0, per_image + state.settings.price_drift)  # the API's prices move
         cost = per_image * (sum(item["charged"] for item in seen) + len(urls))
         with state.lock:
             if state.settings.credits <= 0:

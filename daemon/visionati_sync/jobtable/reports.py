@@ -82,6 +82,31 @@ class Reports(TablePart):
             for r in rows
         ]  # fmt: skip
 
+    def price_drift(self) -> list[dict[str, Any]]:
+        """For each option set whose latest completed request cost other than the price
+        table said: that request, what it cost, what the table said. Two reads, whatever
+        the number of requests: the latest per option set, then those."""
+        charged = ApiRequest.credits_paid.is_not(None) & ApiRequest.credits_estimated.is_not(None)
+        with self.engine.begin() as conn:
+            latest = (
+                select(ApiRequest.options_fp, func.max(ApiRequest.finished_at).label("at"))
+                .where(ApiRequest.status == "completed", charged)
+                .group_by(ApiRequest.options_fp)
+                .subquery()
+            )
+            rows = conn.execute(
+                select(ApiRequest.id, ApiRequest.options_json, ApiRequest.credits_paid,
+                       ApiRequest.credits_estimated)
+                .join(latest, (latest.c.options_fp == ApiRequest.options_fp)
+                      & (latest.c.at == ApiRequest.finished_at))
+                .where(ApiRequest.credits_paid != ApiRequest.credits_estimated)
+            ).all()  # fmt: skip
+        return [
+            {"request_id": r.id, "options": json.loads(r.options_json),
+             "charged": r.credits_paid, "estimated": r.credits_estimated}
+            for r in rows
+        ]  # fmt: skip
+
     def oldest_pending(self) -> datetime | None:
         """When the oldest file still to be sent came: one index seek per state."""
         with self.engine.begin() as conn:
@@ -253,6 +278,7 @@ class Reports(TablePart):
                 for row in self.recent_errors()
             ],
             "backend_errors": self.backend_errors(),
+            "price_drift": self.price_drift(),
         }
 
 

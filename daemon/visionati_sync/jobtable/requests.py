@@ -82,6 +82,17 @@ class Requests(TablePart):
                 ).scalar_one()
             )
 
+    def charge(self, request_id: str) -> tuple[int | None, int | None, dict[str, Any]]:
+        """Given a request, what the API charged for it, what the price table said it
+        would, and its options."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(
+                    ApiRequest.credits_paid, ApiRequest.credits_estimated, ApiRequest.options_json
+                ).where(ApiRequest.id == request_id)
+            ).one()
+        return row.credits_paid, row.credits_estimated, json.loads(row.options_json)
+
     def outstanding_ids(self) -> list[str]:
         """The requests the API holds for this daemon now, the oldest first."""
         with self.engine.begin() as conn:
