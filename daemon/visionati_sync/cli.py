@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import click
 
@@ -17,6 +17,8 @@ from . import __version__
 from .records import VISIBLE_STATES, State
 
 if TYPE_CHECKING:  # imported where used: `status` need not load the whole daemon
+    from datetime import datetime
+
     from .config import Config, FolderSettings
     from .estimate import Estimate
     from .jobtable import JobTable
@@ -274,10 +276,40 @@ def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
         budget = Budget(reports, api.max_credits_per_day, api.max_credits_total)
         if reason := budget.stops_uploads(per_image):
             report["paused"] = {"kind": "budget", "reason": reason}
+    caps = config.settings.api
+    report["caps"] = {"per_day": caps.max_credits_per_day, "total": caps.max_credits_total}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     for line in display.status_lines(report):
+        click.echo(line)
+
+
+@main.command()
+@config_option
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only requests sent on or after this day (YYYY-MM-DD, local time).",
+)  # fmt: skip
+@click.option(
+    "--by", type=click.Choice(["day", "folder", "options"]), default="day", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def costs(
+    ctx: click.Context, config_path: Path | None, since: datetime | None, by: str, as_json: bool
+) -> None:
+    """Where the credits went: per day, folder or option set; files and credits per file."""
+    from . import display, ledger
+
+    config = _load(ctx, config_path, logs=False)
+    charges = _table(ctx, config).reports.charges(since.astimezone() if since else None)
+    lines = ledger.group(charges, cast("ledger.Grouping", by))
+    whole = ledger.total(charges)
+    if as_json:
+        click.echo(json.dumps(display.costs_json(by, lines, whole), indent=2))
+        return
+    for line in display.costs_lines(by, lines, whole):
         click.echo(line)
 
 

@@ -11,6 +11,7 @@ from . import catalog
 from .records import JobRow
 
 if TYPE_CHECKING:
+    from .ledger import CostLine
     from .review import Change
 
 STALE_AFTER = 45.0  # seconds without a heartbeat (three missed) before a daemon looks gone
@@ -75,8 +76,14 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
     yield "  ".join(f"{state}: {n}" for state, n in report["counts"].items())
     if report["oldest_pending_seconds"] is not None:
         yield f"oldest pending: {report['oldest_pending_seconds']:.0f} s"
-    spent = report["credits_spent"]
-    yield f"credits spent: {spent['total']} total, {spent['last_24h']} in the last 24 h"
+    spent, caps = report["credits_spent"], report.get("caps") or {}
+    today = f"{spent['today']:,} today" + (
+        f" (of {caps['per_day']:,} a day)" if caps.get("per_day") is not None else ""
+    )
+    total = f"{spent['total']:,} in all" + (
+        f" (of {caps['total']:,})" if caps.get("total") is not None else ""
+    )
+    yield f"credits spent: {today}, {total}; {spent['last_24h']:,} in the last 24 h"
     if report["last_balance"] is not None:
         yield f"last known balance: {report['last_balance']}"
     if report["paused"]:
@@ -101,6 +108,27 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
     for drift in report.get("price_drift", ()):
         said = catalog.drift(drift["options"], drift["charged"], drift["estimated"])
         yield f"price: {said} (request {drift['request_id']})"
+
+
+def costs_lines(by: str, lines: Sequence[CostLine], whole: CostLine) -> Iterator[str]:
+    """Given the ledger's lines and their total, a table."""
+    if not lines:
+        yield "no credits spent yet"
+        return
+    width = max(len(by), *(len(line.label) for line in lines))
+    heads = f"{'requests':>8} {'files':>8} {'credits':>9} {'dollars':>10} {'per file':>8}"
+    yield f"{by:{width}} {heads}"
+    for line in [*lines, whole]:
+        yield (
+            f"{line.label:{width}} {line.requests:8,} {line.files:8,} {line.credits:9,} "
+            f"{'$' + format(line.dollars, ',.2f'):>10} {line.credits_per_file:8.2f}"
+        )
+    if by == "folder" and any(line.requests for line in lines) and len(lines) > 1:
+        yield "(a request of files from two folders is shared between them by their files)"
+
+
+def costs_json(by: str, lines: Sequence[CostLine], whole: CostLine) -> dict[str, Any]:
+    return {"by": by, "lines": [line.as_dict() for line in lines], "total": whole.as_dict()}
 
 
 def jobs_lines(rows: Sequence[JobRow]) -> Iterator[str]:

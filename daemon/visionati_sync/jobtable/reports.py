@@ -12,9 +12,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, func, select
 
+from ..ledger import Charge
 from ..records import VISIBLE_STATES, JobRow, Scope, State, shown
 from .base import TablePart, dialect_insert
-from .schema import OUTSTANDING, ApiRequest, DaemonState, Job, Result
+from .schema import OUTSTANDING, SENDING, ApiRequest, DaemonState, Job, Result
 
 
 class KnownFile(NamedTuple):
@@ -144,6 +145,30 @@ class Reports(TablePart):
         with self.engine.begin() as conn:
             return int(conn.execute(query).scalar_one() or 0)
 
+    def charges(self, since: datetime | None = None) -> list[Charge]:
+        """The requests the API took (sent since ``since``), with what each cost: charged,
+        or the price table's estimate while the API has it (as the budget counts it)."""
+        query = (
+            select(
+                ApiRequest.id, ApiRequest.submitted_at, ApiRequest.options_fp,
+                ApiRequest.options_json, ApiRequest.file_count, ApiRequest.folders_json,
+                func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0),
+            )
+            .where(ApiRequest.status != SENDING)
+            .order_by(ApiRequest.submitted_at)
+        )  # fmt: skip
+        if since is not None:
+            query = query.where(ApiRequest.submitted_at >= since)
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Charge(
+                request_id, sent_at, fp, json.loads(options), files, int(credits),
+                json.loads(folders) if folders else None,
+            )
+            for request_id, sent_at, fp, options, files, folders, credits in rows
+        ]  # fmt: skip
+
     def credits_committed(self, since: datetime | None = None) -> int:
         """Credits that requests sent since ``since`` cost (``committed_since``)."""
         with self.engine.begin() as conn:
@@ -268,6 +293,7 @@ class Reports(TablePart):
             "oldest_pending_seconds": None if oldest is None else (now - oldest).total_seconds(),
             "credits_spent": {
                 "total": self.credits_spent(),
+                "today": self.credits_spent(_local_midnight(now)),
                 "last_24h": self.credits_spent(now - timedelta(hours=24)),
             },
             "last_balance": self.last_balance(),
@@ -285,6 +311,12 @@ class Reports(TablePart):
 PAUSED = "paused:"  # + host:pid: why that process's uploads are paused
 DAEMON = "daemon:"  # + host:pid: a running daemon's heartbeat
 FLEET_PAUSE = "fleet-pause"  # a pause every daemon on the table takes (a key, credits)
+
+
+def _local_midnight(now: datetime) -> datetime:
+    """The start of this machine's local day (the day a daily cap counts)."""
+    local = now.astimezone()
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def committed_since(conn: Connection, since: datetime | None = None) -> int:

@@ -203,6 +203,11 @@ class Requests(TablePart):
         with self.engine.begin() as conn:
             if reservation is not None:
                 conn.execute(delete(ApiRequest).where(ApiRequest.id == reservation))
+            folders = conn.execute(  # where its credits go, for the ledger (`costs`)
+                select(Job.folder, func.count())
+                .where(Job.id.in_([u.job_id for u in uploads]))
+                .group_by(Job.folder)
+            ).all()
             conn.execute(
                 insert(ApiRequest).values(
                     id=request_id,
@@ -216,6 +221,7 @@ class Requests(TablePart):
                     next_poll_at=now + timedelta(seconds=first_poll_in),
                     poll_failures=0,
                     sent_by=self.worker,
+                    folders_json=json.dumps({folder: n for folder, n in sorted(folders)}),
                 )
             )
             named = _SENT | {"upload_name": bindparam("upload_name")}

@@ -103,6 +103,7 @@ class ApiRequest(Base):
     sent_by: Mapped[str | None] = mapped_column(String(255))  # the daemon whose cap it counts in
     # the daemon polling it now, until next_poll_at (a lease: anyone's once it lapses)
     polled_by: Mapped[str | None] = mapped_column(String(255))
+    folders_json: Mapped[str | None] = mapped_column(Text)  # folder name → files sent (costs)
 
     __table_args__ = (Index("ix_api_requests_status_next_poll_at", "status", "next_poll_at"),)
 
