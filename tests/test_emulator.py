@@ -91,6 +91,28 @@ def test_log_records_what_was_uploaded(emulator: Emulator, control: EmulatorCont
     assert entry["sha256"] == [hashlib.sha256(data).hexdigest()]
 
 
+def test_names_can_come_back_rewritten_and_assets_shuffled(
+    emulator: Emulator, control: EmulatorControl
+) -> None:
+    """What the live API may do to names (its documentation only says results can come back
+    on the wrong image): the emulator can do one such thing, and answer in any order."""
+    control.settings(queued_polls=0, processing_polls=0, rewrite_names=True, seed=3)
+    names = ["IMG 0001 (1).jpg", "café.jpg", "a&b#c.jpg", "plain-name_1.jpg"]
+    blobs = [base64.b64encode(samples.jpeg(n)).decode() for n in range(4)]
+    first = post(emulator, {"file": blobs, "file_name": names}).json()
+    answer = requests.get(first["response_uri"], headers=HEADERS, timeout=10).json()
+    back = [asset["name"] for asset in answer["all"]["assets"]]
+    assert sorted(back) == sorted(["IMG_0001__1_.jpg", "caf_.jpg", "a_b_c.jpg", "plain-name_1.jpg"])
+    assert control.requests()[0]["file_names"] == names  # the log keeps what was sent
+    control.settings(shuffle_assets=True)
+    orders = set()
+    for _ in range(6):
+        sent = post(emulator, {"file": blobs, "file_name": names}).json()
+        got = requests.get(sent["response_uri"], headers=HEADERS, timeout=10).json()
+        orders.add(tuple(asset["name"] for asset in got["all"]["assets"]))
+    assert len(orders) > 1  # not one fixed order
+
+
 def test_formats_the_api_s_clients_never_send_are_refused_in_all_errors(
     emulator: Emulator, control: EmulatorControl, tmp_path: Path
 ) -> None:

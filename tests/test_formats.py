@@ -239,7 +239,9 @@ def test_the_estimate_is_the_charge_for_a_folder_of_every_kind(
     media.video(photos / "long.mov", 20)  # frames spread over 20 s: 3
     media.video(photos / "huge.avi", 4.2, raw=True)  # over 20 MB: frames taken here
     assert (photos / "huge.avi").stat().st_size > 20_000_000
-    library.configure(sidecars={"xmp_naming": "append"})
+    library.configure(  # the real names: this test tells the uploads apart by them
+        sidecars={"xmp_naming": "append"}, upload={"send_file_names": True}
+    )
 
     estimated = library.json("estimate")
     assert estimated["paired"] == 1  # IMG_0003.dng; P0005.RW2 was taken at another time
@@ -281,7 +283,7 @@ def test_a_card_imported_into_a_watched_folder_is_tagged_and_each_photograph_pai
     little after it (as an import from a card does). The RAW waits for its JPEG, and the
     photograph they are is uploaded once."""
     photos = library.photos
-    library.configure(watch={"settle_seconds": 0.5})
+    library.configure(watch={"settle_seconds": 0.5}, upload={"send_file_names": True})
     with library.daemon() as daemon:
         wait_until(lambda: daemon.logged("watching folder", folder=str(photos)), 20)
         shutil.copyfile(media.sample("iphone_7.heic"), photos / "IMG_0100.HEIC")

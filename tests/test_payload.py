@@ -4,12 +4,13 @@ import base64
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from visionati_sync.devtools import samples
-from visionati_sync.payload import unique_names, upload_name, write_body
+from visionati_sync.payload import fold, synthetic_names, unique_names, upload_name, write_body
 from visionati_sync.renditions import FileProblem, Part, RenditionSettings, hash_file, prepare
 
 
@@ -70,12 +71,22 @@ def test_a_vanished_file_is_reported_as_such(tmp_path: Path) -> None:
     assert caught.value.kind == "vanished"
 
 
-def test_names_are_unique_within_a_request() -> None:
+def test_real_names_are_unique_within_a_request_even_once_rewritten() -> None:
     assert unique_names(["IMG_1.jpg", "IMG_1.jpg", "img_1.JPG"]) == [
         "IMG_1.jpg",
-        "IMG_1~2.jpg",
-        "img_1~3.JPG",
+        "IMG_1-2.jpg",
+        "img_1-3.JPG",
     ]
+    # an API that turns "a b" into "a_b" would answer two files by one name
+    assert unique_names(["a b.jpg", "a_b.jpg", "a&b.jpg"]) == ["a b.jpg", "a_b-2.jpg", "a&b-3.jpg"]
+    assert len({fold(name) for name in unique_names(["日本.jpg", "写真.jpg", "café.jpg"])}) == 3
+
+
+def test_synthetic_names_say_nothing_and_survive_a_rewriting() -> None:
+    names = synthetic_names(["jpg", "JPG", "heic", "tar.gz", ""])
+    assert len(set(names)) == 5
+    assert all(re.fullmatch(r"v[0-9a-f]{6}[0-9]+\.[a-z0-9]+", name) for name in names)
+    assert [name.rsplit(".", 1)[1] for name in names] == ["jpg", "jpg", "heic", "targz", "bin"]
 
 
 def test_streamed_body_is_the_json_the_api_expects(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ failed poll means is decided in ``policy``."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from .config import ApiSettings
 from .jobtable import Requests
 from .log import get_logger
 from .pacing import PollPacer
+from .payload import fold
 from .records import Clock, OutstandingRequest, utcnow
 from .retry import Backoff
 
@@ -26,18 +28,66 @@ LOOK_SOONEST = 0.05  # and the shortest: a poll is at most this late
 def match_assets(
     assets: list[dict[str, Any]], uploads: dict[str, int]
 ) -> tuple[dict[int, dict[str, Any]], list[str]]:
-    """Given a result's assets and the request's upload names → job ids, pair them by name
-    (the order of assets is not promised); a video sent as frames has an asset per frame,
-    combined into one. Returns (assets by job id, names of the files nothing came back for)."""
-    found: dict[int, dict[str, dict[str, Any]]] = {}
-    for asset in assets:
+    """Given a result's assets and the request's upload names → job ids (in the order
+    sent), pair them: by name (the order of assets is not promised); a name the API
+    rewrote, by what is left of both once rewritten (``payload.fold``), where that is one
+    name on each side; the rest by place, where the answer has an asset for each name and
+    every one paired so far stands where its name was sent. Never a guess: what is left
+    unpaired is a file nothing came back for. A video sent as frames has an asset per
+    frame, combined into one. Returns (assets by job id, names nothing came back for)."""
+    sent = list(uploads)
+    placed: dict[str, dict[str, Any]] = {}
+    rest: list[tuple[int, dict[str, Any]]] = []
+    for index, asset in enumerate(assets):
         name = str(asset.get("name"))
-        job_id = uploads.get(name)
-        if job_id is not None:
-            found.setdefault(job_id, {}).setdefault(name, asset)
-    by_job = {job_id: combine_assets(list(frames.values())) for job_id, frames in found.items()}
+        if name in uploads and name not in placed:
+            placed[name] = asset
+        else:
+            rest.append((index, asset))
+    if rest:
+        rest = _by_folded_name(rest, sent, placed)
+    if rest and len(assets) == len(sent):
+        rest = _by_place(assets, rest, sent, placed)
+    found: dict[int, list[dict[str, Any]]] = {}
+    for name in sent:
+        if name in placed:
+            found.setdefault(uploads[name], []).append(placed[name])
+    by_job = {job_id: combine_assets(frames) for job_id, frames in found.items()}
     missing = [name for name, job_id in uploads.items() if job_id not in by_job]
     return by_job, missing
+
+
+def _by_folded_name(
+    rest: list[tuple[int, dict[str, Any]]], sent: list[str], placed: dict[str, dict[str, Any]]
+) -> list[tuple[int, dict[str, Any]]]:
+    """Pair assets whose rewritten name folds to one name sent, and to no other asset's."""
+    open_names = [name for name in sent if name not in placed]
+    names_by_key = Counter(fold(name) for name in open_names)
+    assets_by_key = Counter(fold(str(asset.get("name"))) for _, asset in rest)
+    left = []
+    for index, asset in rest:
+        key = fold(str(asset.get("name")))
+        if names_by_key[key] == 1 and assets_by_key[key] == 1:
+            placed[next(name for name in open_names if fold(name) == key)] = asset
+        else:
+            left.append((index, asset))
+    return left
+
+
+def _by_place(
+    assets: list[dict[str, Any]], rest: list[tuple[int, dict[str, Any]]], sent: list[str],
+    placed: dict[str, dict[str, Any]],
+) -> list[tuple[int, dict[str, Any]]]:  # fmt: skip
+    """Pair the rest by place, if the answer kept the order it was sent in: something was
+    paired by name, and each such asset stands at its name's place."""
+    where = {id(asset): index for index, asset in enumerate(assets)}
+    kept = bool(placed) and all(where[id(a)] == sent.index(name) for name, a in placed.items())
+    if not kept:
+        return rest
+    for index, asset in rest:
+        if sent[index] not in placed:
+            placed[sent[index]] = asset
+    return [(index, asset) for index, asset in rest if placed.get(sent[index]) is not asset]
 
 
 def combine_assets(assets: list[dict[str, Any]]) -> dict[str, Any]:
@@ -69,6 +119,14 @@ def record_completion(
     holds no result for is sent again (an attempt), with what the API said of it."""
     uploads = requests.uploads(request_id)
     by_job, missing = match_assets(answer.assets, uploads)
+    came_back = [str(asset.get("name")) for asset in answer.assets]
+    if set(came_back) - set(uploads):
+        log.warning(
+            "the API's answer names files other than as sent; paired by what is left of the "
+            "names once rewritten, or by place, never by guess",
+            request_id=request_id, sent=list(uploads), came_back=came_back,
+            unpaired=len(missing),
+        )  # fmt: skip
     errors_by_name = {
         str(e.get("name")): str(e.get("error")) for e in answer.errors if isinstance(e, dict)
     }

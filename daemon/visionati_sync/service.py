@@ -150,6 +150,7 @@ class Service:
             backoff=api.backoff(), on_results=results_arrived,
             sidecars=self.config.settings.sidecars,
             renditions=self.config.settings.renditions(),
+            send_file_names=self.config.settings.upload.send_file_names,
         )  # fmt: skip
         poller = Poller(
             self.table.requests, self._client, api, api.backoff(), on_results=results_arrived,

@@ -28,7 +28,7 @@ from .jobtable import JobTable
 from .log import get_logger
 from .options import RequestOptions
 from .pacing import PollPacer
-from .payload import unique_names, upload_name, write_body
+from .payload import sent_extension, synthetic_names, unique_names, upload_name, write_body
 from .poller import record_completion
 from .records import ClaimedJob, Clock, Scope, State, Upload, utcnow
 from .renditions import FileProblem, Part, Prepared, RenditionSettings, prepare
@@ -62,6 +62,7 @@ class Submitter:
         clock: Clock = utcnow,
         pacer: PollPacer | None = None,
         on_sent: Callable[[], None] = lambda: None,
+        send_file_names: bool = False,
     ) -> None:
         self.table = table
         self.claims = table.claims
@@ -81,6 +82,7 @@ class Submitter:
         self.clock = clock
         self.pacer = pacer or PollPacer(api.poll_interval)  # when to poll what is sent
         self.on_sent = on_sent  # a request went: the poller learns when to poll it
+        self.send_file_names = send_file_names  # else synthetic names (``payload``)
         self.pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), "prepare")
         self._claim = api.batch_size  # grows while the cache serves every file claimed
 
@@ -268,12 +270,16 @@ class Submitter:
         if not ready:
             self.table.requests.unreserve(reservation)
             return
+        ready = sorted(ready, key=lambda item: item[0].id)  # sent in the order polls read
         jobs = [job for job, _ in ready]
-        parts = [(job, part) for job, prepared in ready for part in prepared.parts]
-        names = unique_names(
-            [upload_name(PurePosixPath(job.relpath).name, part) for job, part in parts]
-        )
-        named = [(name, part) for name, (_, part) in zip(names, parts, strict=True)]
+        parts = [(job, prepared, part) for job, prepared in ready for part in prepared.parts]
+        if self.send_file_names:
+            names = unique_names(
+                [upload_name(PurePosixPath(job.relpath).name, part) for job, _, part in parts]
+            )
+        else:
+            names = synthetic_names([sent_extension(part, p.format.name) for _, p, part in parts])
+        named = [(name, part) for name, (_, _, part) in zip(names, parts, strict=True)]
         payload = options.payload_fields() | fields
         with tempfile.TemporaryFile(prefix="visionati-sync-body-") as body:
             problem = self._write_body(body, payload, ready, named)
@@ -291,7 +297,7 @@ class Submitter:
         metrics.UPLOADS.inc()
         metrics.UPLOADED_FILES.inc(len(ready))
         by_job: dict[int, list[str]] = {}
-        for name, (job, _) in zip(names, parts, strict=True):
+        for name, (job, _, _) in zip(names, parts, strict=True):
             by_job.setdefault(job.id, []).append(name)
         uploads = [_upload_of(job, prepared, by_job[job.id]) for job, prepared in ready]
         request_id = answer.request_id or f"sync-{uuid.uuid4()}"

@@ -207,6 +207,9 @@ class UploadSettings(_Section):
     min_preview_edge: int = Field(default=1024, ge=64)  # a RAW's preview smaller: demosaic
     max_pixels: int = Field(default=200_000_000, ge=1_000_000)  # larger: refused, not decoded
     pairs: Literal["share", "separate"] = "share"  # RAW+JPEG of one photograph: paid once
+    # files go by synthetic names (v3fa9c21.jpg); true sends their own (the API's dashboard
+    # shows them), made unique within a request even once the API rewrites them
+    send_file_names: bool = False
 
 
 class VideoSettings(_Section):

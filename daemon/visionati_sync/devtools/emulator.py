@@ -17,6 +17,7 @@ import ipaddress
 import json
 import math
 import random
+import re
 import tempfile
 import threading
 import time
@@ -95,6 +96,10 @@ class EmulatorSettings:
     backend_errors: list[dict[str, str]] = field(default_factory=list)  # added to all.errors
     seed: int = 0  # of the faults that strike at a rate: the same seed, the same faults
     price_drift: int = 0  # credits per image charged over (or under) the price table
+    # the live API rewrites file names in ways its documentation does not say: one such
+    # way (every character but A-Z a-z 0-9 . _ - becomes _), and assets in any order
+    rewrite_names: bool = False
+    shuffle_assets: bool = False
 
 
 @dataclass
@@ -278,6 +283,19 @@ def _video_seconds(blob: bytes) -> float:
             return 1.0
 
 
+_REWRITTEN = re.compile(r"[^A-Za-z0-9._-]")  # what ``rewrite_names`` replaces
+
+
+def _reordered(assets: list[dict[str, Any]], state: Any) -> list[dict[str, Any]]:
+    """The assets in the order the answer gives them: reversed (the order is not
+    promised), or shuffled (``shuffle_assets``)."""
+    if state.settings.shuffle_assets:
+        with state.lock:
+            shuffled: list[dict[str, Any]] = state.rng.sample(assets, len(assets))
+        return shuffled
+    return list(reversed(assets))
+
+
 def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
@@ -426,18 +444,20 @@ class _Handler(BaseHTTPRequestHandler):
             return reject(402, "Insufficient credits.")
         assets: list[dict[str, Any]] = []
         errors: list[dict[str, str]] = []
+        rewrite = state.settings.rewrite_names
         for name, blob, info in zip(names, blobs, seen, strict=False):
+            answered = _REWRITTEN.sub("_", name) if rewrite else name
             if info["format"] is None:
-                errors.append({"name": name, "error": "Unsupported file format."})
+                errors.append({"name": answered, "error": "Unsupported file format."})
             else:
-                assets.append(synthesize_asset(name, blob, fields))
+                assets.append(synthesize_asset(answered, blob, fields))
         assets += [synthesize_asset(u, u.encode(), fields) for u in urls]
         request = _Request(
             id=str(uuid.uuid4()),
             created=time.monotonic(),
             names=names[: len(blobs)] + urls,
             hashes=[hashlib.sha256(b).hexdigest() for b in blobs],
-            assets=list(reversed(assets)),  # the order of assets is not promised
+            assets=_reordered(assets, state),  # the order of assets is not promised
             errors=errors,
             fields={k: v for k, v in fields.items() if k not in ("file", "url")},
             credits_paid=cost,

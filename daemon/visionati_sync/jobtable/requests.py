@@ -311,13 +311,13 @@ class Requests(TablePart):
             )
 
     def uploads(self, request_id: str) -> dict[str, int]:
-        """Given a request, return upload name → job id for its files still awaiting it (a
-        video sent as frames has a name per frame)."""
+        """Given a request, return upload name → job id for its files still awaiting it, in
+        the order they were sent (a video sent as frames has a name per frame)."""
         with self.engine.begin() as conn:
             rows = conn.execute(
-                select(Job.id, Job.upload_name).where(
-                    Job.request_id == request_id, Job.state == State.SUBMITTED
-                )
+                select(Job.id, Job.upload_name)
+                .where(Job.request_id == request_id, Job.state == State.SUBMITTED)
+                .order_by(Job.id)
             )
             return {name: r.id for r in rows if r.upload_name for name in r.upload_name.split("\n")}
 
