@@ -85,7 +85,9 @@ def test_fifty_images_copied_in_at_once_each_tagged_once_with_its_own_result(
     for image in images:
         document = sidecar(image)
         assert document["sha256"] == sha(image), image.name
-        assert document["asset"] == synthesize_asset(image.name, image.read_bytes(), fields)
+        sent_as = document["asset"]["name"]  # the name it went by: ours, not the user's
+        assert sent_as.startswith("v") and image.stem not in sent_as
+        assert document["asset"] == synthesize_asset(sent_as, image.read_bytes(), fields)
     uploaded = Counter(control.uploaded_hashes())
     assert sorted(uploaded) == sorted(sha(p) for p in images)  # nothing partial went out
     assert set(uploaded.values()) == {1}  # and nothing twice
