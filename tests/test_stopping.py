@@ -108,3 +108,21 @@ def test_ctrl_c_twice_leaves_what_went_to_the_next_run(
     assert len(sidecars(library.photos)) == 40
     assert max(Counter(control.uploaded_hashes()).values()) == 1
     assert len(control.uploaded_hashes()) == 40 and sent < 40
+
+
+def test_a_request_held_past_the_collect_timeout_is_left_to_the_next_run_and_named(
+    library: Library, control: EmulatorControl
+) -> None:
+    photos(library, 20)
+    control.settings(delay=60)  # the API holds every request a minute
+    library.configure(api={"max_credits_total": 50}, scan={"collect_timeout": 1})
+    result = library.cli("scan", "--yes", timeout=30)
+    assert result.returncode == 2, result.stderr
+    (request,) = control.requests()
+    assert "requests left with the API after scan.collect_timeout" in result.stderr
+    assert request["id"] in result.stderr
+    control.settings(delay=0)
+    library.configure(api={"max_credits_total": 1000})
+    assert library.cli("scan", "--yes").returncode == 0  # collected, and the rest tagged
+    assert len(sidecars(library.photos)) == 20
+    assert max(Counter(control.uploaded_hashes()).values()) == 1
