@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from visionati_sync.jobtable import JobTable
 from visionati_sync.jobtable import transitions as t
@@ -508,3 +508,33 @@ def test_review_apply_untag_and_refresh_move_jobs_as_the_user_asks(table: JobTab
     assert table.requests.cached_results([f"sha{ids[0]}"], OPTIONS) == {
         f"sha{ids[0]}": row(table, ids[0]).result_id
     }  # one result per content and options: replaced, not added
+
+
+def test_taking_work_reads_the_queue_in_index_order_never_sorting_all_of_it(
+    tmp_path: Path,
+) -> None:
+    """A million-file scan once slowed as its sidecar writes piled up: taking the next
+    fifty sorted every job waiting to be written. SQLite's own plan for each statement that
+    takes work must show no sort of the rows it reads."""
+    table = JobTable.open(f"sqlite:///{tmp_path / 'state.db'}", worker="test:1")
+    table.queue.enqueue("/f", [seen(n) for n in range(4)])
+    first, _ = table.claims.claim(2)
+    sent(table, first, "r1", "n.jpg", "same")
+    table.requests.complete("r1", 3, 97, {first.id: {"name": "n.jpg"}}, [], {},
+                            retry_delay=0, max_attempts=3)  # fmt: skip
+    statements: list[tuple[str, object]] = []
+
+    def grab(_conn: object, _cursor: object, statement: str, parameters: object,
+             _context: object, _many: bool) -> None:  # fmt: skip
+        statements.append((statement, parameters))
+
+    event.listen(table.engine, "before_cursor_execute", grab)
+    assert table.claims.claim(2) and table.writes.tasks()
+    event.remove(table.engine, "before_cursor_execute", grab)
+    taking = [(s, p) for s, p in statements if "LIMIT" in s.upper()]
+    assert len(taking) >= 2  # the claim and the writes taken
+    with table.engine.connect() as conn:
+        for statement, parameters in taking:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            assert not any("TEMP B-TREE" in str(row[-1]) for row in plan), (statement, plan)
+    table.close()

@@ -25,7 +25,7 @@ class Writes(TablePart):
         due = (
             select(Job.id)
             .where(Job.state == State.WRITING, Job.next_attempt_at <= now, self.in_scopes(scopes))
-            .order_by(Job.id)
+            .order_by(Job.next_attempt_at, Job.id)  # the index's order: no sort of them all
             .limit(limit)
             .with_for_update(skip_locked=True)
             .cte("due_writes")
