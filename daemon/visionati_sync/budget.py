@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from .jobtable import Reports
-from .records import Clock, utcnow
+from .records import Clock, local_midnight, utcnow
 
 Committed = Callable[[datetime | None], int]  # credits committed since a time (None: ever)
 
@@ -50,7 +50,7 @@ class Budget:
         now = self.clock().astimezone()  # local time: a day is the user's day
         choices: list[Allowance] = []
         if self.per_day is not None:
-            midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
+            midnight = local_midnight(now)
             spent = spent_since(midnight)
             tomorrow = midnight + timedelta(days=1)
             choices.append(

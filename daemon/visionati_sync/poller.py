@@ -213,16 +213,17 @@ class Poller:
                 retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
             )  # fmt: skip
             if request.options_fp not in self._drift_told:
-                self._check_price(request)
+                self._check_price(request, answer.credits_paid)
             self.on_results()
 
-    def _check_price(self, request: OutstandingRequest) -> None:
+    def _check_price(self, request: OutstandingRequest, charged: int | None) -> None:
         """Say once per option set when the API charged other than the price table says:
-        estimates and budgets rest on the table (`status` shows it too)."""
-        charged, estimated, options = self.requests.charge(request.id)
-        if charged is None or estimated is None:
+        estimates and budgets rest on the table (`status` shows it too). The options are
+        read only then."""
+        estimated = request.credits_estimated
+        if charged is None or estimated is None or charged == estimated:
             return
-        said = catalog.drift(options, charged, estimated)
+        said = catalog.drift(self.requests.options_of(request.id), charged, estimated)
         if said is not None:
             self._drift_told.add(request.options_fp)
             log.warning(said, request_id=request.id)

@@ -57,6 +57,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def local_midnight(now: datetime) -> datetime:
+    """Given a time, the start of its day on this machine's clock (the day a daily cap and
+    `status`'s "today" count)."""
+    return now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 class State(StrEnum):
     PENDING = "pending"
     CLAIMED = "claimed"
@@ -173,6 +179,7 @@ class OutstandingRequest:
     poll_failures: int
     submitted_at: datetime
     options_fp: str = ""  # its options' fingerprint: the API's pace is learnt per option set
+    credits_estimated: int | None = None  # what the price table said it costs
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, delete, func, select
 
 from ..ledger import Charge
-from ..records import VISIBLE_STATES, JobRow, Scope, State, shown
+from ..records import VISIBLE_STATES, JobRow, Scope, State, local_midnight, shown
 from .base import TablePart, dialect_insert
 from .schema import OUTSTANDING, SENDING, ApiRequest, DaemonState, Job, Result
 
@@ -293,7 +293,7 @@ class Reports(TablePart):
             "oldest_pending_seconds": None if oldest is None else (now - oldest).total_seconds(),
             "credits_spent": {
                 "total": self.credits_spent(),
-                "today": self.credits_spent(_local_midnight(now)),
+                "today": self.credits_spent(local_midnight(now)),
                 "last_24h": self.credits_spent(now - timedelta(hours=24)),
             },
             "last_balance": self.last_balance(),
@@ -311,12 +311,6 @@ class Reports(TablePart):
 PAUSED = "paused:"  # + host:pid: why that process's uploads are paused
 DAEMON = "daemon:"  # + host:pid: a running daemon's heartbeat
 FLEET_PAUSE = "fleet-pause"  # a pause every daemon on the table takes (a key, credits)
-
-
-def _local_midnight(now: datetime) -> datetime:
-    """The start of this machine's local day (the day a daily cap counts)."""
-    local = now.astimezone()
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def committed_since(conn: Connection, since: datetime | None = None) -> int:

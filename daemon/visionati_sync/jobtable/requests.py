@@ -73,25 +73,15 @@ class Requests(TablePart):
     def outstanding(self) -> int:
         """How many requests the API holds for this daemon now (its in-flight cap counts
         these; every daemon of a fleet has its own)."""
-        with self.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).where(
-                        ApiRequest.status.in_(OUTSTANDING), ApiRequest.sent_by == self.worker
-                    )
-                ).scalar_one()
-            )
+        return len(self.outstanding_ids())
 
-    def charge(self, request_id: str) -> tuple[int | None, int | None, dict[str, Any]]:
-        """Given a request, what the API charged for it, what the price table said it
-        would, and its options."""
+    def options_of(self, request_id: str) -> dict[str, Any]:
+        """Given a request, the options it asked with."""
         with self.engine.begin() as conn:
-            row = conn.execute(
-                select(
-                    ApiRequest.credits_paid, ApiRequest.credits_estimated, ApiRequest.options_json
-                ).where(ApiRequest.id == request_id)
-            ).one()
-        return row.credits_paid, row.credits_estimated, json.loads(row.options_json)
+            options = conn.execute(
+                select(ApiRequest.options_json).where(ApiRequest.id == request_id)
+            ).scalar_one()
+        return dict(json.loads(options))
 
     def outstanding_ids(self) -> list[str]:
         """The requests the API holds for this daemon now, the oldest first."""
@@ -263,12 +253,16 @@ class Requests(TablePart):
                     ApiRequest.poll_failures,
                     ApiRequest.submitted_at,
                     ApiRequest.options_fp,
+                    ApiRequest.credits_estimated,
                 )
             ).all()
         taken = [
-            OutstandingRequest(r.id, r.response_uri, r.poll_failures, r.submitted_at, r.options_fp)
+            OutstandingRequest(
+                r.id, r.response_uri, r.poll_failures, r.submitted_at, r.options_fp,
+                r.credits_estimated,
+            )
             for r in rows
-        ]
+        ]  # fmt: skip
         return sorted(taken, key=lambda r: (r.submitted_at, r.id))
 
     def next_due(self, others_late_by: float = 0.0) -> datetime | None:
