@@ -263,7 +263,7 @@ def scan(
 @click.pass_context
 def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
     """Show counts by state, spend, whether submissions are paused, recent errors."""
-    from . import catalog, display
+    from . import display
     from .budget import Budget
 
     config = _load(ctx, config_path, logs=False)
@@ -271,10 +271,8 @@ def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
     report = reports.status()
     if report["paused"] is None:  # no process is paused now; a cap stops the next one
         api = config.settings.api
-        options = api.request_options()
-        per_image = catalog.credits_per_image(options.backends, options.features, options.prompt)
         budget = Budget(reports, api.max_credits_per_day, api.max_credits_total)
-        if reason := budget.stops_uploads(per_image):
+        if reason := budget.stops_uploads(api.request_options().credits_per_image()):
             report["paused"] = {"kind": "budget", "reason": reason}
     caps = config.settings.api
     report["caps"] = {"per_day": caps.max_credits_per_day, "total": caps.max_credits_total}

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from . import catalog, formats
+from . import formats
 from .config import FolderSettings
 from .jobtable import JobTable
 from .jobtable.reports import KnownFile
@@ -107,7 +107,7 @@ def estimate(
             continue
         root = str(folder.path)
         options = options_for(root)
-        per_image = catalog.credits_per_image(options.backends, options.features, options.prompt)
+        per_image = options.credits_per_image()
         entry = FolderEstimate(
             root, credits_per_image=per_image, default_backends=not options.backends
         )
@@ -132,15 +132,14 @@ def estimate(
                     entry.skipped += 1
                 elif images == 0:
                     entry.paired += 1
-                elif (
-                    use_cache
-                    and not again
-                    and decided
-                    and _cached(table, path, decided, settings, options)
-                ):
-                    entry.cached += 1
                 else:
-                    uploads.append(_Upload(entry, path, seen.size, images, decided, options))
+                    ask = use_cache and not again
+                    key = _key(path, decided, settings) if ask and decided else None
+                    if key is not None and table.requests.cached_results([key], options):
+                        entry.cached += 1  # the results cache holds what it would be sent as
+                    else:
+                        upload = _Upload(entry, path, seen.size, images, decided, options, key)
+                        uploads.append(upload)
         result.folders.append(entry)
     _count_once(uploads, settings)
     for entry in result.folders:
@@ -156,6 +155,7 @@ class _Upload:
     images: int
     decided: Plan | None  # None: not read (the scan's quick check)
     options: RequestOptions
+    key: str | None = None  # its content key, if it was hashed already (for the cache)
 
 
 def _count_once(uploads: list[_Upload], settings: RenditionSettings) -> None:
@@ -165,17 +165,14 @@ def _count_once(uploads: list[_Upload], settings: RenditionSettings) -> None:
     sizes = Counter(upload.size for upload in uploads)
     counted: set[tuple[str, str]] = set()
     for upload in uploads:
-        if upload.decided is not None and sizes[upload.size] > 1:
-            try:
-                sha256 = hash_file(upload.path).sha256
-            except FileProblem:
-                sha256 = None  # the scan says what became of it; priced as it stands
-            if sha256 is not None:
-                key = content_key(sha256, rendering_of(upload.decided, settings))
-                if (upload.options.fingerprint(), key) in counted:
-                    upload.entry.copies += 1
-                    continue
-                counted.add((upload.options.fingerprint(), key))
+        key = upload.key
+        if key is None and upload.decided is not None and sizes[upload.size] > 1:
+            key = _key(upload.path, upload.decided, settings)
+        if key is not None:  # None: unread, or unreadable (the scan says what became of it)
+            if (upload.options.fingerprint(), key) in counted:
+                upload.entry.copies += 1
+                continue
+            counted.add((upload.options.fingerprint(), key))
         upload.entry.to_upload += 1
         upload.entry.images += upload.images
 
@@ -219,14 +216,11 @@ def _images(
     return decided.images, decided
 
 
-def _cached(
-    table: JobTable, path: str, decided: Plan, settings: RenditionSettings,
-    options: RequestOptions,
-) -> bool:  # fmt: skip
-    """Whether the results cache already holds what this file would be sent as."""
+def _key(path: str, decided: Plan, settings: RenditionSettings) -> str | None:
+    """The content key the scan would send this file under (its hash, and how it is
+    rendered), or None when it cannot be read. Each file is hashed once at most."""
     try:
         sha256 = hash_file(path).sha256
     except FileProblem:
-        return False
-    key = content_key(sha256, rendering_of(decided, settings))
-    return bool(table.requests.cached_results([key], options))
+        return None
+    return content_key(sha256, rendering_of(decided, settings))

@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import catalog
+
 
 @dataclass(frozen=True)
 class RequestOptions:
@@ -53,6 +55,10 @@ class RequestOptions:
         if self.prompt:
             fields["prompt"] = self.prompt
         return fields
+
+    def credits_per_image(self) -> int:
+        """What one image costs under these options, by the price table."""
+        return catalog.credits_per_image(self.backends, self.features, self.prompt)
 
     def fingerprint(self) -> str:
         """A short stable hash; order of features and backends does not matter to the API."""

@@ -25,8 +25,8 @@ from .records import shown
 from .renditions import CHUNK, FileProblem, Part, open_regular
 
 __all__ = [
-    "FileProblem", "fold", "sent_extension", "synthetic_names", "unique_names", "upload_name",
-    "write_body",
+    "FileProblem", "fold", "request_names", "sent_extension", "synthetic_names", "unique_names",
+    "upload_name", "write_body",
 ]  # fmt: skip
 
 _NOT_KEPT = re.compile(r"[^a-z0-9]")  # what a rewriting of names may replace or drop
@@ -65,6 +65,14 @@ def unique_names(wanted: Sequence[str]) -> list[str]:
         taken.add(fold(candidate))
         names.append(candidate)
     return names
+
+
+def request_names(parts: Sequence[tuple[str, Part, str]], *, real: bool) -> list[str]:
+    """Given each part of one request with its file's name and format, the names they go
+    by: synthetic, or (``real``: ``upload.send_file_names``) the files' own, made unique."""
+    if real:
+        return unique_names([upload_name(file_name, part) for file_name, part, _ in parts])
+    return synthetic_names([sent_extension(part, format_name) for _, part, format_name in parts])
 
 
 def sent_extension(part: Part, format_name: str) -> str:

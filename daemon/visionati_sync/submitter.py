@@ -19,7 +19,7 @@ from typing import IO, TypeVar
 from sqlalchemy.exc import OperationalError
 from structlog.contextvars import bound_contextvars
 
-from . import catalog, metrics, policy
+from . import metrics, policy
 from .budget import Allowance, Budget, Committed
 from .client import ApiClient, ApiError, Completed
 from .config import ApiSettings, SidecarSettings
@@ -28,7 +28,7 @@ from .jobtable import JobTable
 from .log import get_logger
 from .options import RequestOptions
 from .pacing import PollPacer
-from .payload import sent_extension, synthetic_names, unique_names, upload_name, write_body
+from .payload import request_names, write_body
 from .poller import record_completion
 from .records import ClaimedJob, Clock, Scope, State, Upload, utcnow
 from .renditions import FileProblem, Part, Prepared, RenditionSettings, prepare
@@ -234,7 +234,7 @@ class Submitter:
         overspend); put the rest back. Returns what goes and its reservation."""
         if not ready:
             return ready, None
-        per_image = catalog.credits_per_image(options.backends, options.features, options.prompt)
+        per_image = options.credits_per_image()
         sizes = [policy.encoded_size(prepared.bytes_sent) for _, prepared in ready]
         costs = [per_image * prepared.images for _, prepared in ready]
         allowances: list[Allowance] = []
@@ -273,12 +273,10 @@ class Submitter:
         ready = sorted(ready, key=lambda item: item[0].id)  # sent in the order polls read
         jobs = [job for job, _ in ready]
         parts = [(job, prepared, part) for job, prepared in ready for part in prepared.parts]
-        if self.send_file_names:
-            names = unique_names(
-                [upload_name(PurePosixPath(job.relpath).name, part) for job, _, part in parts]
-            )
-        else:
-            names = synthetic_names([sent_extension(part, p.format.name) for _, p, part in parts])
+        names = request_names(
+            [(PurePosixPath(job.relpath).name, part, p.format.name) for job, p, part in parts],
+            real=self.send_file_names,
+        )
         named = [(name, part) for name, (_, _, part) in zip(names, parts, strict=True)]
         payload = options.payload_fields() | fields
         with tempfile.TemporaryFile(prefix="visionati-sync-body-") as body:
@@ -302,9 +300,7 @@ class Submitter:
         uploads = [_upload_of(job, prepared, by_job[job.id]) for job, prepared in ready]
         request_id = answer.request_id or f"sync-{uuid.uuid4()}"
         response_uri = None if isinstance(answer, Completed) else answer.response_uri
-        estimate = sum(p.images for _, p in ready) * catalog.credits_per_image(
-            options.backends, options.features, options.prompt
-        )
+        estimate = sum(p.images for _, p in ready) * options.credits_per_image()
         _paid_for(lambda: self.table.requests.mark_submitted(
             request_id, response_uri, options, uploads,
             first_poll_in=self.pacer.first_poll(options.fingerprint()),
