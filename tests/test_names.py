@@ -13,6 +13,7 @@ import pytest
 from support import EmulatorControl, Library
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import synthesize_asset
+from visionati_sync.poller import match_assets
 
 # names as people name photos; "a b.jpg" and "a_b.jpg" come back as one name once rewritten
 NAMES = [
@@ -59,3 +60,25 @@ def test_every_photo_gets_the_result_for_its_own_bytes_whatever_the_api_does_to_
         log = json.dumps(control.log(), ensure_ascii=False)  # all that reached the API
         leaked = [w for name in NAMES for w in words(name) if w.lower() in log.lower()]
         assert leaked == [], leaked
+
+
+def test_answers_are_paired_by_place_only_where_the_order_held_and_never_guessed() -> None:
+    """Two names that a rewriting leaves alike ("日本.jpg", "写真.jpg": both "__.jpg") cannot
+    be told apart by name: by place where the answer kept the order sent, otherwise not."""
+    uploads = {"日本.jpg": 1, "写真.jpg": 2, "plain.jpg": 3}  # in the order sent
+
+    def asset(name: str, tag: str) -> dict[str, object]:
+        return {"name": name, "tags": {tag: []}}
+
+    kept = [asset("__.jpg", "first"), asset("__.jpg", "second"), asset("plain.jpg", "third")]
+    by_job, missing = match_assets(kept, uploads)
+    assert {job: list(a["tags"]) for job, a in by_job.items()} == {
+        1: ["first"], 2: ["second"], 3: ["third"],
+    }  # fmt: skip
+    assert missing == []
+    moved = [kept[2], kept[0], kept[1]]  # plain.jpg is not where it was sent: order not kept
+    by_job, missing = match_assets(moved, uploads)
+    assert list(by_job) == [3] and missing == ["日本.jpg", "写真.jpg"]
+    # a rewriting that leaves one name on each side pairs by what is left of it
+    by_job, _ = match_assets([asset("caf_ au lait.jpg", "x")], {"café au lait.jpg": 9})
+    assert list(by_job) == [9]
