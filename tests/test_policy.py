@@ -101,10 +101,12 @@ def test_a_file_every_upload_of_which_faults_is_isolated_then_failed() -> None:
 
 def test_a_failed_batch_goes_in_halves_and_the_most_restricted_go_first() -> None:
     assert [smaller_batch(n) for n in (8, 5, 2, 1)] == [4, 3, 1, None]
-    assert batch_for([2, 4, None, None]) == 2
-    assert batch_for([None, None, None]) == 3
-    assert batch_for([8, 8]) == 2
-    assert batch_for([]) == 0
+    assert batch_for([2, 4, None, None], 8) == 2
+    assert batch_for([None, None, None], 8) == 3
+    assert batch_for([8, 8], 8) == 2
+    assert batch_for([], 8) == 0
+    assert batch_for([None] * 40, 8) == 8  # api.batch_size is a hard cap
+    assert batch_for([16] * 40, 8) == 8
 
 
 def poll(error: ApiError, failures: int = 0, age: float = 60) -> object:

@@ -190,3 +190,26 @@ def test_a_step_that_fails_midway_gives_its_claims_back(tmp_path: Path, emulator
         pipeline.submitter.step()
     assert pipeline.table.reports.counts()["pending"] == 3
     assert len(pipeline.table.claims.claim(8)) == 3  # in the queue, not held by the failed step
+
+
+def test_after_a_library_of_copies_every_request_still_carries_at_most_batch_size_files(
+    tmp_path: Path, emulator: Emulator, control: EmulatorControl
+) -> None:
+    control.settings(queued_polls=0, processing_polls=0)
+    pipeline = Pipeline(tmp_path, emulator, batch_size=8, max_inflight_requests=10)
+    (original,) = samples.write_library(pipeline.photos, 1)
+    pipeline.add([original])
+    assert pipeline.submitter.step()
+    pipeline.answer_all()
+    copies = [pipeline.photos / f"copy{n}{original.suffix}" for n in range(80)]
+    for copy in copies:
+        shutil.copy(original, copy)
+    pipeline.add(copies)
+    while pipeline.submitter.step():  # the cache serves them all, in ever larger claims
+        pass
+    assert pipeline.table.reports.counts()["submitted"] == 81  # written next, none uploaded
+    pipeline.add(samples.write_library(pipeline.photos, 40, start=1))
+    while pipeline.submitter.step():
+        pass
+    sizes = [len(upload["sha256"]) for upload in control.uploads()]
+    assert sum(sizes) == 41 and max(sizes) <= 8, sizes

@@ -154,13 +154,13 @@ def smaller_batch(files: int) -> int | None:
     return math.ceil(files / 2) if files > 1 else None
 
 
-def batch_for(limits: Sequence[int | None]) -> int:
-    """Given the batch limits of claimed files, the most restricted first, how many of the
-    first may go together: no more than any of them may be in."""
-    if not limits:
-        return 0
-    first = limits[0]
-    return len(limits) if first is None else min(first, len(limits))
+def batch_for(limits: Sequence[int | None], batch_size: int) -> int:
+    """Given the batch limits of claimed files, the most restricted first, and
+    ``api.batch_size``, how many of the first may go together: no more than any of them may
+    be in, and never more than ``batch_size``, however many were claimed (the submitter
+    claims more at once while the results cache serves every file)."""
+    first = limits[0] if limits else None
+    return min(len(limits), batch_size, batch_size if first is None else first)
 
 
 @dataclass(frozen=True)

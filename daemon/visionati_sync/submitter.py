@@ -222,7 +222,7 @@ class Submitter:
         """The files that go together: those in the smallest batches since a batch of theirs
         failed go first, no more of them than any may be in; the rest wait for the next."""
         ready = sorted(ready, key=lambda item: item[0].batch_limit or self.api.batch_size)
-        keep = policy.batch_for([job.batch_limit for job, _ in ready])
+        keep = policy.batch_for([job.batch_limit for job, _ in ready], self.api.batch_size)
         self.claims.release([job.id for job, _ in ready[keep:]])
         return ready[:keep]
 
