@@ -88,7 +88,9 @@ def test_reading_commands_never_create_a_job_table(tmp_path: Path, emulator: Emu
 
 
 def test_reading_commands_wait_for_no_writer(tmp_path: Path, emulator: Emulator) -> None:
-    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, []))
+    (tmp_path / "photos").mkdir()
+    folders = [tmp_path / "photos"]
+    config = write_config(tmp_path / "config.yaml", base_config(emulator.url, tmp_path, folders))
     assert cli(config, "db", "upgrade", env=clean_env(tmp_path)).returncode == 0
     writer = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # a daemon in the middle of a write transaction

@@ -6,7 +6,7 @@ import hashlib
 from datetime import date, timedelta
 from pathlib import Path
 
-from support import EmulatorControl, Library
+from support import EmulatorControl, Library, wait_until
 from visionati_sync.devtools import samples
 
 
@@ -78,3 +78,19 @@ def test_the_ledger_adds_up_to_what_the_api_charged_by_day_folder_and_options(
     assert f"credits spent: {charged:,} today (of 5,000 a day), {charged:,} in all (of 90,000)" in (
         status
     )
+
+
+def test_status_and_costs_count_a_request_still_open_the_same_way(
+    library: Library, control: EmulatorControl
+) -> None:
+    control.settings(queued_polls=100_000)  # the API holds every request
+    samples.write_library(library.photos, 12)
+    library.configure(api={"batch_size": 4})
+    with library.daemon() as daemon:
+        wait_until(lambda: len(control.uploads()) == 3, 30, 0.2, "three requests sent")
+        wait_until(lambda: library.counts()["submitted"] == 12, 30, 0.2, "recorded")
+        spent = library.status()["credits_spent"]
+        costs = library.json("costs")
+        assert spent["open"] == spent["total"] == spent["today"] == 108
+        assert costs["total"]["credits"] == 108
+        daemon.stop()

@@ -477,7 +477,7 @@ def test_review_apply_untag_and_refresh_move_jobs_as_the_user_asks(table: JobTab
     table.requests.complete("req-1", 9, 91, assets, [], {}, retry_delay=0, max_attempts=3)
     table.writes.hold([task.job_id for task in table.writes.tasks()])
     assert table.reports.counts()["review"] == 3 and table.writes.tasks() == []
-    assert [task.job_id for task in table.writes.waiting()] == ids
+    assert [task.job_id for task in table.writes.waiting(None)] == ids
     other = JobTable.open(str(table.engine.url.render_as_string(hide_password=False)),
                           worker="apply:2")  # fmt: skip
     try:
@@ -494,7 +494,7 @@ def test_review_apply_untag_and_refresh_move_jobs_as_the_user_asks(table: JobTab
     assert enqueued["updated"] == 1 and table.reports.states([ids[1]]) == {
         ids[1]: State.UNTAGGED
     }  # a change does not re-tag an untagged file
-    assert table.queue.refresh([Scope("/f", "IMG_1.jpg"), Scope("/f", "IMG_2.jpg")]) == 2
+    assert table.queue.refresh("/f", ["IMG_1.jpg", "IMG_2.jpg", "IMG_9.jpg"]) == 2
     claimed = {job.id: job for job in table.claims.claim(8)}
     assert sorted(claimed) == ids[:2] and all(job.refresh for job in claimed.values())
     result_before = row(table, ids[2]).result_id

@@ -28,7 +28,8 @@ def test_status_reports_counts_spend_pauses_and_backend_errors(
         "pending": 0, "submitted": 0, "done": 3, "failed": 0, "skipped": 1, "review": 0,
         "untagged": 0,
     }  # fmt: skip
-    assert status["credits_spent"] == {"total": 27, "today": 27, "last_24h": 27}  # 9 a photo
+    spent = {"total": 27, "today": 27, "last_24h": 27, "open": 0}  # 9 a photo
+    assert status["credits_spent"] == spent
     assert status["last_balance"] == 100_000 - 27
     assert status["paused"] is None
     assert status["backend_errors"][0]["errors"] == [

@@ -139,13 +139,37 @@ def _estimate(
     scopes: Sequence[Scope],
     quick: bool,
     refresh: bool = False,
+    retag: bool = False,
 ) -> Estimate:
     from .estimate import estimate
 
     return estimate(
         table, folders, scopes, selector, config.options_for, config.settings.renditions(),
-        hash_files=not quick, refresh=refresh,
+        hash_files=not quick, refresh=refresh, retag=retag,
+        retag_on_change=config.settings.watch.retag_on_change,
     )  # fmt: skip
+
+
+def _where(
+    ctx: click.Context, config: Config, paths: Sequence[Path], verb: str
+) -> tuple[list[FolderSettings], list[Scope]]:
+    """The folders to walk and the scopes a command acts on: PATHS, or else the config's
+    folders. With neither, nothing: said, and the command ends (never the whole table)."""
+    from .intake import scopes_for
+
+    if not paths and not config.settings.folders:
+        click.echo(
+            f"error: {config.source}: folders: no folder is configured and no PATH was "
+            f"given: nothing to {verb}",
+            err=True,
+        )
+        ctx.exit(EXIT_CONFIG)
+    return scopes_for(config.settings.folders, list(paths))
+
+
+def _missing(paths: Sequence[Path]) -> list[str]:
+    """Given the PATHS of a command, an error for each that does not exist."""
+    return [f"{path}: no such file or directory" for path in paths if not path.exists()]
 
 
 def _print_estimate(result: Estimate) -> None:
@@ -171,16 +195,17 @@ def estimate(
     paths: tuple[Path, ...],
 ) -> None:
     """Count what a scan of the folders (or PATHS) would upload, and what it would cost."""
-    from .intake import scopes_for
-
     config = _load(ctx, config_path)
-    folders, scopes = scopes_for(config.settings.folders, list(paths))
+    folders, scopes = _where(ctx, config, paths, "estimate")
     selector = config.settings.watch.selector()
     result = _estimate(_table(ctx, config), selector, config, folders, scopes, quick, refresh)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
         _print_estimate(result)
+    for problem in _missing(paths):  # as `scan` says it
+        click.echo(f"error: {problem}", err=True)
+    ctx.exit(1 if _missing(paths) else 0)
 
 
 @main.command()
@@ -215,18 +240,17 @@ def scan(
     Exit 2 when uploads cannot go on: the key was rejected, the credits or the budget ran out,
     or the estimate was over --confirm-above and not confirmed.
     """
-    from .intake import scopes_for
     from .progress import reporter_for
 
     config = _load(ctx, config_path, need_key=not dry_run)
-    folders, scopes = scopes_for(config.settings.folders, list(paths))
+    folders, scopes = _where(ctx, config, paths, "scan")
     service = _service(ctx, config)
     table, selector = service.table, service.selector
     if dry_run:
-        _print_estimate(_estimate(table, selector, config, folders, scopes, False, refresh))
+        _print_estimate(_estimate(table, selector, config, folders, scopes, False, refresh, retag))
         return
     if not yes:
-        planned = _estimate(table, selector, config, folders, scopes, True, refresh).credits
+        planned = _estimate(table, selector, config, folders, scopes, True, refresh, retag).credits
         if planned > confirm_above:
             if not sys.stdin.isatty():
                 click.echo(
@@ -241,16 +265,16 @@ def scan(
             if not click.confirm(question, err=True):
                 ctx.exit(EXIT_CONFIG)
     if retag:
-        count = table.queue.requeue_for_retag(config.settings.api.request_options(), scopes)
+        count = service.ask_again(folders, scopes, refresh=False)
         click.echo(f"{count} file(s) tagged under other options or untagged queued again",
                    err=True)  # fmt: skip
     if refresh:
-        count = table.queue.refresh(scopes)
+        count = service.ask_again(folders, scopes, refresh=True)
         click.echo(f"{count} tagged file(s) queued to be asked of the API again", err=True)
     from .config import missing_folders
 
     problems = [p for p in missing_folders(config) if not paths]
-    problems += [f"{p}: no such file or directory" for p in paths if not p.exists()]
+    problems += _missing(paths)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     code = service.drain(folders, scopes, reporter_for(sys.stderr))
@@ -357,19 +381,17 @@ def retry(
 
 
 def _chosen(
-    ctx: click.Context, config: Config, paths: tuple[Path, ...], every: bool
+    ctx: click.Context, config: Config, paths: tuple[Path, ...], every: bool, verb: str
 ) -> list[Scope]:
-    """The scopes a command that changes sidecars acts on: PATHS, or every folder with --all."""
-    from .intake import scopes_for
-
+    """The scopes a command that changes sidecars acts on: PATHS, or every folder of the
+    config with --all (none configured: nothing, said)."""
     if not paths and not every:
         raise click.UsageError("name the PATHS to act on, or give --all")
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        for path in missing:
-            click.echo(f"error: {path}: no such file or directory", err=True)
+    if _missing(paths):
+        for problem in _missing(paths):
+            click.echo(f"error: {problem}", err=True)
         ctx.exit(1)
-    return scopes_for(config.settings.folders, list(paths))[1]
+    return _where(ctx, config, paths, verb)[1]
 
 
 @main.command()
@@ -382,11 +404,10 @@ def preview(
 ) -> None:
     """Show what `apply` would write for results waiting for review (in PATHS, or all)."""
     from . import display
-    from .intake import scopes_for
     from .review import changes
 
     config = _load(ctx, config_path, logs=False)
-    scopes = scopes_for(config.settings.folders, list(paths))[1]
+    scopes = _where(ctx, config, paths, "preview")[1]
     found = changes(_table(ctx, config), config, scopes)
     if as_json:
         click.echo(json.dumps([change.as_dict() for change in found], indent=2))
@@ -407,7 +428,7 @@ def apply_command(
     from .review import apply
 
     config = _load(ctx, config_path)
-    scopes = _chosen(ctx, config, paths, every)
+    scopes = _chosen(ctx, config, paths, every, "apply")
     report = apply(_table(ctx, config, readonly=False), config, scopes)
     click.echo(f"{len(report.done)} file(s) written")
     for path in report.not_done:
@@ -428,7 +449,7 @@ def untag(
     from .untag import untag as take_back
 
     config = _load(ctx, config_path)
-    scopes = _chosen(ctx, config, paths, every)
+    scopes = _chosen(ctx, config, paths, every, "untag")
     report = take_back(_table(ctx, config, readonly=False), config.settings.sidecars, scopes)
     click.echo(
         f"{report.files} file(s) untagged: {len(report.rewritten)} XMP sidecar(s) restored, "

@@ -32,6 +32,12 @@ def estimate_lines(data: dict[str, Any]) -> Iterator[str]:
         extras.append(f"{data['refreshed']:,} tagged before, asked of the API again (--refresh)")
     if data["untagged"]:
         extras.append(f"{data['untagged']:,} untagged by you, left alone (scan --retag)")
+    if data["other_options"]:
+        extras.append(
+            f"{data['other_options']:,} tagged under other options, left as they are (scan --retag)"
+        )
+    if data["failed"]:
+        extras.append(f"{data['failed']:,} that failed before (`retry` sends them again)")
     if extras:
         yield "  and " + "; ".join(extras)
     for folder in data["folders"]:
@@ -84,6 +90,11 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
         f" (of {caps['total']:,})" if caps.get("total") is not None else ""
     )
     yield f"credits spent: {today}, {total}; {spent['last_24h']:,} in the last 24 h"
+    if spent.get("open"):
+        yield (
+            f"  of which {spent['open']:,} for requests the API still has (the price table's "
+            "estimate until charged)"
+        )
     if report["last_balance"] is not None:
         yield f"last known balance: {report['last_balance']}"
     if report["paused"]:

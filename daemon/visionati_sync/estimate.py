@@ -42,6 +42,8 @@ class FolderEstimate:
     files: int = 0  # eligible files found
     done: int = 0  # already tagged under these options, unchanged
     untagged: int = 0  # the user took our tags back: left alone
+    other_options: int = 0  # tagged under other options: left as they are (scan --retag)
+    failed: int = 0  # failed before, unchanged since: `retry` sends them again
     refreshed: int = 0  # tagged before, asked of the API again (--refresh)
     cached: int = 0  # same bytes tagged before: served from the results cache
     to_upload: int = 0
@@ -71,6 +73,8 @@ class Estimate:
             "files": self.files,
             "done": sum(f.done for f in self.folders),
             "untagged": sum(f.untagged for f in self.folders),
+            "other_options": sum(f.other_options for f in self.folders),
+            "failed": sum(f.failed for f in self.folders),
             "refreshed": sum(f.refreshed for f in self.folders),
             "cached": sum(f.cached for f in self.folders),
             "to_upload": sum(f.to_upload for f in self.folders),
@@ -95,9 +99,12 @@ def estimate(
     *,
     hash_files: bool = True,
     refresh: bool = False,
+    retag: bool = False,
+    retag_on_change: bool = True,
 ) -> Estimate:
     """Given the folders to scan, count and price what a scan would upload (``refresh``:
-    what a scan that asks the API again for every file tagged before would)."""
+    what a scan that asks the API again for every file tagged before would; ``retag``: one
+    that tags again files tagged under other options, and untagged ones)."""
     settings = renditions or RenditionSettings()
     result = Estimate()
     uploads: list[_Upload] = []  # priced once all are known: copies cost once
@@ -119,12 +126,10 @@ def estimate(
                 path = os.path.join(root, seen.relpath)
                 stored = known.get(seen.relpath)
                 again = refresh and stored is not None and stored.state in REFRESH.sources
-                state = None if again else _standing(stored, seen, options)
-                if state == State.UNTAGGED:
-                    entry.untagged += 1
-                    continue
-                if state in (State.DONE, State.REVIEW):
-                    entry.done += 1  # paid for (a result in review waits for `apply`)
+                standing = None if again else _standing(stored, seen, options, retag,
+                                                        retag_on_change)  # fmt: skip
+                if standing is not None:
+                    setattr(entry, standing, getattr(entry, standing) + 1)
                     continue
                 images, decided = _images(path, settings, eligible, hash_files)
                 entry.refreshed += again
@@ -177,15 +182,35 @@ def _count_once(uploads: list[_Upload], settings: RenditionSettings) -> None:
         upload.entry.images += upload.images
 
 
-def _standing(known: KnownFile | None, seen: FileSeen, options: RequestOptions) -> State | None:
-    """What a file is to a scan: done only if tagged as it is now under these options;
-    untagged or in review whatever it is; else (None) to be looked at."""
+def _standing(
+    known: KnownFile | None,
+    seen: FileSeen,
+    options: RequestOptions,
+    retag: bool,
+    retag_on_change: bool,
+) -> str | None:
+    """Why a scan would not send a file the table knows, as the count it goes in (``done``,
+    ``untagged``, ``other_options``, ``failed``, ``skipped``); None when the scan looks at
+    it (and it is priced). As intake and the scan decide: a file unchanged since it was
+    tagged, failed or skipped is not queued again; one changed since it was tagged is, if
+    ``watch.retag_on_change``; results in review or on their way are paid for."""
     if known is None:
         return None
-    if known.state == State.DONE:
-        current = (known.size, known.mtime_ns) == (seen.size, seen.mtime_ns)
-        return State.DONE if current and known.options_fp == options.fingerprint() else None
-    return known.state if known.state in (State.UNTAGGED, State.REVIEW) else None
+    current = (known.size, known.mtime_ns) == (seen.size, seen.mtime_ns)
+    match known.state:
+        case State.DONE if current or not retag_on_change:
+            if known.options_fp == options.fingerprint():
+                return "done"
+            return None if retag else "other_options"
+        case State.UNTAGGED:
+            return None if retag else "untagged"
+        case State.REVIEW if current:
+            return "done"  # paid for: the result waits for `apply`
+        case State.SUBMITTED | State.WRITING:
+            return "done"  # paid for: the result is on its way
+        case State.FAILED | State.SKIPPED if current:
+            return str(known.state)
+    return None
 
 
 def _images(

@@ -73,6 +73,22 @@ class Intake:
             )  # fmt: skip
         return queued
 
+    def ask_again(
+        self,
+        folders: Sequence[FolderSettings],
+        scopes: Sequence[Scope],
+        again: Callable[[FolderSettings, list[str]], int],
+    ) -> int:
+        """Given folders, and how to queue again the files of one of their directories
+        (`scan --refresh`, `--retag`), walk them as a scan and its estimate do, so that
+        exactly the files the estimate priced are queued: never a job the walk does not
+        find (a file excluded since, or gone). Returns how many were queued."""
+        queued = 0
+        for folder in folders:
+            for _, files in walk_folder(folder, scopes, self.selector, _walk_error):
+                queued += again(folder, [seen.relpath for seen in files])
+        return queued
+
     def settle_step(self) -> bool:
         """Queue the files the settler says are complete."""
         by_folder: dict[str, list[FileSeen]] = {}

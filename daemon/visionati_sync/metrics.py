@@ -60,7 +60,9 @@ class TableCollector(Collector):
         yield files
         midnight = datetime.combine(date.today(), time(0)).astimezone()
         credits = GaugeMetricFamily(
-            "visionati_sync_credits_spent", "Credits the API charged", labels=["since"]
+            "visionati_sync_credits_spent",
+            "Credits spent: charged, or the price table's estimate for requests still open",
+            labels=["since"],
         )
         credits.add_metric(["ever"], reports.credits_spent())
         credits.add_metric(["today"], reports.credits_spent(since=midnight))

@@ -294,6 +294,22 @@ class Service:
         log.info("stopped")
         return EXIT_TROUBLE if self.failure else 0
 
+    def ask_again(
+        self, folders: Sequence[FolderSettings], scopes: Sequence[Scope], *, refresh: bool
+    ) -> int:
+        """`scan --refresh` (every tagged file, past the results cache) or `--retag` (files
+        tagged under other options than their folder's now, and untagged ones): queue
+        again the files of the scan's walk that qualify. Returns how many."""
+        queue = self.table.queue
+
+        def again(folder: FolderSettings, relpaths: list[str]) -> int:
+            root = str(folder.path)
+            if refresh:
+                return queue.refresh(root, relpaths)
+            return queue.retag(root, relpaths, self.config.options_for(root).fingerprint())
+
+        return self.intake.ask_again(folders, scopes, again)
+
     def drain(
         self,
         folders: Sequence[FolderSettings],

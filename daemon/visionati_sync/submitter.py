@@ -86,7 +86,7 @@ class Submitter:
         self.pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), "prepare")
         self._claim = api.batch_size  # grows while the cache serves every file claimed
 
-    def step(self, scopes: Sequence[Scope] = ()) -> bool:
+    def step(self, scopes: Sequence[Scope] | None = None) -> bool:
         """Claim and handle one batch; return whether there was anything to do."""
         if not self.gate.is_open(self.client):
             return False

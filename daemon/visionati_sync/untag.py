@@ -32,7 +32,7 @@ class Untagged:
 
 
 def untag(table: JobTable, settings: SidecarSettings, scopes: Sequence[Scope]) -> Untagged:
-    """Given the folders or files to untag (none: every folder), take our sidecars back
+    """Given the folders or files to untag (none: nothing), take our sidecars back
     (again for files untagged before: what failed then is tried now; the rest is as it was)."""
     count, files = table.queue.untag(scopes)
     report = Untagged(files=count)

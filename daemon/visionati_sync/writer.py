@@ -33,14 +33,14 @@ class Writer:
         writes: Writes,
         settings: SidecarSettings,
         backoff: Backoff | None = None,
-        scopes: Sequence[Scope] = (),
+        scopes: Sequence[Scope] | None = None,
         rules: Callable[[str], KeywordRules] | None = None,
         reviewed: Callable[[str], bool] = lambda folder: False,
     ) -> None:
         self.writes = writes
         self.settings = settings
         self.backoff = backoff or Backoff(base=5.0, cap=600.0)
-        self.scopes = scopes  # the folders this daemon has (none: all)
+        self.scopes = scopes  # the folders this daemon has (None, in tests: anywhere)
         default = KeywordRules(root=settings.hierarchy_root)
         self.rules = rules or (lambda folder: default)  # each folder's keyword rules
         self.reviewed = reviewed  # whether a folder's results wait for `apply`

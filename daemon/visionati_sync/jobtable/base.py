@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select, text, true
+from sqlalchemy import ColumnElement, Connection, Engine, and_, false, or_, select, text, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from ..records import Clock, FolderNames, Scope, utcnow
@@ -60,10 +60,14 @@ class TablePart:
         """Given a folder's name in the table, where this daemon has it."""
         return self.daemon.folders.path(name)
 
-    def in_scopes(self, scopes: Sequence[Scope]) -> ColumnElement[bool]:
-        """Given the scopes of a scan (none: everything), the jobs inside them."""
-        if not scopes:
+    def in_scopes(self, scopes: Sequence[Scope] | None) -> ColumnElement[bool]:
+        """Given the scopes of a scan, the jobs inside them: none at all for an empty list
+        (a command told of no folder acts on nothing), every job for None (what `status`
+        reports; nothing that acts passes it)."""
+        if scopes is None:
             return true()
+        if not scopes:
+            return false()
         return or_(*(self._in_scope(scope) for scope in scopes))
 
     def _in_scope(self, scope: Scope) -> ColumnElement[bool]:

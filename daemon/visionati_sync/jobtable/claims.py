@@ -28,8 +28,9 @@ LOST_SENDING = (
 
 
 class Claims(TablePart):
-    def claim(self, limit: int, scopes: Sequence[Scope] = ()) -> list[ClaimedJob]:
-        """Given a batch size, atomically take up to that many due pending jobs.
+    def claim(self, limit: int, scopes: Sequence[Scope] | None = None) -> list[ClaimedJob]:
+        """Given a batch size, atomically take up to that many due pending jobs (in
+        ``scopes``: the folders this daemon has; None, in tests: anywhere).
 
         One ``UPDATE … FROM (CTE … LIMIT n FOR UPDATE SKIP LOCKED) … RETURNING``, so that
         several workers (threads, processes, or machines sharing a PostgreSQL table) never

@@ -8,9 +8,8 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 
-from ..options import RequestOptions
 from ..records import FileSeen, Scope, State
 from . import transitions as t
 from .base import TablePart, insert_missing
@@ -160,37 +159,43 @@ class FileQueue(TablePart):
         with self.engine.begin() as conn:
             return t.apply(conn, t.RETRY, t.pending(self.clock(), fresh=True), *chosen)
 
-    def requeue_for_retag(self, options: RequestOptions, scopes: Sequence[Scope] = ()) -> int:
-        """Given the current options, queue again every done file tagged under other ones,
-        and every file the user untagged (from the results cache where it can be)."""
-        stale = (
-            select(Job.id)
-            .outerjoin(Result, Result.id == Job.result_id)
-            .where(
-                or_(
-                    and_(Job.state == State.DONE, Result.options_fp != options.fingerprint()),
-                    Job.state == State.UNTAGGED,
-                )
-            )
-            .where(self.in_scopes(scopes))
-        )
-        with self.engine.begin() as conn:
-            return t.apply(
-                conn, t.RETAG, t.pending(self.clock(), fresh=True),
-                Job.id.in_(stale.scalar_subquery()),
-            )  # fmt: skip
+    def retag(self, folder: str, relpaths: Sequence[str], fingerprint: str) -> int:
+        """Given files a scan found in a folder and the folder's options now, queue again
+        those tagged under other options, and those the user untagged (from the results
+        cache where it can be). Only these files: a scan asks again of what it walked, as
+        its estimate counted, never of the rest of the table."""
+        other_options = (
+            select(Result.id).where(Result.id == Job.result_id, Result.options_fp != fingerprint)
+        ).exists()
+        stale = or_(and_(Job.state == State.DONE, other_options), Job.state == State.UNTAGGED)
+        return self._again(t.RETAG, t.pending(self.clock(), fresh=True), folder, relpaths, stale)
 
-    def refresh(self, scopes: Sequence[Scope] = ()) -> int:
-        """Queue every tagged file in ``scopes`` (done, untagged or waiting for review) to be
-        asked of the API again: its next upload goes past the results cache, and its new
-        result replaces the stored one."""
+    def refresh(self, folder: str, relpaths: Sequence[str]) -> int:
+        """Given files a scan found in a folder, queue those tagged before (done, untagged
+        or waiting for review) to be asked of the API again: their next upload goes past
+        the results cache, and the new result replaces the stored one."""
         values = t.pending(self.clock(), fresh=True) | {"refresh": True}
-        with self.engine.begin() as conn:
-            return t.apply(conn, t.REFRESH, values, self.in_scopes(scopes))
+        return self._again(t.REFRESH, values, folder, relpaths)
 
-    def untag(self, scopes: Sequence[Scope] = ()) -> tuple[int, list[tuple[int, str]]]:
-        """Set aside every file in ``scopes`` whose sidecars are to be taken back, before
-        they are: no worker writes or sends them from now on. Returns how many were set
+    def _again(
+        self,
+        transition: t.Transition,
+        values: t.Values,
+        folder: str,
+        relpaths: Sequence[str],
+        *where: ColumnElement[bool],
+    ) -> int:
+        name, count = self.name(folder), 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(relpaths), CHUNK):
+                chunk = list(relpaths[start : start + CHUNK])
+                chosen = (Job.folder == name, Job.relpath.in_(chunk), *where)
+                count += t.apply(conn, transition, values, *chosen)
+        return count
+
+    def untag(self, scopes: Sequence[Scope]) -> tuple[int, list[tuple[int, str]]]:
+        """Set aside every file in ``scopes`` (none: nothing) whose sidecars are to be taken
+        back, before they are: no worker writes or sends them from now on. Returns how many were set
         aside now, and every untagged file in ``scopes`` (id, path): a sidecar that could
         not be untagged before is tried again."""
         now = self.clock()

@@ -26,7 +26,7 @@ class KnownFile(NamedTuple):
 
 
 class Reports(TablePart):
-    def counts(self, scopes: Sequence[Scope] = ()) -> dict[str, int]:
+    def counts(self, scopes: Sequence[Scope] | None = None) -> dict[str, int]:
         """Return the number of jobs in each user-visible state (claimed counts as pending)."""
         query = select(Job.state, func.count()).where(self.in_scopes(scopes)).group_by(Job.state)
         counts = dict.fromkeys(map(str, VISIBLE_STATES), 0)
@@ -35,7 +35,7 @@ class Reports(TablePart):
                 counts[State(state).visible] += count
         return counts
 
-    def waiting_to_write(self, scopes: Sequence[Scope] = ()) -> int:
+    def waiting_to_write(self, scopes: Sequence[Scope] | None = None) -> int:
         """How many paid results wait for the disk or the folder to take their sidecars."""
         query = select(func.count()).where(
             Job.state == State.WRITING, Job.write_attempts > 0, self.in_scopes(scopes)
@@ -137,11 +137,15 @@ class Reports(TablePart):
 
     # -- credits ---------------------------------------------------------------------------
 
-    def credits_spent(self, since: datetime | None = None) -> int:
-        """Credits the API charged for requests that ended since ``since``."""
-        query = select(func.coalesce(func.sum(ApiRequest.credits_paid), 0))
+    def credits_spent(self, since: datetime | None = None, *, open_only: bool = False) -> int:
+        """Credits spent on the requests sent since ``since``, counted as `costs` counts
+        them (``charges``): what each was charged, or, while the API has it, what the price
+        table says. ``open_only``: only the requests the API still has."""
+        query = select(func.coalesce(func.sum(SPENT), 0)).where(ApiRequest.status != SENDING)
+        if open_only:
+            query = query.where(ApiRequest.status.in_(OUTSTANDING))
         if since is not None:
-            query = query.where(ApiRequest.finished_at >= since)
+            query = query.where(ApiRequest.submitted_at >= since)
         with self.engine.begin() as conn:
             return int(conn.execute(query).scalar_one() or 0)
 
@@ -151,8 +155,7 @@ class Reports(TablePart):
         query = (
             select(
                 ApiRequest.id, ApiRequest.submitted_at, ApiRequest.options_fp,
-                ApiRequest.options_json, ApiRequest.file_count, ApiRequest.folders_json,
-                func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0),
+                ApiRequest.options_json, ApiRequest.file_count, ApiRequest.folders_json, SPENT,
             )
             .where(ApiRequest.status != SENDING)
             .order_by(ApiRequest.submitted_at)
@@ -295,6 +298,7 @@ class Reports(TablePart):
                 "total": self.credits_spent(),
                 "today": self.credits_spent(local_midnight(now)),
                 "last_24h": self.credits_spent(now - timedelta(hours=24)),
+                "open": self.credits_spent(open_only=True),  # at the price table's estimate
             },
             "last_balance": self.last_balance(),
             "paused": self.paused(),
@@ -308,6 +312,9 @@ class Reports(TablePart):
         }
 
 
+# what a request the API took costs: what it was charged, or until then the price table's
+# estimate (status, costs and the budget all count it so)
+SPENT = func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0)
 PAUSED = "paused:"  # + host:pid: why that process's uploads are paused
 DAEMON = "daemon:"  # + host:pid: a running daemon's heartbeat
 FLEET_PAUSE = "fleet-pause"  # a pause every daemon on the table takes (a key, credits)
@@ -316,8 +323,7 @@ FLEET_PAUSE = "fleet-pause"  # a pause every daemon on the table takes (a key, c
 def committed_since(conn: Connection, since: datetime | None = None) -> int:
     """Credits that the requests sent since ``since`` (by any daemon) cost: what they were
     charged, or, while outstanding or being sent, what the price table says they will be."""
-    spent = func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0)
-    query = select(func.coalesce(func.sum(spent), 0))
+    query = select(func.coalesce(func.sum(SPENT), 0))
     if since is not None:
         query = query.where(ApiRequest.submitted_at >= since)
     return int(conn.execute(query).scalar_one() or 0)

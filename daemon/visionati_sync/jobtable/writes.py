@@ -18,8 +18,9 @@ from .schema import Job, Result
 
 
 class Writes(TablePart):
-    def tasks(self, limit: int = 50, scopes: Sequence[Scope] = ()) -> list[WriteTask]:
-        """Take the jobs (in ``scopes``: the folders this daemon has) whose results are
+    def tasks(self, limit: int = 50, scopes: Sequence[Scope] | None = None) -> list[WriteTask]:
+        """Take the jobs (in ``scopes``: the folders this daemon has; None, in tests:
+        anywhere) whose results are
         stored and whose sidecars are due to be written."""
         now = self.clock()
         due = (
@@ -39,7 +40,7 @@ class Writes(TablePart):
             )
             return self._read(conn, list(ids))
 
-    def waiting(self, scopes: Sequence[Scope] = ()) -> list[WriteTask]:
+    def waiting(self, scopes: Sequence[Scope] | None) -> list[WriteTask]:
         """The results in ``scopes`` that wait for the user's review (nothing is taken)."""
         with self.engine.begin() as conn:
             ids = conn.execute(
@@ -53,7 +54,7 @@ class Writes(TablePart):
             with self.engine.begin() as conn:
                 t.apply(conn, t.HOLD, t.held(self.clock()), Job.id.in_(job_ids), self._held)
 
-    def approve(self, scopes: Sequence[Scope] = ()) -> list[int]:
+    def approve(self, scopes: Sequence[Scope]) -> list[int]:
         """Take the results in ``scopes`` that wait for review, approved, to write them now
         (a lease: if this process stops, any daemon writes them). Returns their ids."""
         now = self.clock()
