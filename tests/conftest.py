@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from support import EmulatorControl, Library
+from support import EmulatorControl, Library, NotifySocket
 from visionati_sync import log
 from visionati_sync.devtools.emulator import Emulator, EmulatorSettings
 from visionati_sync.devtools.pgserver import PostgresServer
@@ -76,3 +76,11 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'empty.db'}"
     server = request.getfixturevalue("postgres")
     return server.create_database(f"empty_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def notify() -> Iterator[NotifySocket]:
+    """systemd's side of the notify protocol: a datagram socket the daemon is told of."""
+    listener = NotifySocket()
+    yield listener
+    listener.close()

@@ -9,15 +9,11 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from support import Daemon, EmulatorControl, Library, base_config, clean_env, cli_json, wait_until
-from support import write_config as write
+from support import EmulatorControl, Fleet, Library, wait_until
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import Emulator
 from visionati_sync.devtools.pgserver import PostgresServer
@@ -26,65 +22,11 @@ pytestmark = pytest.mark.slow
 LEASE = 3.0  # seconds: short, so a killed daemon's work comes back soon
 
 
-class Fleet:
-    """A shared folder (mounted by each daemon at a path of its own, one name for all), a
-    PostgreSQL job table, and the daemons' configs."""
-
-    def __init__(self, tmp: Path, emulator_url: str, url: str) -> None:
-        self.tmp, self.emulator_url, self.url = tmp, emulator_url, url
-        self.share = tmp / "share"
-        self.share.mkdir()
-        self.stack = ExitStack()
-        self.daemons: list[Daemon] = []
-
-    def config(self, n: int, **overrides: Any) -> Path:
-        mount = self.tmp / f"mount-{n}"  # each machine mounts the share where it likes
-        if not mount.exists():
-            mount.symlink_to(self.share, target_is_directory=True)
-        data = base_config(
-            self.emulator_url,
-            self.tmp,
-            [{"path": str(mount), "name": "studio share"}],
-            database={"url": self.url, "lease_seconds": LEASE},
-            log_level="debug",
-            **overrides,
-        )  # fmt: skip  (debug: each daemon's "tagged" and "uploaded" lines are counted)
-        return write(self.tmp / f"daemon-{n}.yaml", data)
-
-    def start(self, count: int, **overrides: Any) -> list[Daemon]:
-        for n in range(len(self.daemons), len(self.daemons) + count):
-            env = clean_env(self.tmp / f"home-{n}")
-            daemon = Daemon(self.config(n, **overrides), self.tmp / f"daemon-{n}.log", env)
-            self.daemons.append(self.stack.enter_context(daemon))
-        return self.daemons
-
-    def status(self) -> dict[str, Any]:
-        return cli_json(self.tmp / "daemon-0.yaml", "status", env=clean_env(self.tmp))  # type: ignore[no-any-return]
-
-    def done(self) -> int:
-        return int(self.status()["counts"]["done"])
-
-    def tagged(self) -> Counter[str]:
-        """Sidecar writes, by file, over every daemon's log."""
-        return Counter(
-            Path(record["path"]).name
-            for daemon in self.daemons
-            for record in daemon.logged("tagged")
-        )
-
-    def rows(self, sql: str, **params: Any) -> list[Any]:
-        engine = create_engine(self.url)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(text(sql), params))
-        finally:
-            engine.dispose()
-
-
 @pytest.fixture
 def fleet(tmp_path: Path, emulator: Emulator, postgres: PostgresServer) -> Iterator[Fleet]:
     # an empty database, as a new user's: the daemons starting together migrate it once
-    group = Fleet(tmp_path, emulator.url, postgres.create_database(f"fleet_{uuid.uuid4().hex[:8]}"))
+    url = postgres.create_database(f"fleet_{uuid.uuid4().hex[:8]}")
+    group = Fleet(tmp_path, emulator.url, url, LEASE)
     yield group
     for daemon in group.daemons:
         daemon.stop()
@@ -108,9 +50,10 @@ def test_three_daemons_share_a_folder_each_file_paid_once_each_sidecar_written_o
     assert [r for d in daemons for r in d.logged("unexpected error")] == []  # no deadlock
     assert all((p.parent / f"{p.name}.xmp").exists() for p in photos)
     seen = fleet.status()["daemons"]
-    assert sorted(d["worker"] for d in seen) == sorted(
-        f"{socket.gethostname()}:{d.process.pid}" for d in daemons
+    assert sorted((d["host"], d["pid"]) for d in seen) == sorted(
+        (socket.gethostname(), d.process.pid) for d in daemons
     )
+    assert len({d["worker"] for d in seen}) == 3
 
 
 def test_a_killed_daemons_work_is_taken_back_within_its_lease(
@@ -120,9 +63,10 @@ def test_a_killed_daemons_work_is_taken_back_within_its_lease(
     control.settings(delay=1.0)  # requests stay in flight a while: there is work to orphan
     first, *others = fleet.start(3)
     wait_until(lambda: len(first.logged("uploaded")) >= 2, 60, 0.1, "the first daemon uploading")
+    (worker,) = [d["worker"] for d in fleet.status()["daemons"] if d["pid"] == first.process.pid]
     first.process.kill()
     first.process.wait()
-    killed_at, worker = time.monotonic(), f"{socket.gethostname()}:{first.process.pid}"
+    killed_at = time.monotonic()
     held = (
         "SELECT count(*) FROM jobs WHERE locked_by = :worker UNION ALL "
         "SELECT count(*) FROM api_requests WHERE polled_by = :worker "

@@ -114,7 +114,8 @@ def test_retries_end_in_failed_after_max_attempts(table: JobTable) -> None:
 def test_orphaned_claims_of_dead_workers_go_back(table: JobTable) -> None:
     table.queue.enqueue("/f", [seen(1), seen(2)])
     table.claims.claim(2)
-    assert table.claims.release_orphaned_claims(lambda owner: owner != "test:1") == 2
+    assert table.claims.give_back_of(["another:2"]) == 0  # not another's to give back
+    assert table.claims.give_back_of(["test:1"]) == 2
     assert len(table.claims.claim(5)) == 2
 
 
@@ -257,19 +258,45 @@ def fleet(table: JobTable, n: int, **kwargs: object) -> tuple[Clock, list[JobTab
 
 def test_a_lapsed_claim_goes_back_and_its_daemon_can_no_longer_send_it(table: JobTable) -> None:
     clock, (a, b) = fleet(table, 2)
-    a.queue.enqueue("/f", [seen(1)])
-    (job,) = a.claims.claim(8)
+    a.queue.enqueue("/f", [seen(1), seen(2)])
+    job, other = a.claims.claim(8)
     clock.advance(30)
-    assert a.claims.renew() == 1  # a works on: the lease runs from now
+    assert a.claims.renew([job.id, other.id], []) == 2  # a works on: the lease runs from now
     clock.advance(59)
     assert b.claims.take_back_lapsed() == 0
-    clock.advance(2)  # a died, or stalled past its lease
-    assert b.claims.take_back_lapsed() == 1
-    assert [j.id for j in b.claims.claim(8)] == [job.id]
-    assert a.claims.held([job.id]) == set()
-    sent(a, job, "late", "n.jpg", "sha")
+    clock.advance(2)  # a died, stalled past its lease, or was cut off from the table
+    assert b.claims.take_back_lapsed() == 2
+    assert [j.id for j in b.claims.claim(8)] == [job.id, other.id]
+    assert a.claims.held([job.id, other.id]) == set()  # a sends neither now
     a.claims.release([job.id])
     assert (row(table, job.id).state, row(table, job.id).locked_by) == (State.CLAIMED, "host1:1")
+
+
+def test_an_upload_recorded_after_its_claim_lapsed_still_counts(table: JobTable) -> None:
+    """An outage longer than the lease: a's upload was answered (and paid), its claims lapsed
+    and went back before a could record it. Recorded late (from a's journal), the request
+    takes the files it carried where they still wait to go, as they were sent; b, which
+    claimed one since, does not send it; a file changed since is not the one paid for."""
+    clock, (a, b) = fleet(table, 2)
+    a.queue.enqueue("/f", [seen(1), seen(2), seen(3)])
+    waiting, claimed, changed = a.claims.claim(8)
+    clock.advance(61)
+    assert b.claims.take_back_lapsed() == 3
+    assert [j.id for j in b.claims.claim(2)] == [waiting.id, claimed.id]  # b holds them,
+    b.claims.release([waiting.id])  # gives one back to the queue, and has not sent the other
+    a.queue.enqueue("/f", [seen(3, size=99)])  # changed on disk meanwhile
+    uploads = [Upload(j.id, f"n{j.id}.jpg", f"sha{j.id}", j.size, j.mtime_ns)
+               for j in (waiting, claimed, changed)]  # fmt: skip
+    assert a.requests.mark_submitted("late", "uri", OPTIONS, uploads, first_poll_in=0)
+    assert not a.requests.mark_submitted("late", "uri", OPTIONS, uploads, first_poll_in=0)
+    states = {j: (row(table, j).state, row(table, j).request_id) for j in (waiting.id,
+              claimed.id, changed.id)}  # fmt: skip
+    assert states == {
+        waiting.id: (State.SUBMITTED, "late"),
+        claimed.id: (State.SUBMITTED, "late"),
+        changed.id: (State.PENDING, None),
+    }
+    assert b.claims.held([claimed.id]) == set()  # so b does not upload it again
 
 
 def test_one_daemon_polls_a_request_and_a_second_ending_writes_nothing(table: JobTable) -> None:
@@ -311,7 +338,7 @@ def test_a_copy_never_rides_a_request_answered_since_it_was_seen_in_flight(
             .where(Job.id == copy.id)
             .values(state=State.SUBMITTED, request_id="r1", locked_by=None)
         )
-    table.claims.release_orphaned_claims(lambda owner: True)
+    table.claims.give_back_of([])
     assert row(table, copy.id).state == State.PENDING
     assert row(table, first.id).state == State.WRITING  # an answered job is not touched
 
@@ -422,8 +449,8 @@ def test_what_a_stopped_or_dead_daemon_held_is_anyones_at_once(table: JobTable) 
     assert [r.id for r in b.requests.due()] == ["r1"]
     assert [t.job_id for t in b.writes.tasks()] == [second.id]
     assert [j.id for j in b.claims.claim(8)] == [third.id]
-    # a daemon that dies holding work: the next start on its host gives it all back
-    b.claims.release_orphaned_claims(lambda owner: owner != "host1:1")
+    # a daemon that dies holding work: whoever finds it gone gives it all back
+    a.claims.give_back_of(["host1:1"])
     assert [r.id for r in a.requests.due()] == ["r1"]
     assert [t.job_id for t in a.writes.tasks()] == [second.id]
     assert [j.id for j in a.claims.claim(8)] == [third.id]
@@ -458,13 +485,14 @@ def test_sweeping_leases_never_waits_for_work_in_progress(postgres: object) -> N
             ApiRequest.__table__.update().where(ApiRequest.id == reservation).values(error="x")
         )
         renewed: list[int] = []
-        sweep = threading.Thread(target=lambda: renewed.append(table.claims.renew()))
+        held = ([first.id, _second.id], [reservation or ""])
+        sweep = threading.Thread(target=lambda: renewed.append(table.claims.renew(*held)))
         sweep.start()
         sweep.join(timeout=10)
         assert renewed == [1], "the sweep waited for rows another transaction holds"
         assert table.claims.take_back_lapsed() == 0
         recording.rollback()
-    assert table.claims.renew() == 3  # both claims and the reservation, once free
+    assert table.claims.renew(*held) == 3  # both claims and the reservation, once free
     table.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -108,14 +109,15 @@ def test_status_names_the_daemons_that_run_and_forgets_the_dead(library: Library
     with library.daemon("first.log") as first:
         wait_until(lambda: library.status()["daemons"], 30, what="a heartbeat")
         (daemon,) = library.status()["daemons"]
-        assert daemon["worker"].endswith(f":{first.process.pid}") and daemon["kind"] == "run"
-        assert f"run {daemon['worker']}: running" in library.cli("status").stdout
+        assert (daemon["host"], daemon["pid"]) == (socket.gethostname(), first.process.pid)
+        assert daemon["kind"] == "run" and daemon["alive"]
+        shown = f"run {daemon['host']}:{daemon['pid']} ({daemon['worker'][:6]}): running"
+        assert shown in library.cli("status").stdout
         first.stop(signal.SIGKILL)  # gone without a word: status still lists it
     assert [d["worker"] for d in library.status()["daemons"]] == [daemon["worker"]]
     with library.daemon("second.log") as second:
         wait_until(
-            lambda: [d["worker"] for d in library.status()["daemons"]]
-            == [daemon["worker"].rsplit(":", 1)[0] + f":{second.process.pid}"],
+            lambda: [d["pid"] for d in library.status()["daemons"]] == [second.process.pid],
             30, what="the dead daemon forgotten",
         )  # fmt: skip
         assert second.stop() == 0

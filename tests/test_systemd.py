@@ -7,61 +7,18 @@ from __future__ import annotations
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import media
-from support import Daemon, EmulatorControl, Library, cli, wait_until
+from support import Daemon, EmulatorControl, Library, NotifySocket, cli, wait_until
 from visionati_sync.devtools import samples
 
 pytestmark = pytest.mark.slow
-
-
-class NotifySocket:
-    """What systemd listens on: every datagram the daemon sends, with when it came."""
-
-    def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="vs-notify-"))  # short: sun_path is 108 bytes
-        self.path = self.folder / "notify"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(self.path))
-        self.sock.setblocking(False)
-        self.received: list[tuple[float, dict[str, str]]] = []
-
-    def read(self) -> list[tuple[float, dict[str, str]]]:
-        while True:
-            try:
-                data = self.sock.recv(4096)
-            except BlockingIOError:
-                return self.received
-            fields = dict(line.split("=", 1) for line in data.decode().splitlines())
-            self.received.append((time.monotonic(), fields))
-
-    def now(self) -> float:
-        """Take in what has come so far, and return the time: what comes after is newer."""
-        self.read()
-        return time.monotonic()
-
-    def with_key(self, key: str, since: float = 0.0) -> list[dict[str, str]]:
-        return [fields for at, fields in self.read() if key in fields and at >= since]
-
-    def close(self) -> None:
-        self.sock.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-@pytest.fixture
-def notify() -> Iterator[NotifySocket]:
-    listener = NotifySocket()
-    yield listener
-    listener.close()
 
 
 def daemon(library: Library, notify: NotifySocket, **env: str) -> Daemon:

@@ -6,6 +6,7 @@ decisions (what a line says, what counts as stuck) live here, not in the daemon'
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -28,9 +29,15 @@ HANG_AFTER = 600.0
 HANG_AFTER_ENV = "VISIONATI_SYNC_HANG_AFTER"
 
 
+def waiting_status(reason: str) -> str:
+    """What systemd's status says while the job table cannot be used."""
+    return f"waiting for the job table: {reason}"
+
+
 class Announcer:
     """Given the job table and how to ask the daemon's current parts (they are rebuilt by a
-    reload): which stages are stuck, why uploads are paused, which folders are its own."""
+    reload): which stages are stuck, why uploads are paused, which folders are its own, and
+    what the job table's trouble is, if it has one."""
 
     def __init__(
         self,
@@ -38,18 +45,22 @@ class Announcer:
         hung: Callable[[float], list[str]],
         paused: Callable[[], Closed | None],
         own: Callable[[], Sequence[Scope]],
+        waiting: Callable[[], str | None] = lambda: None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.table = table
         self.hung = hung
         self.paused = paused
         self.own = own
-        self.notifier = Notifier()
+        self.trouble = waiting
+        self.notifier = notifier or Notifier()
         self._hung: list[str] = []  # stages the watchdog was last told nothing about
         self._last_counts: dict[str, int] | None = None  # as the last progress line saw
 
     def notify_step(self) -> bool:
-        """Tell systemd what the daemon is doing, and, while no stage is stuck in a step,
-        that it is alive: a hung stage gets the daemon restarted by the watchdog."""
+        """Tell systemd, while no stage is stuck in a step, that the daemon is alive (a
+        hung stage gets it restarted by the watchdog; one waiting for the job table is not
+        hung), then what it is doing. Never raises: the job table away, it says so."""
         hung = self.hung(float(os.environ.get(HANG_AFTER_ENV, HANG_AFTER)))
         if hung != self._hung:
             if hung:
@@ -58,8 +69,18 @@ class Announcer:
             self._hung = hung
         if not hung and self.notifier.watchdog_interval is not None:
             self.notifier.watchdog()
-        self.notifier.status(self.status_line())
+        reason = self.trouble()
+        if reason is None:
+            with contextlib.suppress(Exception):  # the stage that met it says what it was
+                self.notifier.status(self.status_line())
+        self.waiting(reason)
         return False
+
+    def waiting(self, reason: str | None) -> None:
+        """Tell systemd at once that the daemon waits for the job table (``reason``), or
+        no longer does (None: the next status line says what it does)."""
+        if reason is not None:
+            self.notifier.status(waiting_status(reason))
 
     def progress_step(self) -> bool:
         """Say at info what the daemon did since the last line, when it did anything: a

@@ -94,13 +94,16 @@ def _cannot_open(ctx: click.Context, config: Config, exc: Exception) -> NoReturn
 
 def _service(ctx: click.Context, config: Config, *, wait: bool = False) -> Service:
     """The daemon's parts over a job table opened to write (and migrated if behind). With
-    ``wait`` (the daemon), a table that is locked or on a full disk is waited for."""
+    ``wait`` (the daemon), a table that cannot be used now (its server away or read-only, a
+    lock, a full disk) is waited for."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .service import open_service
+    from .service import Stopped, open_service
 
     try:
         return open_service(config, wait=wait)
+    except Stopped:  # a signal while it waited for the job table
+        ctx.exit(0)
     except (SQLAlchemyError, ImportError, OSError) as exc:  # no database there, or no driver
         _cannot_open(ctx, config, exc)
 

@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from .ledger import CostLine
     from .review import Change
 
-STALE_AFTER = 45.0  # seconds without a heartbeat (three missed) before a daemon looks gone
-
 
 def estimate_lines(data: dict[str, Any]) -> Iterator[str]:
     """Given ``Estimate.as_dict()``, what it will cost, per folder, in words."""
@@ -101,14 +99,14 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
         yield f"submissions PAUSED: {report['paused']['reason']}"
     for daemon in report["daemons"]:
         heard = daemon["last_heard_seconds"]
-        alive = "running" if heard < STALE_AFTER else "not heard from: stopped without a word?"
+        alive = "running" if daemon["alive"] else "not heard from for a lease: stopped, or cut off"
         holds = (
             f"; {daemon.get('requests_in_flight', 0)} requests in flight, "
             f"{daemon.get('files_claimed', 0)} files being sent"
         )
         yield (
-            f"{daemon['kind']} {daemon['worker']}: {alive} (since {daemon['since']}, "
-            f"last heard {heard:.0f} s ago{holds})"
+            f"{daemon['kind']} {daemon['host']}:{daemon['pid']} ({daemon['worker'][:6]}): "
+            f"{alive} (since {daemon['since']}, last heard {heard:.0f} s ago{holds})"
         )
     if not report["daemons"]:
         yield "no daemon running"

@@ -21,7 +21,6 @@ from .jobtable import Reports
 from .log import get_logger
 from .policy import FLEET_WIDE, Pause, PauseKind
 from .retry import Backoff
-from .workers import worker_name
 
 log = get_logger("gate")
 
@@ -46,10 +45,10 @@ class Gate:
         credit_check_interval: float,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
-        worker: str | None = None,
+        worker: str = "",
     ) -> None:
         self.reports = reports
-        self.worker = worker or worker_name()
+        self.worker = worker or reports.worker  # whose pause it says
         self.auth_retry_interval = auth_retry_interval
         self.credit_check_interval = credit_check_interval
         self._clock = clock

@@ -39,6 +39,18 @@ class RequestOptions:
         data["backends"] = list(self.backends)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequestOptions:
+        """Given ``as_dict()``'s data (a journal's entry), the options again."""
+        return cls(
+            features=tuple(data["features"]),
+            backends=tuple(data["backends"]),
+            role=data["role"],
+            language=data["language"],
+            prompt=data["prompt"],
+            tag_score=data["tag_score"],
+        )
+
     def payload_fields(self) -> dict[str, Any]:
         """Given the options, return the `POST /api/fetch` fields they become.
 

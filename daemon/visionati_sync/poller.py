@@ -187,10 +187,12 @@ class Poller:
         wait = (next_due - self.requests.clock()).total_seconds()  # the table's clock
         if wait > 0:
             return min(LOOK_AGAIN, max(LOOK_SOONEST, wait))
-        due = self.requests.due(others_late_by=self.api.poll_interval)
-        for request in due:
-            with bound_contextvars(request_id=request.id):
-                self._poll_one(request)
+        with self.requests.holding() as holding:  # a step that fails gives back what is left
+            due = self.requests.due(others_late_by=self.api.poll_interval)
+            holding.take(requests=[request.id for request in due])
+            for request in due:
+                with bound_contextvars(request_id=request.id):
+                    self._poll_one(request)
         return bool(due)
 
     def _poll_one(self, request: OutstandingRequest) -> None:

@@ -1,9 +1,10 @@
 """Running the pipeline's stages, each in a thread of its own: a loop around one ``step()``
 that returns whether it did something (then it steps again at once) or not (then it waits
 its idle time, or until woken), or how many seconds it has nothing to do (the poller: until
-its next poll is due). A stage that raises something unexpected logs it and carries
-on; stopping asks every loop to end and waits for them, up to a grace period. A step that
-runs far longer than any should is how a hung stage shows (``hung``: the watchdog asks)."""
+its next poll is due). A stage whose step raises rests as long as ``on_error`` says
+(the job table away: longer as the outage goes on), then carries on; stopping asks every
+loop to end and waits for them, up to a grace period. A step that runs far longer than any
+should is how a hung stage shows (``hung``: the watchdog asks); one resting is not hung."""
 
 from __future__ import annotations
 
@@ -19,15 +20,17 @@ Step = Callable[[], bool | float]
 AFTER_ERROR = 5.0  # seconds a stage rests after an unexpected error
 
 
-def _log_error(stage: str, exc: Exception) -> None:
+def _log_error(stage: str, exc: Exception) -> float:
     log.error("unexpected error; carrying on", stage=stage, exc_info=exc)
+    return AFTER_ERROR
 
 
 class Runner:
-    """``on_error`` hears of anything a step raises (the stage rests a little, then goes
-    on); it may stop the runner when going on cannot help."""
+    """``on_error`` hears of anything a step raises and says how many seconds the stage
+    rests before it goes on (woken early by ``wake``); it may stop the runner when going
+    on cannot help."""
 
-    def __init__(self, on_error: Callable[[str, Exception], None] = _log_error) -> None:
+    def __init__(self, on_error: Callable[[str, Exception], float] = _log_error) -> None:
         self.on_error = on_error
         self.stop = threading.Event()
         self._wake: dict[str, threading.Event] = {}
@@ -43,6 +46,12 @@ class Runner:
     def wake(self, name: str) -> None:
         """Tell a stage there is work for it now, rather than after its idle time."""
         self._event(name).set()
+
+    def wake_all(self) -> None:
+        """Tell every stage to try again now (the job table is back)."""
+        with self._lock:
+            for event in self._wake.values():
+                event.set()
 
     def start(self, name: str, step: Step, idle: float) -> None:
         """Run ``step`` in a thread named ``name`` until stopped."""
@@ -69,9 +78,8 @@ class Runner:
             try:
                 busy = step()
             except Exception as exc:
-                self.on_error(name, exc)
-                busy = False
-                self.stop.wait(AFTER_ERROR)
+                busy = self.on_error(name, exc)  # rest this long, or until woken from now
+                wake.clear()
             finally:
                 self._busy_since.pop(name, None)
             if busy is True:
@@ -94,9 +102,7 @@ class Runner:
     def shutdown(self, grace: float) -> None:
         """Stop every stage; wait up to ``grace`` seconds in all for them to finish a step."""
         self.stop.set()
-        with self._lock:
-            for event in self._wake.values():
-                event.set()
+        self.wake_all()
         deadline = time.monotonic() + grace
         for thread in self._threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))

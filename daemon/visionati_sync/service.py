@@ -19,51 +19,63 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from .announce import Announcer
+from .announce import Announcer, waiting_status
 from .client import ApiClient
-from .config import Config, ConfigError, FolderSettings, load_config
+from .config import Config, ConfigError, FolderSettings, load_config, state_directory
 from .gate import Gate
 from .intake import Intake
 from .jobtable import JobTable
-from .jobtable.engine import trouble
+from .jobtable.engine import server_uptime, trouble
+from .journal import Journal
 from .log import configure as configure_logging
 from .log import get_logger, register_secret
+from .notify import Notifier
+from .outage import Outage
 from .pacing import PollPacer
 from .policy import STOPS_A_SCAN, PauseKind
 from .poller import Poller
 from .progress import Reporter
 from .records import Scope, utcnow
-from .retry import Backoff
-from .runner import Runner
-from .submitter import Submitter
+from .runner import AFTER_ERROR, Runner
+from .submitter import Submitter, replay
 from .watcher import Settler, Watcher
-from .workers import owner_alive
+from .workers import Presence, Worker
 from .writer import Writer
 
 log = get_logger("service")
+T = TypeVar("T")
 
 # Seconds the stages get to finish what they are doing (a sidecar write) after SIGTERM;
 # the systemd unit's TimeoutStopSec=20 leaves room for the rest of the shutdown.
 SHUTDOWN_GRACE = 8.0
 RELOAD_GRACE = 600.0  # a reload waits for the stages' steps (an upload) to finish
-HEARTBEAT = 15.0  # seconds between a running daemon's "still here" for `status`
 TEST_HANG = "VISIONATI_SYNC_TEST_HANG"  # names a stage made to hang, for the watchdog's test
 RESCAN_AFTER_TROUBLE = 30.0  # seconds: files a refused scan missed are looked for again
 EXIT_TROUBLE = 2  # the job table cannot be used (damaged, read-only): as for a config error
 
 
 class Service:
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self, config: Config, *, notifier: Notifier | None = None, outage: Outage | None = None
+    ) -> None:
         settings = config.settings
+        self.worker = Worker()  # this process start, as its claims name it
         self.table = JobTable.open(
             config.database_url(),
+            worker=self.worker,
             busy_timeout=settings.database.busy_timeout,
             lease_seconds=settings.database.lease_seconds,
             folders=config.folder_names(),
         )
+        self.outage = outage or Outage()  # the job table away, as the stages find it
+        state = state_directory()
+        self.presence = Presence(state / "workers")  # this machine's workers, alive or not
+        self.journal = Journal(state / "journal", self.worker.id)  # answers not recorded
+        self.kind = "run"  # or "scan": what `status` calls this process
         self.stop = threading.Event()  # the daemon (or scan) is to end
         self.collecting = threading.Event()  # a scan stopping: no uploads, collect what went
         self.reload = threading.Event()  # SIGHUP: read the config again
@@ -72,7 +84,7 @@ class Service:
             settings.watch.settle_seconds, max_wait=settings.watch.max_settle_seconds
         )
         self.failure: str | None = None  # why the daemon had to stop, if it had to
-        self._since: datetime | None = None  # when this process said first it runs
+        self._since = utcnow()  # when this process started
         self._api_key = config.api_key or ""
         self._gate: Gate | None = None
         self.announce = Announcer(  # systemd, the progress line, /metrics
@@ -80,6 +92,8 @@ class Service:
             hung=lambda after: self.runner.hung(after),
             paused=lambda: self._gate.paused if self._gate is not None else None,
             own=lambda: self.own,
+            waiting=lambda: self.outage.reason,
+            notifier=notifier,
         )
         self._take(config)
 
@@ -129,6 +143,7 @@ class Service:
         api = self.config.settings.api
         gate = Gate(
             self.table.reports,
+            worker=self.table.worker,
             auth_retry_interval=api.auth_retry_interval,
             credit_check_interval=api.credit_check_interval,
             backoff=api.backoff(),
@@ -151,6 +166,7 @@ class Service:
             sidecars=self.config.settings.sidecars,
             renditions=self.config.settings.renditions(),
             send_file_names=self.config.settings.upload.send_file_names,
+            journal=self.journal,
         )  # fmt: skip
         poller = Poller(
             self.table.requests, self._client, api, api.backoff(), on_results=results_arrived,
@@ -186,56 +202,89 @@ class Service:
             start("progress", self.announce.progress_step, every)
         self._gate = gate
 
-    def recover(self) -> None:
-        """Put back claims of workers on this host that died (a crash or kill -9
-        mid-upload) at once, rather than after their lease; count their requests in flight
-        in this daemon's cap."""
-        released = self.table.claims.release_orphaned_claims(owner_alive)
+    def recover(self, kind: str) -> int:
+        """Start: say this worker runs (``kind``: run or scan), then take over what this
+        machine's ended workers left (``_after_the_gone``). Returns how many of their files
+        went back to the queue."""
+        self.kind = kind
+        if not self.presence.holding:
+            self.presence.hold(self.worker)
+        self.table.workers.beat(self.worker, self.kind, self._since)
+        return self._after_the_gone()
+
+    def _after_the_gone(self) -> int:
+        """This machine's workers that ended (killed, crashed, or stopped): record the
+        uploads their journals hold (the API took them: nothing is paid again), give back at
+        once what they held rather than when their leases lapse, count their requests in
+        flight in this daemon's cap, and forget them. Each step may be done again."""
+        gone = self.presence.gone()
+        replay(
+            self.journal, self.table.requests, lambda worker: not self.presence.running(worker),
+            retry_delay=self.config.settings.api.backoff().delay(1),
+            max_attempts=self.config.settings.api.max_attempts,
+        )  # fmt: skip
+        released = self.table.claims.give_back_of(gone)
         if released:
             log.warning("re-queued files claimed by a worker that is gone", files=released)
-        self.table.requests.adopt(owner_alive)
+        if gone:
+            self.table.requests.adopt(gone)
+            self.table.workers.forget(gone)
+            self.presence.forget(gone)
+        return released
 
     def _leases_step(self) -> bool:
-        """Renew what this daemon holds, and take back what another let lapse (it died,
-        or stalled past its lease)."""
-        self.table.claims.renew()
+        """Renew what this daemon's stages hold and its heartbeat; once the job table has
+        been back for a lease, take back what others let lapse (they died, stalled, or were
+        cut off from the table for longer than a lease) and forget workers long silent."""
+        lease = self.config.settings.database.lease_seconds
+        jobs, requests = self.table.daemon.held.now()
+        self.table.claims.renew(jobs, requests)
+        self.table.workers.beat(self.worker, self.kind, self._since)
+        lasted = self.outage.cleared()
+        if lasted is not None:
+            log.warning("the job table is back; going on", waited_seconds=round(lasted, 1))
+            self.announce.waiting(None)
+            self.runner.wake_all()
+        self._after_the_gone()
+        if not self.outage.settled(lease, server_uptime(self.table.engine)):
+            return False
         taken = self.table.claims.take_back_lapsed()
         if taken:
             log.warning("re-queued files whose daemon's claim lapsed", files=taken)
             self.runner.wake("submitter")
+        silent = self.table.workers.lapsed()
+        if silent:
+            self.table.requests.adopt(silent)
+            self.table.workers.forget(silent)
         return False
 
-    def _trouble(self, stage: str, exc: Exception) -> None:
-        """Something a stage (or the main loop) did raised. The job table's bad days are
-        said plainly: a lock or a full disk is waited out; a damaged or read-only table
-        stops the daemon, since going on cannot help. Anything else is a bug: logged, and
-        the stage goes on."""
+    def _trouble(self, stage: str, exc: Exception) -> float:
+        """Something a stage (or the main loop) did raised; returns how long it rests. The
+        job table's bad days are said plainly, once: one that waiting helps (the server
+        away, starting, failing over or read-only; a lock; a full disk) is waited out, with
+        a rest that grows as it goes on; a damaged or read-only SQLite table stops the
+        daemon, since going on cannot help. Anything else is a bug: logged, and the stage
+        goes on."""
         known = trouble(exc, self.config.database_url())
         if known is None:
             log.error("unexpected error; carrying on", stage=stage, exc_info=exc)
-        elif known.passing:
-            log.warning(known.message + "; waiting for it", stage=stage)
-        else:
+            return AFTER_ERROR
+        if not known.passing:
             log.error(known.message + "; stopping", stage=stage)
             self.failure = known.message
             self.halt()
-
-    def _beat(self, kind: str) -> None:
-        """Tell `status` this process runs; first forget this host's daemons that died
-        without saying so (a kill -9, a power cut)."""
-        reports = self.table.reports
-        if self._since is None:
-            self._since = utcnow()
-            for daemon in reports.daemons():
-                if not owner_alive(daemon["worker"]):
-                    reports.gone(daemon["worker"])
-        reports.beat(self.table.claims.worker, kind, self._since)
+            return AFTER_ERROR
+        if self.outage.trouble(known.message, known.state):
+            log.warning("waiting for the job table: " + known.message, stage=stage)
+            self.announce.waiting(known.message)
+        return self.outage.rest(self.config.settings.database.lease_seconds)
 
     def _shutdown(self) -> None:
         self.runner.shutdown(SHUTDOWN_GRACE)
         with contextlib.suppress(Exception):  # a table in trouble: status shows it stale
             self.table.claims.let_go()  # the next daemon need not wait for leases to lapse
-            self.table.reports.gone(self.table.claims.worker)
+            self.table.workers.forget([self.worker.id])
+        self.presence.release(self.worker)
         self.table.close()
 
     # -- modes ---------------------------------------------------------------------------
@@ -244,23 +293,26 @@ class Service:
         """Watch the folders and tag what arrives until SIGTERM or SIGINT; SIGHUP reloads."""
         _install_signals(self.halt, self.reload)
         self._api_key = self.config.require_api_key()
-        self.recover()
+        started = wait_out(
+            lambda: self.recover("run"), self.config, self.outage, self.announce.notifier,
+            self.stop,
+        )  # fmt: skip
+        if started is None:  # stopped while waiting for the job table
+            self._shutdown()
+            return 0
         watcher = self._watcher()
         self._start_pipeline()
         exporter = self.announce.serve_metrics(self.config.settings.metrics.listen)
         log.info("daemon started", folders=len(self.config.settings.folders),
                  database=self._database())  # fmt: skip
         rescan_every = self.config.settings.watch.rescan_interval
-        next_ensure, next_rescan, next_beat = 0.0, time.monotonic() + rescan_every, 0.0
+        next_ensure, next_rescan = 0.0, time.monotonic() + rescan_every
         rescan_soon = False  # a scan the job table refused is done again, rescans or not
         ready = False
         while not self.stop.is_set():
             now = time.monotonic()
             watch = self.config.settings.watch
             try:
-                if now >= next_beat:
-                    next_beat = now + HEARTBEAT
-                    self._beat("run")
                 if self.reload.is_set():
                     self.reload.clear()
                     self.announce.notifier.reloading()
@@ -269,10 +321,8 @@ class Service:
                 if now >= next_ensure:
                     next_ensure = now + watch.folder_retry_interval
                     watcher.ensure()
-                    if (
-                        not ready and self.announce.notifier.enabled
-                    ):  # the table open, the watches set
-                        ready = True
+                    if not ready and self.announce.notifier.enabled:
+                        ready = True  # the table open, the watches set
                         self.announce.notifier.ready(self.announce.status_line())
                 if (watch.rescan_interval or rescan_soon) and now >= next_rescan:
                     next_rescan = now + (watch.rescan_interval or RESCAN_AFTER_TROUBLE)
@@ -321,7 +371,7 @@ class Service:
         that stops early collects what it paid for first (see ``_wait_drained``)."""
         _install_signals(self._scan_signal)
         self._api_key = self.config.require_api_key()
-        self.recover()
+        self.recover("scan")
         started = utcnow()
         self.intake.scan(folders, scopes)
         self.own += [s for s in (Scope(str(f.path)) for f in folders) if s not in self.own]
@@ -354,13 +404,10 @@ class Service:
             return sum(counts[state] for state in ended)
 
         before = finished(reports.counts(scopes))  # progress counts this scan's work
-        next_beat = next_count = 0.0
+        next_count = 0.0
         stopped: int | None = None  # the status a pause that stops a scan decided
         collect_until: float | None = None  # collecting what was sent, until then
         while not self.stop.wait(0.2):
-            if time.monotonic() >= next_beat:
-                next_beat = time.monotonic() + HEARTBEAT
-                self._beat("scan")
             pause = self._gate.paused if self._gate is not None else None
             if pause is not None and pause.kind in STOPS_A_SCAN and stopped is None:
                 log.error("scan stopped: " + pause.reason)
@@ -379,16 +426,21 @@ class Service:
             if time.monotonic() < next_count:
                 continue
             counted = time.monotonic()
-            counts = reports.counts(scopes)  # a million rows take a tenth of a second:
-            next_count = counted + 10 * (time.monotonic() - counted)  # a tenth of a core
+            try:
+                counts = reports.counts(scopes)  # a million rows take a tenth of a second:
+                next_count = counted + 10 * (time.monotonic() - counted)  # a tenth of a core
+                spent = reports.credits_spent(since=started) if reporter is not None else 0
+                left = counts["pending"] == 0 and len(self.settler) == 0
+                ask = (left or collect_until is not None) and counts["submitted"]
+                waiting = reports.waiting_to_write(scopes) if ask else 0
+            except SQLAlchemyError as exc:  # the job table away: the stages wait for it too
+                next_count = counted + self._trouble("scan", exc)
+                continue
             if reporter is not None:
                 total = sum(counts.values()) + len(self.settler) - before
-                spent = reports.credits_spent(since=started)
                 reporter.update(finished(counts) - before, total, spent)
-            if collect_until is not None or (counts["pending"] == 0 and len(self.settler) == 0):
-                waiting = reports.waiting_to_write(scopes) if counts["submitted"] else 0
-                if counts["submitted"] == waiting:  # all that is left waits for the disk
-                    break
+            if (collect_until is not None or left) and counts["submitted"] == waiting:
+                break  # all that is left waits for the disk
         if self.stop.is_set() and collect_until is not None:
             self._left_in_flight("at a second signal")
         interrupted = self.stop.is_set() or (self.collecting.is_set() and stopped is None)
@@ -484,22 +536,56 @@ class Service:
         return self.table.engine.url.render_as_string(hide_password=True)
 
 
+class Stopped(Exception):
+    """Stopped (SIGTERM, Ctrl-C) while waiting for the job table, before starting."""
+
+
 def open_service(config: Config, *, wait: bool = False) -> Service:
     """Given a config, the daemon's parts over its job table. With ``wait`` (the daemon), a
-    table that is locked by another program or on a full disk is waited for, saying so;
-    any other trouble opening it is raised."""
-    backoff, tries = Backoff(base=5.0, cap=120.0), 0
-    while True:
+    table that cannot be used now (the server away, starting or read-only, a lock, a full
+    disk) is waited for, saying so, however long (a power cut brings the daemon up before
+    its database); a signal meanwhile raises ``Stopped``. Any other trouble is raised."""
+    if not wait:
+        return Service(config)
+    notifier, outage, stop = Notifier(), Outage(), threading.Event()
+    _install_signals(stop.set)
+    service = wait_out(
+        lambda: Service(config, notifier=notifier, outage=outage), config, outage, notifier, stop
+    )
+    if service is None:
+        notifier.close()
+        raise Stopped
+    return service
+
+
+def wait_out(
+    action: Callable[[], T],
+    config: Config,
+    outage: Outage,
+    notifier: Notifier,
+    stop: threading.Event,
+) -> T | None:
+    """Given what starting the daemon does with the job table, do it, waiting out trouble
+    that waiting helps: said once per change, in the journal and in systemd's status (the
+    daemon is up: ``READY=1``, so that systemd's start timeout does not kill it), with the
+    watchdog fed, since waiting is not hanging. None if ``stop`` was set meanwhile."""
+    lease = config.settings.database.lease_seconds
+    while not stop.is_set():
         try:
-            return Service(config)
+            return action()
         except SQLAlchemyError as exc:
             known = trouble(exc, config.database_url())
-            if not (wait and known is not None and known.passing):
+            if known is None or not known.passing:
                 raise
-            tries += 1
-            delay = backoff.delay(tries)
-            log.warning(known.message + "; waiting", retry_in=round(delay))
-            time.sleep(delay)
+            if outage.trouble(known.message, known.state):
+                log.warning("waiting for the job table: " + known.message)
+                notifier.ready(waiting_status(known.message))
+        deadline = time.monotonic() + outage.rest(lease)
+        while not stop.is_set() and time.monotonic() < deadline:
+            if notifier.watchdog_interval is not None:
+                notifier.watchdog()
+            stop.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+    return None
 
 
 def _install_signals(stop: Callable[[], None], reload: threading.Event | None = None) -> None:

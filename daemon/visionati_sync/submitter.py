@@ -9,14 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import IO, TypeVar
 
-from sqlalchemy.exc import OperationalError
 from structlog.contextvars import bound_contextvars
 
 from . import metrics, policy
@@ -24,7 +22,8 @@ from .budget import Allowance, Budget, Committed
 from .client import ApiClient, ApiError, Completed
 from .config import ApiSettings, SidecarSettings
 from .gate import Gate
-from .jobtable import JobTable
+from .jobtable import Holding, JobTable, Requests
+from .journal import Journal, PaidUpload
 from .log import get_logger
 from .options import RequestOptions
 from .pacing import PollPacer
@@ -63,6 +62,7 @@ class Submitter:
         pacer: PollPacer | None = None,
         on_sent: Callable[[], None] = lambda: None,
         send_file_names: bool = False,
+        journal: Journal | None = None,
     ) -> None:
         self.table = table
         self.claims = table.claims
@@ -83,31 +83,32 @@ class Submitter:
         self.pacer = pacer or PollPacer(api.poll_interval)  # when to poll what is sent
         self.on_sent = on_sent  # a request went: the poller learns when to poll it
         self.send_file_names = send_file_names  # else synthetic names (``payload``)
+        self.journal = journal  # answered uploads, kept until the job table has them
         self.pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), "prepare")
         self._claim = api.batch_size  # grows while the cache serves every file claimed
 
     def step(self, scopes: Sequence[Scope] | None = None) -> bool:
-        """Claim and handle one batch; return whether there was anything to do."""
+        """Claim and handle one batch; return whether there was anything to do. Uploads
+        the API answered and the job table has not recorded (it was away) are recorded
+        first: nothing more goes out while the table cannot record what it costs."""
+        self.record_journal()
         if not self.gate.is_open(self.client):
             return False
         if self.table.requests.outstanding() >= self.api.max_inflight_requests:
             return False  # the poller frees a place when a request completes
-        claimed = self.claims.claim(self._claim, scopes)
-        if not claimed:
-            return False
-        try:
-            served = self._send(claimed)
-        except BaseException:  # what is still claimed goes back, not held until a restart
-            with contextlib.suppress(Exception):
-                self.claims.release([job.id for job in claimed])
-            raise
+        with self.claims.holding() as holding:  # a step that fails gives back what it took
+            claimed = self.claims.claim(self._claim, scopes)
+            holding.take(jobs=[job.id for job in claimed])
+            if not claimed:
+                return False
+            served = self._send(claimed, holding)
         # a library of copies is served by the cache in larger batches (fewer transactions);
         # back to a request's size as soon as a file has to go
         full = served == len(claimed)
         self._claim = min(CACHE_BATCH, self._claim * 2) if full else self.api.batch_size
         return True
 
-    def _send(self, claimed: list[ClaimedJob]) -> int:
+    def _send(self, claimed: list[ClaimedJob], holding: Holding) -> int:
         """Prepare a claimed batch, serve what the cache and requests in flight can, and
         upload the rest, a request per set of options. Returns how many the cache served."""
         served = 0
@@ -125,7 +126,7 @@ class Submitter:
             ready = self._join_in_flight(options, ready)
             firsts, copies = policy.one_per_content([(item, item[1].content_key) for item in ready])
             firsts = self._writable(self._one_request(firsts))
-            firsts, reservation = self._within_limits(options, firsts)
+            firsts, reservation = self._within_limits(options, firsts, holding)
             going = {prepared.content_key for _, prepared in firsts}
             riders = [item for item in copies if item[1].content_key in going]
             self.claims.release([job.id for job, p in copies if p.content_key not in going])
@@ -227,7 +228,7 @@ class Submitter:
         return ready[:keep]
 
     def _within_limits(
-        self, options: RequestOptions, ready: list[Ready]
+        self, options: RequestOptions, ready: list[Ready], holding: Holding
     ) -> tuple[list[Ready], str | None]:
         """Keep what fits in one request's size cap and in the budget, and reserve its
         credits (under the fleet's spending lock: daemons racing for the last credits cannot
@@ -246,6 +247,7 @@ class Submitter:
             return keep, sum(costs[:keep])
 
         keep, reservation = self.table.requests.reserve(decide)
+        holding.take(requests=[reservation] if reservation else [])
         if not keep:
             (allowance,) = allowances
             reason = allowance.reason or "budget reached"
@@ -280,7 +282,12 @@ class Submitter:
         named = [(name, part) for name, (_, _, part) in zip(names, parts, strict=True)]
         payload = options.payload_fields() | fields
         with tempfile.TemporaryFile(prefix="visionati-sync-body-") as body:
-            problem = self._write_body(body, payload, ready, named)
+            try:
+                problem = self._write_body(body, payload, ready, named)
+            except BaseException:  # nothing went: its reservation goes, not counted as spent
+                with contextlib.suppress(Exception):
+                    self.table.requests.unreserve(reservation)
+                raise
             if problem is None:
                 try:
                     answer = self.client.submit(body)
@@ -297,25 +304,64 @@ class Submitter:
         by_job: dict[int, list[str]] = {}
         for name, (job, _, _) in zip(names, parts, strict=True):
             by_job.setdefault(job.id, []).append(name)
-        uploads = [_upload_of(job, prepared, by_job[job.id]) for job, prepared in ready]
         request_id = answer.request_id or f"sync-{uuid.uuid4()}"
-        response_uri = None if isinstance(answer, Completed) else answer.response_uri
-        estimate = sum(p.images for _, p in ready) * options.credits_per_image()
-        _paid_for(lambda: self.table.requests.mark_submitted(
-            request_id, response_uri, options, uploads,
-            first_poll_in=self.pacer.first_poll(options.fingerprint()),
-            credits_estimated=estimate,
-            riders=[_upload_of(job, checked) for job, checked in riders],
-            reservation=reservation,
-        ))  # fmt: skip
+        self._keep(
+            PaidUpload(
+                request_id=request_id,
+                response_uri=None if isinstance(answer, Completed) else answer.response_uri,
+                options=options.as_dict(),
+                uploads=[_upload_of(job, prepared, by_job[job.id]) for job, prepared in ready],
+                riders=[_upload_of(job, checked) for job, checked in riders],
+                reservation=reservation,
+                credits_estimated=sum(p.images for _, p in ready) * options.credits_per_image(),
+                first_poll_in=self.pacer.first_poll(options.fingerprint()),
+                completed=answer if isinstance(answer, Completed) else None,
+            )
+        )
         log.debug("uploaded", request_id=request_id, files=names, copies_waiting=len(riders))
         self.on_sent()
-        if isinstance(answer, Completed):
-            record_completion(
-                self.table.requests, request_id, answer,
-                retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
-            )  # fmt: skip
+
+    def _keep(self, paid: PaidUpload) -> None:
+        """The API has taken the request, and its credits: write it down, in the journal
+        first (durable, whatever happens next: a kill, the database away), then in the job
+        table; the journal's entry goes once the table has it."""
+        entry = None
+        if self.journal is not None:
+            try:
+                entry = self.journal.write(paid)
+            except OSError as exc:  # its folder refused: the table alone, at once
+                log.error("cannot keep the answer in the journal", request_id=paid.request_id,
+                          error=exc.strerror or str(exc))  # fmt: skip
+        try:
+            self._record(paid)
+        except Exception:
+            if entry is not None:
+                log.warning(
+                    "the API took this request; the job table cannot record it now: it is "
+                    "kept in the journal, and recorded before anything more is uploaded",
+                    request_id=paid.request_id, journal=str(entry),
+                )  # fmt: skip
+            raise
+        if entry is not None and self.journal is not None:
+            self.journal.done(entry)
+
+    def _record(self, paid: PaidUpload) -> None:
+        record_paid(
+            self.table.requests, paid,
+            retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
+        )  # fmt: skip
+        if paid.completed is not None:
             self.on_results()
+
+    def record_journal(self) -> int:
+        """Record what this worker's journal holds (answered uploads the job table was away
+        for); raises while the table still cannot. Returns how many were recorded."""
+        if self.journal is None:
+            return 0
+        return replay(
+            self.journal, self.table.requests,
+            retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
+        )  # fmt: skip
 
     def _write_body(
         self, body: IO[bytes], payload: dict[str, object], ready: list[Ready],
@@ -377,18 +423,43 @@ class Submitter:
             )
 
 
-def _paid_for(record: Callable[[], None], tries: int = 3) -> None:
-    """The API has taken the request (and its credits): try hard to write it down, through a
-    passing trouble of the job table (a dropped connection, a deadlock the database broke)."""
-    for attempt in range(1, tries + 1):
-        try:
-            record()
-            return
-        except OperationalError as exc:
-            if attempt == tries:
-                raise
-            log.warning("recording an upload failed; trying again", error=str(exc.orig))
-            time.sleep(0.5 * attempt)
+def record_paid(
+    requests: Requests, paid: PaidUpload, *, retry_delay: float, max_attempts: int
+) -> None:
+    """Given an answered upload, record it in the job table (again does nothing), and its
+    result when the API answered at once."""
+    requests.mark_submitted(
+        paid.request_id, paid.response_uri, paid.request_options, paid.uploads,
+        first_poll_in=paid.first_poll_in, credits_estimated=paid.credits_estimated,
+        riders=paid.riders, reservation=paid.reservation,
+    )  # fmt: skip
+    if paid.completed is not None:
+        record_completion(
+            requests, paid.request_id, paid.completed,
+            retry_delay=retry_delay, max_attempts=max_attempts,
+        )  # fmt: skip
+
+
+def replay(
+    journal: Journal,
+    requests: Requests,
+    ended: Callable[[str], bool] | None = None,
+    *,
+    retry_delay: float,
+    max_attempts: int,
+) -> int:
+    """Given a journal, record its worker's entries (or, given ``ended``, those of the
+    workers it says have ended), each removed once recorded; raises while the job table
+    cannot record. Returns how many were recorded."""
+    entries = journal.entries(ended)
+    for path, paid in entries:
+        record_paid(requests, paid, retry_delay=retry_delay, max_attempts=max_attempts)
+        journal.done(path)
+        log.warning(
+            "recorded an upload the API answered while the job table could not record it; "
+            "nothing is paid again", request_id=paid.request_id, files=len(paid.uploads),
+        )  # fmt: skip
+    return len(entries)
 
 
 def _upload_of(job: ClaimedJob, prepared: Prepared, names: Sequence[str] = ()) -> Upload:

@@ -47,12 +47,14 @@ class Writer:
 
     def step(self) -> bool:
         """Write the sidecars of a batch of jobs; return whether there was anything to write."""
-        tasks = self.writes.tasks(scopes=self.scopes)
-        waiting = [t for t in tasks if not t.approved and self.reviewed(t.folder)]
-        if waiting:
-            self.writes.hold([t.job_id for t in waiting])
-            log.debug("results wait for review", files=len(waiting))
-        self.write([t for t in tasks if t not in waiting])
+        with self.writes.holding() as holding:  # a step that fails gives back what is left
+            tasks = self.writes.tasks(scopes=self.scopes)
+            holding.take(jobs=[task.job_id for task in tasks])
+            waiting = [t for t in tasks if not t.approved and self.reviewed(t.folder)]
+            if waiting:
+                self.writes.hold([t.job_id for t in waiting])
+                log.debug("results wait for review", files=len(waiting))
+            self.write([t for t in tasks if t not in waiting])
         return bool(tasks)
 
     def write(self, tasks: Sequence[WriteTask]) -> None:

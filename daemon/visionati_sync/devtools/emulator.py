@@ -91,6 +91,9 @@ class EmulatorSettings:
     queued_polls: int = 1  # polls answered "queued" before "processing"
     processing_polls: int = 1  # polls answered "processing" before the result
     delay: float = 0.0  # and no result before this many seconds after the upload
+    # seconds an upload's answer takes to come back once the API has taken it (and its
+    # credits): a slow link, and the moment a client may lose its answer
+    answer_after: float = 0.0
     expire_seconds: float = 86_400.0  # results are kept this long after completion
     response_origin: str | None = None  # answer response_uri on this origin instead of ours
     backend_errors: list[dict[str, str]] = field(default_factory=list)  # added to all.errors
@@ -482,6 +485,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "fields": request.fields,
             }
         )
+        if state.settings.answer_after:
+            time.sleep(state.settings.answer_after)
         if len(urls) == 1 and not blobs:  # one image URL: answered at once
             request.completed = time.monotonic()
             return self._send(200, self._completed(request))

@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 NOBODY = 65534  # Debian's nobody:nogroup
 SUPERUSER = "postgres"
@@ -66,20 +67,29 @@ class PostgresServer:
             return []
         return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
-    def start(self, timeout: float = 60.0) -> PostgresServer:
-        """Make the cluster and start the server; return once it takes connections."""
+    def start(self, timeout: float = 60.0, *, standby_of: PostgresServer | None = None) -> Self:
+        """Make the cluster and start the server; return once it takes connections. With
+        ``standby_of``, the cluster is a copy of that server's, kept up to date by streaming
+        replication: a hot standby, which reads and takes no writes until ``promote``."""
         if os.geteuid() == 0:
             os.chown(self.root, NOBODY, NOBODY)
-        subprocess.run(
-            [*self._as_owner(), str(self.bin / "initdb"), "-D", str(self.data), "-U",
-             SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-            check=True, capture_output=True, cwd=self.root,
-        )  # fmt: skip
+        if standby_of is None:
+            make = [str(self.bin / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
+                    "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]  # fmt: skip
+        else:
+            make = [str(self.bin / "pg_basebackup"), "-D", str(self.data), "-h", "127.0.0.1",
+                    "-p", str(standby_of.port), "-U", SUPERUSER, "-R", "--no-sync",
+                    "--checkpoint=fast"]  # fmt: skip
+        subprocess.run([*self._as_owner(), *make], check=True, capture_output=True, cwd=self.root)
         for _ in range(5):  # another program may take the free port first: take another
             if self._serve(timeout):
                 return self
             self.port = free_port()
         raise RuntimeError(f"PostgreSQL did not start: {self.log_tail()}")
+
+    def promote(self) -> None:
+        """A standby becomes a primary, as in a failover: it takes writes from now on."""
+        self.execute("SELECT pg_promote()")
 
     def _serve(self, timeout: float) -> bool:
         """Start the server on ``self.port``; True once it takes connections, False when
@@ -147,8 +157,9 @@ class PostgresServer:
             return "\n".join(text.splitlines()[-lines:])
         return ""
 
-    def stop(self) -> None:
-        """Stop the server (a fast shutdown) and remove the cluster."""
+    def halt(self) -> None:
+        """Stop the server as an operator would for a minor upgrade (a fast shutdown: its
+        clients are disconnected), keeping the cluster for ``resume``."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # "fast": clients are disconnected
             try:
@@ -156,10 +167,19 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def resume(self, timeout: float = 60.0) -> None:
+        """Start the halted server again, on the same port, once it takes connections."""
+        if not self._serve(timeout):
+            raise RuntimeError(f"PostgreSQL could not take its port {self.port} again")
+
+    def stop(self) -> None:
+        """Stop the server (a fast shutdown) and remove the cluster."""
+        self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> PostgresServer:
-        return self.start()
+    def __enter__(self) -> Self:
+        return self if self.process is not None else self.start()
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

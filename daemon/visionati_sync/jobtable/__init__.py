@@ -8,15 +8,17 @@ It is used through five parts, each owning one idea and each method one transact
 - ``claims`` (``Claims``): workers taking files to upload, and what they give back;
 - ``requests`` (``Requests``): requests sent, polled and ended; the results cache;
 - ``writes`` (``Writes``): results whose sidecars are still to be written;
-- ``reports`` (``Reports``): counts, errors, credits and the pause state, read by `status`.
+- ``reports`` (``Reports``): counts, errors, credits and the pause state, read by `status`;
+- ``workers`` (``Workers``): the daemons running on it, each alive while its heartbeat lease
+  is.
 
 Every state change of a job goes through ``transitions``, the state machine.
 
 Several daemons may share one table (PostgreSQL; see README "Several machines"): what one
 takes — files to upload (``claimed``), sidecars to write, a request to poll — it holds for
-``database.lease_seconds``, by the database's clock, renewing while the work goes on
-(``Claims.renew``); any daemon takes back what lapsed. A daemon that finds its claim taken
-leaves the work, writing nothing.
+``database.lease_seconds``, by the database's clock, renewing while a step works on it
+(``TablePart.holding``, ``Claims.renew``); any daemon takes back what lapsed. A daemon that
+finds its claim taken leaves the work, writing nothing.
 """
 
 from __future__ import annotations
@@ -24,16 +26,17 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from ..records import Clock, FolderNames
-from ..workers import worker_name
+from ..workers import Worker
 from . import engine as engines
-from .base import LEASE_SECONDS, Daemon
+from .base import LEASE_SECONDS, Daemon, Holding
 from .claims import Claims
 from .queue import FileQueue
 from .reports import Reports
 from .requests import Requests
+from .workers import Workers
 from .writes import Writes
 
-__all__ = ["Claims", "FileQueue", "JobTable", "Reports", "Requests", "Writes"]
+__all__ = ["Claims", "FileQueue", "Holding", "JobTable", "Reports", "Requests", "Workers", "Writes"]
 
 
 class JobTable:
@@ -42,24 +45,27 @@ class JobTable:
     def __init__(
         self,
         engine: Engine,
-        worker: str | None = None,
+        worker: Worker | str | None = None,
         clock: Clock | None = None,
         *,
         lease_seconds: float = LEASE_SECONDS,
         folders: FolderNames | None = None,
     ) -> None:
         self.engine = engine
-        self.daemon = Daemon(worker or worker_name(), lease_seconds, folders or FolderNames())
+        if not isinstance(worker, Worker):
+            worker = Worker() if worker is None else Worker(id=worker)
+        self.daemon = Daemon(worker, lease_seconds, folders or FolderNames())
         clock = clock or engines.clock_for(engine)
         self.queue = FileQueue(engine, clock, self.daemon)
         self.claims = Claims(engine, clock, self.daemon)
         self.requests = Requests(engine, clock, self.daemon)
         self.writes = Writes(engine, clock, self.daemon)
         self.reports = Reports(engine, clock, self.daemon)
+        self.workers = Workers(engine, clock, self.daemon)
 
     @property
     def worker(self) -> str:
-        """The name this daemon's claims carry (``host:pid``)."""
+        """The id this process's claims carry."""
         return self.daemon.name
 
     @classmethod
@@ -68,7 +74,7 @@ class JobTable:
         url: str,
         *,
         readonly: bool = False,
-        worker: str | None = None,
+        worker: Worker | str | None = None,
         clock: Clock | None = None,
         busy_timeout: float = engines.BUSY_TIMEOUT,
         lease_seconds: float = LEASE_SECONDS,

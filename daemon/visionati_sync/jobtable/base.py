@@ -1,34 +1,104 @@
 """What every part of the job table shares: the engine, the clock, who this daemon is (its
-name and how long its claims last), the folders' names, the filter that narrows a query to
-the folders (or sub-paths) of a scan, and the lock that serialises a fleet's spending."""
+worker id, how long its claims last, what its stages hold now), the folders' names, the
+filter that narrows a query to the folders (or sub-paths) of a scan, and the lock that
+serialises a fleet's spending."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import zlib
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, false, or_, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    false,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
-from ..records import Clock, FolderNames, Scope, utcnow
-from ..workers import worker_name
+from ..records import Clock, FolderNames, Scope, State, utcnow
+from ..workers import Worker
 from .schema import Job
 
 LEASE_SECONDS = 60.0  # database.lease_seconds: how long a claim lasts without renewal
+LOST_SENDING = (
+    "its daemon stopped before the API answered; its files are sent again, and its estimate "
+    "stays counted against the budget"
+)
+
+
+class Holding:
+    """What one step of a stage took, by id: jobs (claims, sidecar writes) and requests
+    (polls, a reservation). The step adds what it takes; ``Held`` renews it while the step
+    runs."""
+
+    def __init__(self) -> None:
+        self.jobs: set[int] = set()
+        self.requests: set[str] = set()
+
+    def take(self, *, jobs: Iterable[int] = (), requests: Iterable[str] = ()) -> None:
+        self.jobs.update(jobs)
+        self.requests.update(requests)
+
+
+class Held:
+    """What this process's stages work on now: the only leases renewal extends. A step
+    holds what it took for as long as it runs; what a step leaves behind (it failed, and
+    could not give it back) is no longer renewed, and lapses for any daemon to take back,
+    rather than being held for as long as the process lives."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._steps: set[Holding] = set()
+
+    def begin(self) -> Holding:
+        holding = Holding()
+        with self._lock:
+            self._steps.add(holding)
+        return holding
+
+    def end(self, holding: Holding) -> None:
+        with self._lock:
+            self._steps.discard(holding)
+
+    def now(self) -> tuple[list[int], list[str]]:
+        """The jobs and requests held now, by any stage."""
+        jobs: Counter[int] = Counter()
+        requests: Counter[str] = Counter()
+        with self._lock:
+            for holding in self._steps:
+                jobs.update(holding.jobs)
+                requests.update(holding.requests)
+        return sorted(jobs), sorted(requests)
 
 
 @dataclass
 class Daemon:
-    """This process as the job table knows it: the name its claims carry, how long they
-    last unless renewed, and the names of the folders it watches. One, shared by every
-    part."""
+    """This process as the job table knows it: the worker its claims name, how long they
+    last unless renewed, the names of the folders it watches, and what its stages hold
+    now. One, shared by every part."""
 
-    name: str = field(default_factory=worker_name)
+    worker: Worker = field(default_factory=Worker)
     lease_seconds: float = LEASE_SECONDS
     folders: FolderNames = field(default_factory=FolderNames)
+    held: Held = field(default_factory=Held)
+
+    @property
+    def name(self) -> str:
+        """What its claims carry: the worker's id."""
+        return self.worker.id
 
 
 class TablePart:
@@ -46,7 +116,49 @@ class TablePart:
 
     @worker.setter
     def worker(self, name: str) -> None:
-        self.daemon.name = name
+        self.daemon.worker = Worker(id=name)
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[Holding]:
+        """One step of a stage: what it takes (``Holding.take``) is renewed while the step
+        runs, and no longer once it ends. A step that fails gives back at once what it
+        still holds (a claim to the queue, a write or a poll due again, a reservation whose
+        upload may have gone written off); if the table cannot be reached for that either,
+        it lapses, for any daemon to take back."""
+        holding = self.daemon.held.begin()
+        try:
+            yield holding
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._give_back_held(sorted(holding.jobs), sorted(holding.requests))
+            raise
+        finally:
+            self.daemon.held.end(holding)
+
+    def _give_back_held(self, jobs: list[int], requests: list[str]) -> None:
+        from . import transitions as t
+        from .schema import OUTSTANDING, SENDING, ApiRequest
+
+        now = self.clock()
+        with self.engine.begin() as conn:
+            mine = (Job.id.in_(jobs), Job.locked_by == self.worker)
+            t.apply(conn, t.RELEASE, t.pending(now), *mine)
+            conn.execute(
+                update(Job)
+                .where(Job.state == State.WRITING, *mine)
+                .values(locked_by=None, locked_at=None, next_attempt_at=now)
+            )
+            polled = (ApiRequest.id.in_(requests), ApiRequest.polled_by == self.worker)
+            conn.execute(
+                update(ApiRequest)
+                .where(ApiRequest.status.in_(OUTSTANDING), *polled)
+                .values(polled_by=None, next_poll_at=now)
+            )
+            conn.execute(
+                update(ApiRequest)
+                .where(ApiRequest.status == SENDING, *polled)
+                .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
+            )
 
     def lease_end(self, now: datetime) -> datetime:
         """Given the time, when a claim taken or renewed now lapses."""

@@ -1,15 +1,15 @@
 """Claims: workers taking files from the queue to upload them, and giving back what they
 could not send (paused, over a cap, a fault, refused). The submitter uses this part; a
-claim names its worker, so one never releases another's.
+claim names its worker (a random id per process start), so one never releases another's.
 
 A claim is a lease: it lapses at its ``next_attempt_at`` (the database's clock) unless its
-daemon renews it (``renew``, from the daemon's heartbeat), and any daemon then puts the file
-back in the queue (``take_back_lapsed``). The same heartbeat renews this daemon's sidecar
-writes and polls."""
+daemon renews it (``renew``, from the daemon's heartbeat, for what a step of its works on
+now), and any daemon then puts the file back in the queue (``take_back_lapsed``). The same
+heartbeat renews the sidecar writes and polls its steps hold."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
@@ -17,14 +17,10 @@ from sqlalchemy import delete, or_, select, update
 from .. import policy
 from ..records import ClaimedJob, Scope, State
 from . import transitions as t
-from .base import TablePart, free
+from .base import LOST_SENDING, TablePart, free
 from .schema import OUTSTANDING, SENDING, ApiRequest, Job
 
 POLLED = (*OUTSTANDING, SENDING)  # the requests a daemon may hold
-LOST_SENDING = (
-    "its daemon stopped before the API answered; its files are sent again, and its estimate "
-    "stays counted against the budget"
-)
 
 
 class Claims(TablePart):
@@ -76,65 +72,52 @@ class Claims(TablePart):
             ).scalars()
             return set(rows)
 
-    def renew(self) -> int:
-        """Extend every lease this daemon holds (claims, sidecar writes, polls) while it
-        works on them; returns how many it renewed. One that a transaction is changing now
-        (the submitter recording its request, say) is left for the next renewal."""
+    def renew(self, jobs: Sequence[int], requests: Sequence[str]) -> int:
+        """Given the jobs (claims, sidecar writes) and requests (polls, reservations) this
+        daemon's stages work on now (``Held``), extend their leases; returns how many it
+        renewed. Nothing else it may still name is renewed: that lapses. One that a
+        transaction is changing now (the submitter recording its request, say) is left for
+        the next renewal."""
         now = self.clock()
         until = self.lease_end(now)
-        with self.engine.begin() as conn:
-            jobs = conn.execute(
-                update(Job)
-                .where(
-                    free(
-                        Job.id,
-                        or_(Job.state == State.CLAIMED, Job.state == State.WRITING),
-                        Job.locked_by == self.worker,
-                    )
+        renewed = 0
+        if jobs:
+            with self.engine.begin() as conn:
+                in_flight = or_(Job.state == State.CLAIMED, Job.state == State.WRITING)
+                mine = (in_flight, Job.locked_by == self.worker, Job.id.in_(jobs))
+                query = update(Job).where(free(Job.id, *mine)).values(next_attempt_at=until)
+                renewed += int(conn.execute(query).rowcount or 0)
+        if requests:
+            with self.engine.begin() as conn:
+                mine = (
+                    ApiRequest.status.in_(POLLED),
+                    ApiRequest.polled_by == self.worker,
+                    ApiRequest.id.in_(requests),
                 )
-                .values(next_attempt_at=until)
-            ).rowcount
-        with self.engine.begin() as conn:
-            polls = conn.execute(
-                update(ApiRequest)
-                .where(
-                    free(
-                        ApiRequest.id,
-                        ApiRequest.status.in_(POLLED),
-                        ApiRequest.polled_by == self.worker,
-                    )
+                query = (
+                    update(ApiRequest).where(free(ApiRequest.id, *mine)).values(next_poll_at=until)
                 )
-                .values(next_poll_at=until)
-            ).rowcount
-        return int(jobs or 0) + int(polls or 0)
+                renewed += int(conn.execute(query).rowcount or 0)
+        return renewed
 
     def take_back_lapsed(self) -> int:
-        """Put back in the queue the files whose claims lapsed: their daemon died, or stalled
-        longer than its lease. A request it was sending when it stopped is written off: the
-        API may have taken it (and its credits), but nobody knows its id, so its estimate
-        stays counted against the budget. (Lapsed sidecar writes and polls are due again by
-        themselves.) Returns how many files went back."""
+        """Put back in the queue the files whose claims lapsed: their daemon died, stalled
+        longer than its lease, or a step of its failed. A request it was sending when it
+        stopped is written off: the API may have taken it (and its credits), but nobody
+        knows its id, so its estimate stays counted against the budget (its daemon's
+        journal records it, if the API answered). (Lapsed sidecar writes and polls are
+        due again by themselves.) Returns how many files went back."""
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(
                 update(ApiRequest)
                 .where(
-                    free(
-                        ApiRequest.id,
-                        ApiRequest.status == SENDING,
-                        ApiRequest.next_poll_at < now,
-                        ApiRequest.sent_by != self.worker,
-                    )
+                    free(ApiRequest.id, ApiRequest.status == SENDING, ApiRequest.next_poll_at < now)
                 )
                 .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
             )
         with self.engine.begin() as conn:
-            lapsed = free(
-                Job.id,
-                Job.state == State.CLAIMED,
-                Job.next_attempt_at < now,
-                Job.locked_by != self.worker,
-            )
+            lapsed = free(Job.id, Job.state == State.CLAIMED, Job.next_attempt_at < now)
             return t.apply(conn, t.ORPHANED, t.pending(now), lapsed)
 
     def release(
@@ -205,23 +188,14 @@ class Claims(TablePart):
             if not dropped:
                 t.apply(conn, t.RELEASE, t.pending(self.clock()), *where)
 
-    def release_orphaned_claims(self, alive: Callable[[str], bool]) -> int:
-        """Given a test of whether a claim's owner still runs, give back at once what dead
-        owners held, rather than when their leases lapse: their claims go back to the queue,
-        their sidecar writes and polls are due. Returns how many claims went back."""
+    def give_back_of(self, workers: Sequence[str]) -> int:
+        """Given workers that are gone (this machine's lock of theirs is free, or their
+        heartbeat lease lapsed), give back at once what they held rather than when each
+        lease lapses: their claims go back to the queue, their sidecar writes and polls are
+        due, a reservation of theirs is written off. Returns how many claims went back."""
         with self.engine.begin() as conn:
-            owners = set(
-                conn.execute(
-                    select(Job.locked_by).where(Job.state.in_(t.IN_FLIGHT)).distinct()
-                ).scalars()
-            ) | set(
-                conn.execute(
-                    select(ApiRequest.polled_by).where(ApiRequest.status.in_(POLLED)).distinct()
-                ).scalars()
-            )
-            dead = [owner for owner in owners if owner is not None and not alive(owner)]
-            if dead:
-                self._let_go(conn, dead, sending=True)
+            if workers:
+                self._let_go(conn, list(workers), sending=True)
             # a job waiting on a request that ended without it (a rider that joined as the
             # answer came, before riding checked the request) waits no more: the cache has
             # its result, or it goes again
@@ -232,7 +206,7 @@ class Claims(TablePart):
             )
             t.apply(conn, t.STRANDED, t.pending(self.clock()), ended)
             # a claim nobody holds (an older version's) is anyone's
-            orphaned = or_(Job.locked_by.in_(dead), Job.locked_by.is_(None))
+            orphaned = or_(Job.locked_by.in_(workers), Job.locked_by.is_(None))
             return t.apply(conn, t.ORPHANED, t.pending(self.clock()), orphaned)
 
     def let_go(self) -> int:

@@ -32,6 +32,16 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another to finish (database.busy_timeout)
 EMPTY = "sqlite://"  # what a reader sees where no job table exists yet
+# libpq's connection settings, unless the URL gives its own: a server that does not answer
+# is given up on after 10 s, and a connection whose server vanished (a failover, a cable)
+# is found dead within a minute by TCP keepalives rather than after the kernel's two hours
+SERVER_CONNECT = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 class SchemaMismatch(Exception):
@@ -42,19 +52,31 @@ class SchemaMismatch(Exception):
 @dataclass(frozen=True)
 class Trouble:
     """What a database error means for the user: what happened and what to do, and whether
-    waiting can help (``passing``: locked by another program, a full disk)."""
+    waiting can help (``passing``: a server away, starting, failing over or read-only, a
+    lock held by another program, a full disk)."""
 
     message: str
     passing: bool
+    state: str = ""  # what the database is in, for a passing trouble: said once per change
+
+
+# PostgreSQL's SQLSTATEs that mean the server cannot serve now (docs, Appendix A): it was
+# stopped or crashed (57P01, 57P02), it is starting or shutting down (57P03), it takes no
+# more connections (53300), the connection failed (class 08)
+AWAY = ("57P01", "57P02", "57P03", "53300")
+READ_ONLY = "25006"  # read_only_sql_transaction: a hot standby, or a server set read-only
+CONFLICT = ("40001", "40P01")  # serialization failure, deadlock: the transaction is retried
 
 
 def trouble(exc: BaseException, url: str) -> Trouble | None:
     """Given an error from the job table, what it means; None for one that is not the
-    database's own (a bug, a lost connection the pool retries)."""
+    database's own (a bug)."""
     if not isinstance(exc, DBAPIError):
         return None
-    text = (str(exc.orig) or type(exc.orig).__name__).splitlines()[0]
+    text = (str(exc.orig) or type(exc.orig).__name__).splitlines()[0].strip()
     where = _where(url)
+    if make_url(url).get_backend_name() != "sqlite":
+        return _server_trouble(exc, text, where)
     lowered = text.lower()
     if "not a database" in lowered or "malformed" in lowered:
         return Trouble(
@@ -70,15 +92,38 @@ def trouble(exc: BaseException, url: str) -> Trouble | None:
             passing=False,
         )
     if "locked" in lowered:
-        return Trouble(f"{where}: the job table is locked by another program ({text})", True)
+        return Trouble(
+            f"{where}: the job table is locked by another program ({text})", True, "locked"
+        )
     if "full" in lowered:
-        return Trouble(f"{where}: the disk holding the job table is full ({text})", True)
+        return Trouble(f"{where}: the disk holding the job table is full ({text})", True, "full")
     if "unable to open" in lowered:
         return Trouble(
             f"{where}: cannot open the job table ({text}): does its folder exist, and may "
             "this user write there?",
             passing=False,
         )
+    return None
+
+
+def _server_trouble(exc: DBAPIError, text: str, where: str) -> Trouble | None:
+    """A database server's error: one that waiting helps (the server away, starting up,
+    shutting down, failing over, read-only, unreachable), or None."""
+    state = str(getattr(exc.orig, "sqlstate", None) or "")
+    unreachable = exc.connection_invalidated or (
+        not state and type(exc.orig).__name__ in ("OperationalError", "InterfaceError")
+    )
+    if unreachable or state.startswith("08") or state in AWAY:
+        return Trouble(f"{where}: the database cannot be reached ({text})", True, "unreachable")
+    if state == READ_ONLY:
+        return Trouble(
+            f"{where}: the database takes no writes ({text}): a standby, or a server in "
+            "recovery; waiting for it to become the primary",
+            passing=True,
+            state="read-only",
+        )
+    if state in CONFLICT:
+        return Trouble(f"{where}: a transaction met another daemon's ({text})", True, "conflict")
     return None
 
 
@@ -92,8 +137,10 @@ def _where(url: str) -> str:
 def make_engine(url: str, *, readonly: bool = False, busy_timeout: float = BUSY_TIMEOUT) -> Engine:
     """Given a SQLAlchemy URL, return an engine configured for a shared job table."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)  # readers there take no write locks
+    if parsed.get_backend_name() != "sqlite":  # readers there take no write locks
+        given = set(parsed.query)
+        connect = {k: v for k, v in SERVER_CONNECT.items() if k not in given}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect)
     if parsed.database and parsed.database != ":memory:" and not readonly:
         _create_private(Path(parsed.database).expanduser())
     engine = create_engine(url, connect_args={"timeout": busy_timeout})
@@ -268,6 +315,19 @@ def clock_for(engine: Engine) -> Clock:
     if engine.dialect.name == "postgresql":
         return DatabaseClock(engine)
     return utcnow
+
+
+def server_uptime(engine: Engine) -> float | None:
+    """Given an engine, how long its database server has run, in seconds (None: SQLite,
+    a file, not a server). After a restart (an upgrade, a failover) every daemon's leases
+    have lapsed at once: none may take another's work back before it had a lease to renew."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as connection:
+        up = connection.execute(
+            text("SELECT extract(epoch FROM now() - pg_postmaster_start_time())")
+        ).scalar_one()
+    return float(up)
 
 
 def current_revision(engine: Engine) -> str | None:

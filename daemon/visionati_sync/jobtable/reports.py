@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, func, select
 from ..ledger import Charge
 from ..records import VISIBLE_STATES, JobRow, Scope, State, local_midnight, shown
 from .base import TablePart, dialect_insert
-from .schema import OUTSTANDING, SENDING, ApiRequest, DaemonState, Job, Result
+from .schema import OUTSTANDING, SENDING, ApiRequest, DaemonState, Job, Result, WorkerLease
 
 
 class KnownFile(NamedTuple):
@@ -234,25 +234,13 @@ class Reports(TablePart):
             ).scalar_one_or_none()
         return None if raw is None else json.loads(raw)
 
-    def beat(self, worker: str, kind: str, since: datetime) -> None:
-        """Given a running daemon (or scan), say it is alive, for `status`."""
-        self.put_state(DAEMON + worker, {"kind": kind, "since": since.isoformat()})
-
-    def gone(self, worker: str) -> None:
-        """Given a process that stopped, forget its heartbeat and its pause."""
-        self.put_state(DAEMON + worker, None)
-        self.put_state(PAUSED + worker, None)
-
     def daemons(self) -> list[dict[str, Any]]:
-        """The daemons and scans that said they run, how long since each last did, and what
-        each holds: requests with the API it sent, files it is uploading."""
+        """The daemons and scans that said they run (``workers``): whether their heartbeat
+        lease is live, how long since each last beat, and what each holds (requests with
+        the API it sent, files it is uploading)."""
         now = self.clock()
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(DaemonState.key, DaemonState.value, DaemonState.updated_at)
-                .where(DaemonState.key.startswith(DAEMON))
-                .order_by(DaemonState.key)
-            ).all()
+            workers = conn.execute(select(WorkerLease).order_by(WorkerLease.started_at)).all()
             requests = dict(
                 conn.execute(
                     select(ApiRequest.sent_by, func.count())
@@ -267,16 +255,16 @@ class Reports(TablePart):
                     .group_by(Job.locked_by)
                 ).all()
             )
-        found = []
-        for key, value, heard in rows:
-            worker = key.removeprefix(DAEMON)
-            found.append(
-                {"worker": worker, **json.loads(value),
-                 "last_heard_seconds": round((now - heard).total_seconds(), 1),
-                 "requests_in_flight": requests.get(worker, 0),
-                 "files_claimed": claimed.get(worker, 0)}
-            )  # fmt: skip
-        return found
+        return [
+            {
+                "worker": w.id, "host": w.host, "pid": w.pid, "kind": w.kind,
+                "since": w.started_at.isoformat(), "alive": w.lease_until >= now,
+                "last_heard_seconds": round((now - w.heard_at).total_seconds(), 1),
+                "requests_in_flight": requests.get(w.id, 0),
+                "files_claimed": claimed.get(w.id, 0),
+            }
+            for w in workers
+        ]  # fmt: skip
 
     def _job_row(self, job: Any) -> JobRow:
         """Given a row of the jobs table, return it as users see it (internal states
@@ -315,8 +303,7 @@ class Reports(TablePart):
 # what a request the API took costs: what it was charged, or until then the price table's
 # estimate (status, costs and the budget all count it so)
 SPENT = func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0)
-PAUSED = "paused:"  # + host:pid: why that process's uploads are paused
-DAEMON = "daemon:"  # + host:pid: a running daemon's heartbeat
+PAUSED = "paused:"  # + a worker's id: why that process's uploads are paused
 FLEET_PAUSE = "fleet-pause"  # a pause every daemon on the table takes (a key, credits)
 
 

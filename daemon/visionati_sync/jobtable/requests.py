@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from ..options import RequestOptions
 from ..records import OutstandingRequest, State, Upload
 from . import transitions as t
-from .base import TablePart, insert_missing, serialise
+from .base import TablePart, dialect_insert, insert_missing, serialise
 from .reports import committed_since
 from .schema import OUTSTANDING, SENDING, ApiRequest, Job, Result
 
@@ -94,14 +94,10 @@ class Requests(TablePart):
                 ).scalars()
             )
 
-    def adopt(self, alive: Callable[[str], bool]) -> int:
-        """Given a test of whether a daemon still runs, count the outstanding requests of
-        those that do not (or of an older version) in this daemon's in-flight cap."""
+    def adopt(self, gone: Sequence[str]) -> int:
+        """Given workers that are gone, count their outstanding requests (and an older
+        version's) in this daemon's in-flight cap."""
         with self.engine.begin() as conn:
-            senders = conn.execute(
-                select(ApiRequest.sent_by).where(ApiRequest.status.in_(OUTSTANDING)).distinct()
-            ).scalars()
-            gone = [s for s in senders if s is not None and s != self.worker and not alive(s)]
             return int(
                 conn.execute(
                     update(ApiRequest)
@@ -184,22 +180,30 @@ class Requests(TablePart):
         credits_estimated: int | None = None,
         riders: Sequence[Upload] = (),
         reservation: str | None = None,
-    ) -> None:
+    ) -> bool:
         """Given the API's answer to an upload, record the request (in place of its
         ``reservation``), its files, and the files with the same bytes that wait for its
-        result (``riders``), together. Files whose claim this daemon lost meanwhile are left
-        to the daemon that holds them."""
+        result (``riders``), together. Recorded once: again (a journal replayed after a
+        crash that followed the first) does nothing; returns whether it recorded now.
+
+        A file whose claim this daemon lost meanwhile (an outage longer than the lease) is
+        attached all the same where it still waits to go (pending, or claimed by a daemon
+        that has not sent it) with the bytes that were sent: the API has them and their
+        credits, so they are never paid for twice. One another daemon has sent since is
+        left to it."""
         now = self.clock()
         with self.engine.begin() as conn:
-            if reservation is not None:
-                conn.execute(delete(ApiRequest).where(ApiRequest.id == reservation))
+            if conn.execute(select(ApiRequest.id).where(ApiRequest.id == request_id)).first():
+                return False
             folders = conn.execute(  # where its credits go, for the ledger (`costs`)
                 select(Job.folder, func.count())
                 .where(Job.id.in_([u.job_id for u in uploads]))
                 .group_by(Job.folder)
             ).all()
-            conn.execute(
-                insert(ApiRequest).values(
+            # once, even when two record it at the same moment (two replays of a journal)
+            recorded = conn.execute(
+                dialect_insert(conn)(ApiRequest)
+                .values(
                     id=request_id,
                     response_uri=response_uri,
                     status="queued",
@@ -213,14 +217,24 @@ class Requests(TablePart):
                     sent_by=self.worker,
                     folders_json=json.dumps({folder: n for folder, n in sorted(folders)}),
                 )
-            )
+                .on_conflict_do_nothing(index_elements=[ApiRequest.id])
+            ).rowcount
+            if not recorded:
+                return False
+            if reservation is not None:
+                conn.execute(delete(ApiRequest).where(ApiRequest.id == reservation))
             named = _SENT | {"upload_name": bindparam("upload_name")}
-            t.apply(
-                conn, t.SUBMIT, t.submitted(now, request_id) | named,
-                Job.id == bindparam("job_id"), Job.locked_by == self.worker,
-                many=[_sent(u) | {"upload_name": u.upload_name} for u in uploads],
-            )  # fmt: skip
+            values = t.submitted(now, request_id) | named
+            each = [_sent(u) | {"upload_name": u.upload_name} for u in uploads]
+            mine = (Job.id == bindparam("job_id"), Job.locked_by == self.worker)
+            t.apply(conn, t.SUBMIT, values, *mine, many=each)
+            moved = set(conn.execute(select(Job.id).where(Job.request_id == request_id)).scalars())
+            lost = [params for params in each if params["job_id"] not in moved]
+            if lost:  # as sent: the same size and mtime
+                as_sent = (Job.size == bindparam("file_size"), Job.mtime_ns == bindparam("mtime"))
+                t.apply(conn, t.ATTACH, values, Job.id == bindparam("job_id"), *as_sent, many=lost)
             _ride(conn, riders, request_id, now, self.worker)
+        return True
 
     def due(self, limit: int = 100, others_late_by: float = 0.0) -> list[OutstandingRequest]:
         """Take the outstanding requests whose next poll is due, for this daemon to poll

@@ -188,3 +188,19 @@ class DaemonState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkerLease(Base):
+    """A running daemon or scan (a worker: one process start, by a random id) and its
+    heartbeat lease: alive while ``lease_until`` (the database's clock) is ahead, renewed
+    every third of ``database.lease_seconds``. Host and pid are for people only."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # run or scan
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heard_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -49,6 +49,9 @@ ORPHANED = _t("orphaned", {C}, P)
 NOT_SENT = _t("not sent", {C}, F, K)
 CACHED = _t("cached", {C}, W)
 SUBMIT = _t("submit", {C}, S)
+# its upload was answered while its claim lapsed (an outage longer than the lease): recorded
+# late, from the uploader's journal, it joins the request that carries its bytes
+ATTACH = _t("attach", {P, C}, S)
 RIDE = _t("ride", {C}, S)  # its bytes are in a request already: it waits for that result
 STRANDED = _t("stranded", {S}, P)  # its request ended without it (an older version's race)
 TRY_AGAIN = _t("try again", {C, S}, P, F)
@@ -65,7 +68,8 @@ APPLY = _t("apply", {R}, W)  # the user approved it: written, by whoever takes t
 UNTAG = _t("untag", {P, C, S, W, D, F, K, R}, U)  # our sidecars taken back; left alone
 
 TRANSITIONS = (
-    REQUEUE, RETAG, RETRY, CLAIM, RELEASE, ORPHANED, NOT_SENT, CACHED, SUBMIT, RIDE, STRANDED,
+    REQUEUE, RETAG, RETRY, CLAIM, RELEASE, ORPHANED, NOT_SENT, CACHED, SUBMIT, ATTACH, RIDE,
+    STRANDED,
     TRY_AGAIN, ANSWERED, UNANSWERED, WRITTEN, CHANGED, WRITE_FAILED, WRITE_LATER, TAKE_WRITE,
     MOVED, REFRESH, HOLD, APPLY, UNTAG,
 )  # fmt: skip
