@@ -8,7 +8,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from support import Library, wait_until
+from support import EmulatorControl, Library, wait_until
 from visionati_sync.devtools import samples
 
 COMMANDS = [["status"], ["jobs"], ["estimate"], ["scan"], ["run"], ["retry", "--all"]]
@@ -69,15 +69,20 @@ def test_a_new_job_table_and_its_folder_are_private(tmp_path: Path, library: Lib
 def test_files_that_settle_while_the_table_is_locked_are_kept_until_it_is_back(
     library: Library,
 ) -> None:
-    library.configure(database={"busy_timeout": 0.5}, watch={"rescan_interval": 0})
+    library.configure(
+        database={"busy_timeout": 0.5}, watch={"rescan_interval": 0}, log_level="debug"
+    )
     with library.daemon() as daemon:
         wait_until(lambda: daemon.logged("watching folder"), 30)
         backup = sqlite3.connect(library.tmp / "state.db", isolation_level=None)
         backup.execute("BEGIN IMMEDIATE")  # another program holds the job table
         try:
             (library.photos / "during.jpg").write_bytes(samples.jpeg(1))
-            locked = "the job table is locked by another program"
-            wait_until(lambda: daemon.logged(locked, stage="settler"), 30)  # it settled
+            refused = "the job table refused; trying again"
+            wait_until(lambda: daemon.logged(refused, stage="settler"), 30)  # it settled
+            locked = "waiting for the job table: "
+            (said,) = daemon.logged(locked)  # once, whichever stage met it first
+            assert "the job table is locked by another program" in said["event"]
         finally:
             backup.execute("ROLLBACK")
             backup.close()
@@ -87,3 +92,34 @@ def test_files_that_settle_while_the_table_is_locked_are_kept_until_it_is_back(
     assert (library.photos / "during.jpg.xmp").exists()
     assert not daemon.logged("periodic rescan")  # not found again by a rescan: kept
     assert not [line for line in daemon.lines() if "Traceback" in str(line)]
+
+
+def test_polls_a_failed_step_had_taken_are_not_held_for_ever(
+    library: Library, control: EmulatorControl
+) -> None:
+    """The poller takes the requests that are due, then meets the job table locked while it
+    polls the first: its step fails. What it took is no longer renewed (it was, for as long
+    as the daemon ran: no daemon polled those requests again, their files stayed submitted
+    and a scan never ended); it lapses and is polled again."""
+    library.configure(
+        api={"batch_size": 4},
+        database={"busy_timeout": 0.5, "lease_seconds": 3},
+        log_level="debug",
+    )
+    control.settings(queued_polls=100_000)  # the API holds the requests
+    samples.write_library(library.photos, 12)
+    with library.daemon() as daemon:
+        library.wait_for("submitted", 12)
+        polls = len([e for e in control.log() if e.get("path", "").startswith("/api/response/")])
+        control.faults({"method": "GET", "path": "/api/response/", "delay": 2.0, "times": 1})
+        wait_until(lambda: [e for e in control.log() if e.get("fault")], 30, 0.05, "a slow poll")
+        backup = sqlite3.connect(library.tmp / "state.db", isolation_level=None)
+        backup.execute("BEGIN IMMEDIATE")  # the job table locked while that poll is slow
+        refused = "the job table refused; trying again"
+        wait_until(lambda: daemon.logged(refused, stage="poller"), 30, 0.1, "the poller failing")
+        backup.execute("ROLLBACK")
+        backup.close()
+        control.settings(queued_polls=0, processing_polls=0)  # the API has the answers
+        library.wait_for("done", 12, timeout=30)
+        assert len(control.log()) > polls and daemon.alive()
+        assert daemon.stop() == 0

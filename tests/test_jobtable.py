@@ -566,3 +566,44 @@ def test_taking_work_reads_the_queue_in_index_order_never_sorting_all_of_it(
             plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
             assert not any("TEMP B-TREE" in str(row[-1]) for row in plan), (statement, plan)
     table.close()
+
+
+def test_a_failed_step_gives_back_what_it_took_and_nothing_else_is_renewed(
+    table: JobTable,
+) -> None:
+    """What a stage's step takes is held while the step runs. A step that fails gives it
+    all back at once; what nothing holds any more (a step that could not give it back) is
+    not renewed, and lapses for any daemon to take."""
+    clock, (a, b) = fleet(table, 2)
+    a.queue.enqueue("/f", [seen(1), seen(2), seen(3), seen(4)])
+    with pytest.raises(RuntimeError), a.claims.holding() as step:
+        claimed = a.claims.claim(8)
+        step.take(jobs=[job.id for job in claimed])
+        raise RuntimeError("a bug midway through the batch")
+    assert table.reports.counts()["pending"] == 4  # all back in the queue, at once
+    first, second, third, fourth = a.claims.claim(8)
+    sent(a, first, "r1", "n.jpg", "sha1")
+    sent(a, second, "r2", "m.jpg", "sha2")
+    a.requests.complete("r1", 3, 97, {first.id: {"name": "n.jpg"}}, [], {},
+                        retry_delay=0, max_attempts=3)  # fmt: skip
+    with pytest.raises(RuntimeError), a.writes.holding() as step:
+        (task,) = a.writes.tasks()
+        step.take(jobs=[task.job_id])
+        due = a.requests.due()
+        step.take(requests=[request.id for request in due])
+        assert b.writes.tasks() == [] and b.requests.due(others_late_by=0) == []  # a's now
+        raise RuntimeError("a poll that raised")
+    assert [t.job_id for t in b.writes.tasks()] == [first.id]  # given back: anyone's
+    assert [r.id for r in b.requests.due(others_late_by=0)] == ["r2"]
+    # a step that could not give back what it took (the table away): nothing renews it
+    assert a.daemon.held.now() == ([], [])
+    assert a.claims.renew(*a.daemon.held.now()) == 0
+    with a.claims.holding() as step:
+        step.take(jobs=[third.id])  # a step at work holds its claim...
+        clock.advance(59)
+        assert a.claims.renew(*a.daemon.held.now()) == 1  # ...and it is renewed
+    clock.advance(2)
+    assert b.claims.take_back_lapsed() == 1  # the fourth, held by no step: it lapsed
+    assert table.reports.states([third.id, fourth.id]) == {
+        third.id: State.CLAIMED, fourth.id: State.PENDING,
+    }  # fmt: skip

@@ -274,10 +274,12 @@ class Service:
             self.failure = known.message
             self.halt()
             return AFTER_ERROR
+        rest = self.outage.rest(self.config.settings.database.lease_seconds)
         if self.outage.trouble(known.message, known.state):
             log.warning("waiting for the job table: " + known.message, stage=stage)
             self.announce.waiting(known.message)
-        return self.outage.rest(self.config.settings.database.lease_seconds)
+        log.debug("the job table refused; trying again", stage=stage, retry_in=round(rest, 1))
+        return rest
 
     def _shutdown(self) -> None:
         self.runner.shutdown(SHUTDOWN_GRACE)
