@@ -306,3 +306,25 @@ def test_a_card_imported_into_a_watched_folder_is_tagged_and_each_photograph_pai
     assert [h for e in control.uploads() for h in e["sha256"]].count(jpeg_hash) == 1
     raw = json.loads((photos / "IMG_0102.DNG.visionati.json").read_text())
     assert raw["upload"]["from"] == "pair" and raw["upload"]["sha256"] == jpeg_hash
+
+
+@pytest.mark.slow
+@needs_samples
+def test_a_raw_asked_again_goes_once_as_its_jpeg_and_the_scan_ends(
+    library: Library, control: EmulatorControl
+) -> None:
+    """A RAW sharing its JPEG's result streams the JPEG: the check that the file sent is
+    the file prepared once compared the JPEG's bytes with the RAW's hash, so every batch
+    with such a RAW was put back as "changed", and `scan --refresh` of the RAW never ended."""
+    raw = library.photos / "IMG_0007.dng"
+    shutil.copyfile(media.sample("canon_eos_6d.dng"), raw)
+    jpeg = media.jpeg(library.photos / "IMG_0007.jpg", 1224, 816)
+    old = time.time() - 3600  # a backfill: the pair has been there a while
+    for path in (raw, jpeg):
+        os.utime(path, (old, old))
+    assert library.cli("scan").returncode == 0
+    assert len(control.uploads()) == 1  # the photograph, once
+    result = library.cli("scan", "--refresh", str(raw), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "a file changed while being read" not in result.stderr
+    assert [u["sha256"] for u in control.uploads()[1:]] == [[media.sha256(jpeg)]]

@@ -379,7 +379,7 @@ class Submitter:
             return problem.reason
         changed = [
             j for j, p in ready
-            if p.parts[0].data is None and sent.get(p.parts[0].path) != p.file_sha256
+            if any(part.data is None and sent.get(part.path) != part.sha256 for part in p.parts)
         ]  # fmt: skip
         if changed:
             for job in changed:

@@ -47,12 +47,14 @@ __all__ = [
 @dataclass(frozen=True)
 class Part:
     """One image or video of a request: ``data`` in memory, or ``None`` for the file at
-    ``path`` itself, streamed."""
+    ``path`` itself, streamed, which must still hash to ``sha256`` when it is (a paired
+    RAW streams its JPEG: the JPEG's hash, not the RAW's)."""
 
     suffix: str  # added to the upload name's stem: "" or "~f2" (a video's second frame)
     extension: str  # of what is sent: ".jpg" for a JPEG made here, else the file's own
     path: str
     data: bytes | None = None
+    sha256: str | None = None  # of the file at ``path``, for a part streamed from it
 
 
 @dataclass(frozen=True)
@@ -336,7 +338,7 @@ def _original(hashed: Hashed, ext: str, extra: dict[str, Any]) -> Prepared:
             "bytes": hashed.size, "sha256": hashed.sha256}  # fmt: skip
     return Prepared(
         hashed.path, hashed.size, hashed.mtime_ns, hashed.sha256, hashed.sha256,
-        hashed.format, (Part("", ext, hashed.path),), sent,
+        hashed.format, (Part("", ext, hashed.path, sha256=hashed.sha256),), sent,
     )  # fmt: skip
 
 
