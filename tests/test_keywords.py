@@ -5,6 +5,7 @@ each sidecar as exiftool read it before."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,40 @@ def test_sidecars_written_before_keyword_paths_are_retagged_and_untagged(tmp_pat
     assert as_list(tags["XMP-dc:Subject"]) == ["family"]
     assert as_list(tags["XMP-lr:HierarchicalSubject"]) == ["family"]
     assert not [tag for tag in tags if tag.startswith("XMP-vsync:")]
+
+
+def test_a_flat_keyword_the_user_s_own_path_implies_stays_through_untag_and_retag(
+    tmp_path: Path,
+) -> None:
+    """We tagged ``dog``; the user then filed the photo under ``Pets|dog`` (Lightroom keeps
+    the leaf in dc:subject too, where ours already was). Taking ours back, or tagging again,
+    must leave the user's ``dog`` where their path implies it."""
+    keywords = KeywordRules(root="Visionati")
+    ours = XmpResult("IMG_1.jpg", "req-1", WHEN, tuple(choose(asset(dog=0.99), keywords)))
+    assert ours.keywords == (("Visionati", "dog"),)
+    first = merge(None, ours, XmpSettings()).decode()
+    users = first.replace(  # the first of each: the lists, not our record
+        "<rdf:li>Visionati|dog</rdf:li>",
+        "<rdf:li>Visionati|dog</rdf:li><rdf:li>Pets|dog</rdf:li>",
+        1,
+    ).replace(
+        "<rdf:li>Visionati/dog</rdf:li>",
+        "<rdf:li>Visionati/dog</rdf:li><rdf:li>Pets/dog</rdf:li>",
+        1,
+    )
+    assert users.count("Pets") == 2  # the user's path, in each hierarchical list
+
+    def read(content: bytes, name: str) -> dict[str, list[str]]:
+        path = write(tmp_path, name, content)
+        tags = exiftool(path)[path]
+        return {tag: as_list(tags.get(tag)) for tag in KEYWORD_TAGS if tags.get(tag)}
+
+    taken_back = unmerge(users.encode())
+    assert taken_back is not None
+    assert read(taken_back, "untagged.xmp") == {
+        "XMP-dc:Subject": ["dog"],
+        "XMP-lr:HierarchicalSubject": ["Pets|dog"],
+        "XMP-digiKam:TagsList": ["Pets/dog"],
+    }
+    again = merge(users.encode(), replace(ours, request_id="req-2"), XmpSettings())
+    assert read(again, "retagged.xmp")["XMP-dc:Subject"] == ["dog"]

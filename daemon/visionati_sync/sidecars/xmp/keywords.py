@@ -117,14 +117,28 @@ def remove_keywords(editor: Editor, ours: Sequence[Keyword], created: Iterable[s
 def _users(
     editor: Editor, present: Sequence[KeywordProperty], ours: Sequence[Keyword]
 ) -> dict[KeywordProperty, list[str]]:
-    """Each present property's values that are not ours."""
-    users: dict[KeywordProperty, list[str]] = {}
+    """Each present property's values that are not ours. A flat keyword that is also the
+    leaf of one of the user's own paths is the user's, whoever wrote it first: we tagged
+    ``dog``, the user filed the photo under ``Pets|dog``, and their ``dog`` in dc:subject
+    stays when ours goes."""
+    found = {prop: [v for v in _values(editor, prop) if v] for prop in present}
+    users = {
+        prop: [v for v in values if v not in {prop.value(k) for k in ours}]
+        for prop, values in found.items()
+    }
+    implied = _casefolded(
+        prop.leaf(v) for prop, values in users.items() if prop.separator for v in values
+    )
     for prop in present:
-        values = {prop.value(k) for k in ours}
-        found = editor.find(prop.tag)
-        assert found is not None
-        users[prop] = [v for v in found.values() if v and v not in values]
+        if prop.separator is None:
+            users[prop] = [v for v in found[prop] if v in users[prop] or v.casefold() in implied]
     return users
+
+
+def _values(editor: Editor, prop: KeywordProperty) -> list[str]:
+    found = editor.find(prop.tag)
+    assert found is not None
+    return list(found.values())
 
 
 def _casefolded(values: Iterable[str]) -> set[str]:
