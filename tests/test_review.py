@@ -17,7 +17,7 @@ from visionati_sync.gate import Gate
 from visionati_sync.jobtable import JobTable
 from visionati_sync.options import RequestOptions
 from visionati_sync.policy import Pause, PauseKind
-from visionati_sync.records import FileSeen, State, Upload
+from visionati_sync.records import FileSeen, Scope, State, Upload
 from visionati_sync.scanner import walk_folders
 from visionati_sync.selection import Selector
 from visionati_sync.writer import Writer
@@ -116,3 +116,22 @@ def test_scan_of_a_file_that_vanishes_as_it_is_named_walks_nothing(
     # the file is there when `scan PATH` checks it, and gone when the walk looks at it
     monkeypatch.setattr(os.path, "isfile", lambda path: str(path) == str(gone))
     assert list(walk_folders(tmp_path, True, Selector(), start="gone.jpg")) == []
+
+
+def test_a_write_taken_before_an_untag_puts_nothing_back(tmp_path: Path, table: JobTable) -> None:
+    """The writer took a photo's write; the user untagged it before the rename. Our
+    keywords must not come back in a sidecar under an untagged job: the writer asks, just
+    before it renames, whether the write is still its own."""
+    photos = tmp_path / "photos"
+    (image,) = queued(table, photos, "IMG_1.jpg")
+    (job,) = table.claims.claim(1)
+    upload = Upload(job.id, "v1.jpg", "sha-1", job.size, job.mtime_ns)
+    table.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
+    asset = {"name": "v1.jpg", "tags": {"dog": [{"score": 0.99}]}}
+    table.requests.complete("r1", 1, 99, {job.id: asset}, [], {}, retry_delay=0, max_attempts=3)
+    writer = Writer(table.writes, SidecarSettings())
+    (task,) = table.writes.tasks()  # the writer's step has taken it...
+    assert table.queue.untag([Scope(str(photos))])[0] == 1  # ...the user untags it...
+    writer.write([task])  # ...and the writer goes on
+    assert sorted(p.name for p in photos.iterdir()) == [image.name]  # no sidecar of ours
+    assert table.reports.states([job.id]) == {job.id: State.UNTAGGED}

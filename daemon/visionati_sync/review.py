@@ -87,7 +87,7 @@ class Applied:
 
 
 def apply(table: JobTable, config: Config, scopes: Sequence[Scope]) -> Applied:
-    """Given where to apply (none: everywhere), write every waiting result's sidecars now."""
+    """Given where to apply (none: nothing), write every waiting result's sidecars now."""
     ids = table.writes.approve(scopes)
     writer = Writer(
         table.writes, config.settings.sidecars, config.settings.api.backoff(),

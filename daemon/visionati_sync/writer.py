@@ -11,6 +11,7 @@ has not applied is set aside for `apply` instead (``Writes.hold``), its sidecars
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from structlog.contextvars import bound_contextvars
 
@@ -72,10 +73,21 @@ class Writer:
                     self._failed(task, exc)
                     continue
                 planned.append((task, plans))
-        outcomes = batch.commit()
+        ours: set[int] = set()
+
+        def still() -> set[Path]:
+            """Just before renaming: the writes still this process's to make (a job
+            untagged, or taken by another daemon after a stall, is not)."""
+            ours.update(task.job_id for task in self.writes.mine([t.job_id for t, _ in planned]))
+            return {plan.path for task, plans in planned if task.job_id in ours for plan in plans}
+
+        outcomes = batch.commit(still)
         done = []
         for task, plans in planned:
             with bound_contextvars(job_id=task.job_id, path=task.path):
+                if task.job_id not in ours:
+                    log.info("not written: the job is no longer this daemon's to write")
+                    continue
                 errors = [outcomes.get(p.path) for p in plans if outcomes.get(p.path)]
                 if errors:  # someone wrote a sidecar meanwhile: once more, on its own
                     try:

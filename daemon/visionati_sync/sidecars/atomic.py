@@ -247,6 +247,9 @@ class _Staged:
     expected: Snapshot | None
 
 
+WITHDRAWN = SidecarError("the write is no longer this process's to make; nothing was put in place")
+
+
 class WriteBatch:
     """Atomic replacements of many files, made durable together."""
 
@@ -271,9 +274,14 @@ class WriteBatch:
             del self._staged[before:]
             raise
 
-    def commit(self) -> dict[Path, SidecarError | None]:
-        """Make every staged file durable, rename each into place (unless its target changed
-        meanwhile), sync the folders; return each target's outcome."""
+    def commit(
+        self, still: Callable[[], set[Path]] | None = None
+    ) -> dict[Path, SidecarError | None]:
+        """Make every staged file durable, then, if ``still`` says which targets may still
+        be written (asked once, just before renaming: the job may have been untagged, or
+        taken by another daemon, meanwhile), rename each into place (unless its target
+        changed meanwhile), sync the folders; return each target's outcome (``WITHDRAWN``
+        for a write ``still`` left out: nothing of it was put in place)."""
         staged, self._staged = self._staged, []
         outcomes: dict[Path, SidecarError | None] = {}
         try:
@@ -285,6 +293,11 @@ class WriteBatch:
                     f"{item.path}: cannot write: {exc.strerror}", transient=True
                 )
             return outcomes
+        allowed = still() if still is not None else {item.path for item in staged}
+        for item in [item for item in staged if item.path not in allowed]:
+            _unlink(item.tmp_name)
+            outcomes[item.path] = WITHDRAWN
+        staged = [item for item in staged if item.path in allowed]
         for item in staged:
             try:
                 _install(item.tmp_name, item.path, item.expected)
