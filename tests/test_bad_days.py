@@ -123,3 +123,33 @@ def test_polls_a_failed_step_had_taken_are_not_held_for_ever(
         library.wait_for("done", 12, timeout=30)
         assert len(control.log()) > polls and daemon.alive()
         assert daemon.stop() == 0
+
+
+def test_a_job_table_damaged_in_its_middle_is_one_line_for_every_command(
+    library: Library,
+) -> None:
+    """The damage found not at open (the header is whole) but by a query: still one line
+    naming the file and what to do, never a traceback."""
+    samples.write_library(library.photos, 100)
+    assert library.cli("scan").returncode == 0
+    database = library.tmp / "state.db"
+    with sqlite3.connect(database) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    assert pages > 8
+    with database.open("r+b") as handle:  # the second half: its schema and revision whole
+        for page in range(pages // 2, pages):
+            handle.seek(page * page_size)
+            handle.write(bytes([0xA5]) * page_size)
+    damaged = database.read_bytes()
+    for command in [["status"], ["jobs"], ["costs"], ["estimate"], ["scan"], ["run"]]:
+        result = library.cli(*command, timeout=60)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "Traceback" not in result.stderr, command
+        assert f"{database}: the job table is damaged" in result.stderr, command
+        assert "`visionati-sync db check` says more" in result.stderr, command
+        if command[0] in ("status", "jobs", "costs", "estimate"):  # they only read
+            assert database.read_bytes() == damaged, command
+    check = library.cli("db", "check")
+    assert check.returncode == 1 and check.stdout

@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
@@ -44,6 +44,7 @@ def _load(
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(EXIT_CONFIG)
+    ctx.obj["loaded"] = config  # for what the job table's trouble says (``Commands``)
     if not logs:
         for warning in config.warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -67,7 +68,34 @@ config_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """The command group. Trouble with the job table met anywhere in a command (a damaged
+    page found by a query, not only at open; the server gone) is one line naming the table
+    and what to do, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            said = _database_trouble(ctx, exc)
+            if said is None:
+                raise
+            click.echo(f"error: {said}", err=True)
+            ctx.exit(EXIT_CONFIG)
+
+
+def _database_trouble(ctx: click.Context, exc: Exception) -> str | None:
+    """What an error from the job table means, in one line (None: not one of those)."""
+    config = (ctx.obj or {}).get("loaded")
+    if "sqlalchemy" not in sys.modules or config is None:
+        return None
+    from .jobtable.engine import trouble
+
+    known = trouble(exc, config.database_url())
+    return None if known is None else known.message
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="visionati-sync")
 @config_option
 @click.pass_context
