@@ -29,6 +29,7 @@ UNREADABLE = {
     "exiftool/Nikon.nef": "no preview and no image data",
     "exiftool/QuickTime.heic": "not a readable HEIF",
     "exiv2/issue_857_poc.raf": "not an image, RAW or video of a known format",
+    "cut-off.heic": "its image data is cut short",  # libheif would paint the rest green
 }
 
 
@@ -193,10 +194,16 @@ def test_a_scan_of_the_real_samples_tags_every_readable_file(
     library: Library, control: EmulatorControl
 ) -> None:
     copies = media.copy_samples(library.photos)
+    cut = library.photos / "cut-off.heic"  # an iPhone photo copied half-way: the tiles of
+    cut.write_bytes(media.sample("iphone_7.heic").read_bytes()[:400_000])  # its bottom gone
+    copies["cut-off.heic"] = cut
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in copies.values()}
     library.configure(upload={"max_edge": 1024})  # smaller than some originals here
+    estimated = library.json("estimate")  # before anything is known: from the files alone
     result = library.cli("scan", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert sum(entry["credits"] for entry in control.uploads()) == estimated["credits"]
+    assert estimated["skipped"] == len(UNREADABLE)
     jobs = library.jobs()
     for original, copy in copies.items():
         job = jobs[copy.name]

@@ -30,7 +30,15 @@ from .jobtable.reports import KnownFile
 from .jobtable.transitions import REFRESH  # what `scan --refresh` asks again
 from .options import RequestOptions
 from .records import FileSeen, Scope, State
-from .renditions import FileProblem, Plan, RenditionSettings, content_key, hash_file, plan_file
+from .renditions import (
+    FileProblem,
+    Plan,
+    RenditionSettings,
+    content_key,
+    hash_file,
+    plan_file,
+    unreadable,
+)
 from .renditions import rendering as rendering_of
 from .scanner import walk_folder
 from .selection import Selector
@@ -230,6 +238,8 @@ def _images(
     try:
         decided = plan_file(path, settings)
     except FileProblem:
+        return None, None
+    if unreadable(path, decided) is not None:  # as the scan finds it, without decoding
         return None, None
     if decided.how == "pair" and decided.pair is not None:
         if decided.pair in eligible:

@@ -34,13 +34,14 @@ from typing import Any
 from .. import formats, tools
 from ..formats import Format, Kind
 from .base import CHUNK, FileProblem, RenditionSettings, bomb_reason, open_regular
+from .heif import heif_problem
 from .images import convert, encode, first_line, load_buffer, vips
-from .raw import raw_rendition
+from .raw import raw_problem, raw_rendition
 
 __all__ = [
     "CHUNK", "FileProblem", "Part", "Plan", "Prepared", "RenditionSettings", "content_key",
     "convert", "hash_file", "open_regular", "plan", "plan_file", "prepare", "raw_rendition",
-    "rendering",
+    "rendering", "unreadable",
 ]  # fmt: skip
 
 
@@ -375,6 +376,21 @@ def _sent(source: str, fmt: str, data: bytes, width: int, height: int) -> dict[s
 
 
 # -- estimate --------------------------------------------------------------------------------
+
+
+def unreadable(path: str, decided: Plan) -> str | None:
+    """Given a file and how it would go, why the scan will find nothing it can send, as far
+    as that can be told without decoding (a RAW with no preview and no image data, a HEIF
+    cut short or holding a stub), or None. `estimate` asks, so that it prices what the
+    scan pays for."""
+    if decided.how == "raw":
+        return raw_problem(path)
+    if decided.how == "converted" and decided.format.name in ("heif", "avif"):
+        problem = heif_problem(path)
+        return (
+            None if problem is None else f"not a readable {decided.format.name.upper()}: {problem}"
+        )
+    return None
 
 
 def plan_file(path: str, settings: RenditionSettings) -> Plan:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..formats import Format
 from .base import FileProblem, RenditionSettings, open_regular, refuse_bomb
+from .heif import heif_problem
 
 _ROTATIONS = {3: "d180", 6: "d90", 8: "d270"}  # EXIF orientation → clockwise turn
 # EXIF orientation → Pillow's Image.Transpose value, as ImageOps.exif_transpose maps them
@@ -23,6 +24,8 @@ VIPS_LOADS = frozenset({"jpeg", "png", "gif", "webp", "tiff", "avif"})
 
 def convert(path: str, found: Format, settings: RenditionSettings) -> tuple[bytes, int, int]:
     """Given an image file, return it as an upright sRGB JPEG within ``max_edge``."""
+    if found.name in ("heif", "avif") and (problem := heif_problem(path)):
+        raise FileProblem("skipped", f"not a readable {found.name.upper()}: {problem}")
     pyvips = vips()
     try:
         if found.name in VIPS_LOADS:

@@ -50,6 +50,27 @@ def raw_rendition(path: str, settings: RenditionSettings) -> tuple[bytes, int, i
     )
 
 
+def raw_problem(path: str) -> str | None:
+    """Given a RAW, why the scan would find nothing to send for it (no preview LibRaw or
+    exiftool can read, and no image data LibRaw can unpack), or None; never demosaicing:
+    `estimate` asks, to price what the scan will pay for."""
+    import rawpy
+
+    previews, _, problems = _libraw_preview(path)
+    if previews:
+        return None
+    more, _, trouble = _exiftool_previews(path)
+    if more:
+        return None
+    try:
+        with rawpy.imread(path) as raw:
+            raw.raw_image_visible  # noqa: B018 (unpacking the data is the test)
+    except (rawpy.LibRawError, OSError, ValueError, MemoryError) as exc:
+        problems += [*trouble, f"LibRaw cannot demosaic it ({type(exc).__name__})"]
+        return "no preview and no image data could be read: " + "; ".join(problems)
+    return None
+
+
 def _large_enough(previews: list[_Preview], settings: RenditionSettings) -> list[_Preview]:
     return [p for p in previews if max(p.width, p.height) >= settings.min_preview_edge]
 
