@@ -124,6 +124,9 @@ class Submitter:
             served += len(ready) - len(left)
             ready = left
             ready = self._join_in_flight(options, ready)
+            # of a content's files, one whose own bytes go uploads it (a JPEG, not the RAW
+            # that shares its result and would send the JPEG's bytes under its own name)
+            ready = sorted(ready, key=lambda item: not item[1].sends_itself)
             firsts, copies = policy.one_per_content([(item, item[1].content_key) for item in ready])
             firsts = self._writable(self._one_request(firsts))
             firsts, reservation = self._within_limits(options, firsts, holding)
@@ -275,8 +278,8 @@ class Submitter:
         ready = sorted(ready, key=lambda item: item[0].id)  # sent in the order polls read
         jobs = [job for job, _ in ready]
         parts = [(job, prepared, part) for job, prepared in ready for part in prepared.parts]
-        names = request_names(
-            [(PurePosixPath(job.relpath).name, part, p.format.name) for job, p, part in parts],
+        names = request_names(  # named for the file whose bytes go (a paired RAW: its JPEG)
+            [(PurePosixPath(part.path).name, part, p.format.name) for _, p, part in parts],
             real=self.send_file_names,
         )
         named = [(name, part) for name, (_, _, part) in zip(names, parts, strict=True)]

@@ -74,6 +74,11 @@ class Prepared:
     images: int = 1  # what the API charges for: images, or a video's frames
 
     @property
+    def sends_itself(self) -> bool:
+        """Whether what goes is made from this file (not a RAW's JPEG pair)."""
+        return all(part.path == self.path for part in self.parts)
+
+    @property
     def bytes_sent(self) -> int:
         return sum(self.size if p.data is None else len(p.data) for p in self.parts)
 
