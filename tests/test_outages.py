@@ -107,12 +107,25 @@ def test_a_daemon_started_while_its_database_is_down_waits_for_it_then_tags(
         time.sleep(3.2)  # a sign of life every half second (WATCHDOG_USEC / 2): waiting
         assert len(notify.with_key("WATCHDOG", since)) >= 4  # is not hanging
         assert daemon.alive() and len(daemon.logged("waiting for the job table")) == 1
+        status = library.cli("status")  # the user asks meanwhile: one line, what and where
+        assert status.returncode == 2 and "the database cannot be reached" in status.stderr
+        assert "Traceback" not in status.stderr
         server.resume()
         samples.write_library(library.photos, 3)
         library.wait_for("done", 3, timeout=60)
         wait_until(lambda: any(s["STATUS"].startswith("3 done") for s in
                                notify.with_key("STATUS")), 30, 0.1, "STATUS: 3 done")  # fmt: skip
         assert daemon.logged("the job table is back")
+        server.halt()  # and again while it runs: said, and the watchdog still fed
+        since = notify.now()
+        wait_until(lambda: any(s["STATUS"].startswith("waiting for the job table") for s in
+                               notify.with_key("STATUS", since)), 30, 0.1, "STATUS: waiting")  # fmt: skip
+        since = notify.now()
+        time.sleep(2.2)  # a sign of life every half second: waiting is not hanging
+        assert len(notify.with_key("WATCHDOG", since)) >= 3
+        server.resume()
+        samples.write_library(library.photos, 2, start=3)
+        library.wait_for("done", 5, timeout=60)
         assert daemon.stop() == 0
 
 
