@@ -19,7 +19,8 @@ from media import needs_samples
 from readers import as_list, exiftool
 from support import EmulatorControl, Library, wait_until
 from visionati_sync import formats
-from visionati_sync.renditions import FileProblem, RenditionSettings, prepare
+from visionati_sync.renditions import FileProblem, RenditionSettings, plan_file, prepare, unreadable
+from visionati_sync.renditions.heif import heif_problem
 
 SENDABLE = {"jpeg", "png", "gif", "webp", "bmp", "mp4", "mov", "avi", "mkv", "webm"}
 # samples no decoder can make anything of: stripped RAWs, a cut-off HEIC, a fuzzing case
@@ -335,3 +336,25 @@ def test_a_raw_asked_again_goes_once_as_its_jpeg_and_the_scan_ends(
     assert result.returncode == 0, result.stderr
     assert "a file changed while being read" not in result.stderr
     assert [u["sha256"] for u in control.uploads()[1:]] == [[media.sha256(jpeg)]]
+
+
+def test_a_heic_cut_short_is_found_from_its_boxes_and_never_sent(tmp_path: Path) -> None:
+    """libheif decodes a HEIC whose data was cut off (a copy that stopped half-way),
+    painting what is missing: it is refused before it is decoded, and the estimate, which
+    decodes nothing, finds it the same way."""
+    whole = media.heic(tmp_path / "IMG_0001.HEIC")
+    data = whole.read_bytes()
+    cut = tmp_path / "IMG_0002.HEIC"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    stub = tmp_path / "IMG_0003.HEIC"  # its image data a stub: 18 bytes, as in exiftool's
+    start = data.rindex(b"mdat") + 4  # sample; the NAL units in it do not add up
+    stub.write_bytes(data[:start] + bytes([0, 0, 0, 99]) + data[start + 4 : start + 18])
+    assert heif_problem(str(whole)) is None
+    assert "cut short" in (heif_problem(str(cut)) or "")
+    assert prepare(str(whole), RenditionSettings()).sent["from"] == "converted"
+    for broken in (cut, stub):
+        with pytest.raises(FileProblem) as caught:
+            prepare(str(broken), RenditionSettings())
+        assert caught.value.kind == "skipped" and "not a readable HEIF" in caught.value.reason
+        decided = plan_file(str(broken), RenditionSettings())
+        assert "not a readable HEIF" in (unreadable(str(broken), decided) or "")

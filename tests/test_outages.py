@@ -118,8 +118,12 @@ def test_a_daemon_started_while_its_database_is_down_waits_for_it_then_tags(
         assert daemon.logged("the job table is back")
         server.halt()  # and again while it runs: said, and the watchdog still fed
         since = notify.now()
-        wait_until(lambda: any(s["STATUS"].startswith("waiting for the job table") for s in
-                               notify.with_key("STATUS", since)), 30, 0.1, "STATUS: waiting")  # fmt: skip
+
+        def waiting() -> bool:
+            said = notify.with_key("STATUS", since)
+            return any(s["STATUS"].startswith("waiting for the job table") for s in said)
+
+        wait_until(waiting, 30, 0.1, "STATUS: waiting")
         since = notify.now()
         time.sleep(2.2)  # a sign of life every half second: waiting is not hanging
         assert len(notify.with_key("WATCHDOG", since)) >= 3

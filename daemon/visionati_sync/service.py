@@ -208,7 +208,14 @@ class Service:
         went back to the queue."""
         self.kind = kind
         if not self.presence.holding:
-            self.presence.hold(self.worker)
+            try:
+                self.presence.hold(self.worker)
+            except OSError as exc:  # a state directory this user may not write
+                log.warning(
+                    "cannot keep this daemon's lock file; a killed daemon's work comes back "
+                    "when its lease lapses, not at the next start",
+                    folder=str(self.presence.folder), error=exc.strerror or str(exc),
+                )  # fmt: skip
         self.table.workers.beat(self.worker, self.kind, self._since)
         return self._after_the_gone()
 
@@ -217,7 +224,10 @@ class Service:
         uploads their journals hold (the API took them: nothing is paid again), give back at
         once what they held rather than when their leases lapse, count their requests in
         flight in this daemon's cap, and forget them. Each step may be done again."""
-        gone = self.presence.gone()
+        try:
+            gone = self.presence.gone()
+        except OSError:  # said at start (recover): nothing of this machine's to take over
+            return 0
         replay(
             self.journal, self.table.requests, lambda worker: not self.presence.running(worker),
             retry_delay=self.config.settings.api.backoff().delay(1),

@@ -9,9 +9,11 @@ built from other items) is left to the decoder, as if readable.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from .base import open_regular
 
@@ -30,31 +32,54 @@ class _Items:
     unknown: bool = False  # something this reader does not follow
 
 
+META_MOST = 16 * 1024 * 1024  # a meta box larger than this is not one this reader follows
+
+
 def heif_problem(path: str) -> str | None:
     """Given a HEIF file, why its primary image cannot be made whole (its data runs past
     the end of the file: libheif would paint what is missing green; or it is not the HEVC
-    it claims to be), or None."""
+    it claims to be), or None. Reads the meta box and each NAL unit's length, not the
+    image data."""
     with open_regular(path) as handle:
-        data = handle.read()
-    try:
-        items = _items(data)
-    except (struct.error, ValueError, IndexError):
-        return None  # not a structure this reader follows: the decoder will say
-    if items.unknown or items.primary is None:
-        return None
-    for item in [items.primary, *items.tiles.get(items.primary, [])]:
-        kind = items.types.get(item)
-        if kind not in ("hvc1", "av01"):
-            continue
-        extents = items.extents.get(item)
-        if not extents:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            items = _items(_meta(handle, size))
+        except (struct.error, ValueError, IndexError):
+            return None  # not a structure this reader follows: the decoder will say
+        if items.unknown or items.primary is None:
             return None
-        if any(offset + length > len(data) for offset, length in extents):
-            return "its image data is cut short (the file ends before it does)"
-        stream = b"".join(data[offset : offset + length] for offset, length in extents)
-        if kind == "hvc1" and not _nal_units_fit(stream, items.nal_length):
-            return "its image data is not the HEVC it claims to be"
+        for item in [items.primary, *items.tiles.get(items.primary, [])]:
+            kind = items.types.get(item)
+            extents = items.extents.get(item)
+            if kind not in ("hvc1", "av01") or not extents:
+                continue
+            if any(offset + length > size for offset, length in extents):
+                return "its image data is cut short (the file ends before it does)"
+            if kind == "hvc1" and not _nal_units_fit(handle, extents, items.nal_length):
+                return "its image data is not the HEVC it claims to be"
     return None
+
+
+def _meta(handle: BinaryIO, size: int) -> bytes:
+    """The file's top-level meta box (header and all), found by walking the boxes."""
+    position = 0
+    while position + 8 <= size:
+        handle.seek(position)
+        header = handle.read(16)
+        length, kind = struct.unpack_from(">I4s", header)
+        if length == 1:
+            (length,) = struct.unpack_from(">Q", header, 8)
+        elif length == 0:
+            length = size - position
+        if length < 8:
+            raise ValueError("a box shorter than its header")
+        if kind == b"meta":
+            if length > META_MOST:
+                raise ValueError("a meta box too large to follow")
+            handle.seek(position)
+            return handle.read(length)
+        position += length
+    raise ValueError("no meta box")
 
 
 def _boxes(data: bytes, start: int, end: int) -> Iterator[Box]:
@@ -73,12 +98,13 @@ def _boxes(data: bytes, start: int, end: int) -> Iterator[Box]:
         position += size
 
 
-def _items(data: bytes) -> _Items:
+def _items(meta: bytes) -> _Items:
+    """What a meta box says of the items: their types, where their data is, the primary
+    one, a grid's tiles, the length of HEVC's NAL unit lengths."""
     items = _Items()
-    meta = next(((s, e) for kind, s, e in _boxes(data, 0, len(data)) if kind == "meta"), None)
-    if meta is None:
-        raise ValueError("no meta box")
-    for kind, start, end in _boxes(data, meta[0] + 4, meta[1]):  # meta is a full box
+    data = meta
+    (_, payload, meta_end), *_ = _boxes(data, 0, len(data))
+    for kind, start, end in _boxes(data, payload + 4, meta_end):  # meta is a full box
         if kind == "pitm":
             version = data[start]
             fmt = ">H" if version == 0 else ">I"
@@ -173,14 +199,19 @@ def _properties(data: bytes, start: int, end: int, items: _Items) -> None:
                 return
 
 
-def _nal_units_fit(stream: bytes, length_size: int) -> bool:
-    """Whether the stream is whole NAL units, each after its length: HEVC in HEIF."""
+def _nal_units_fit(handle: BinaryIO, extents: list[tuple[int, int]], length_size: int) -> bool:
+    """Whether the item's data is whole NAL units, each after its length (HEVC in HEIF),
+    reading the lengths alone. An item in several extents is read as one stream."""
+    if len(extents) != 1:
+        return True  # rare; left to the decoder
+    ((start, total),) = extents
     position = 0
-    while position < len(stream):
-        if position + length_size > len(stream):
+    while position < total:
+        if position + length_size > total:
             return False
-        size = int.from_bytes(stream[position : position + length_size], "big")
+        handle.seek(start + position)
+        size = int.from_bytes(handle.read(length_size), "big")
         if size == 0:
             return False
         position += length_size + size
-    return position == len(stream)
+    return position == total
