@@ -55,10 +55,10 @@ def test_a_fleet_rides_out_two_restarts_of_its_database(
     photos = samples.write_library(fleet.share, 600)
     control.settings(delay=1.0, answer_after=0.5)  # an outage catches answers on their way
     try:
-        daemons = fleet.start(3, api={"max_inflight_requests": 2})
-        wait_until(lambda: fleet.done() >= 100, 120, 0.5, "a hundred photos done")
+        daemons = fleet.start(3)
+        wait_until(lambda: fleet.done() >= 100, 120, 0.2, "a hundred photos done")
         outage(server, 3)
-        wait_until(lambda: fleet.done() >= 300, 120, 0.5, "three hundred photos done")
+        wait_until(lambda: fleet.done() >= 250, 120, 0.2, "250 photos done")
         assert fleet.done() < 500  # the work goes on: the next outage comes in the middle of it
         outage(server, lease + 4)
         wait_until(lambda: fleet.done() == 600, 180, 0.5, "every photo done")

@@ -50,3 +50,23 @@ def test_options_learn_apart_and_a_low_interval_is_the_users_call() -> None:
     assert pacer.first_poll("tags") == 0.2  # nothing learnt for these options: the floor
     assert 0.2 <= pacer.first_poll("descriptions") <= 0.8
     assert pacer.not_done("r", "descriptions", 0.3) == 0.2  # below a second, as configured
+
+
+def test_requests_held_up_by_an_outage_of_the_job_table_teach_nothing() -> None:
+    """After the job table was away for 12 s, the requests sent before it came back are
+    found done late: learnt from, they would put every later first poll seconds after the
+    API is done."""
+    now = [100.0]
+    pacer = PollPacer(interval=2.0, clock=lambda: now[0])
+    run(pacer, [1.5] * 20)
+    before = pacer.first_poll("o")
+    for n in range(8):  # sent before the outage, found done once it is over
+        pacer.not_done(f"late{n}", "o", 1.0)
+    now[0] += 14
+    pacer.disturbed()
+    for n in range(8):
+        pacer.completed(f"late{n}", "o", 13.0)
+    assert pacer.first_poll("o") == before  # learnt nothing from them
+    now[0] += 1
+    pacer.completed("after", "o", 1.5 / 0.5)  # one sent since: learnt (as a probe's half)
+    assert pacer.expected("o") is not None

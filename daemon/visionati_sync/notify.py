@@ -31,30 +31,32 @@ class Notifier:
     def enabled(self) -> bool:
         return bool(self.address)
 
-    def send(self, *lines: str) -> None:
-        """Given ``KEY=value`` lines, send them as one datagram; trouble sending is logged
-        once and never stops the daemon."""
+    def send(self, *lines: str) -> bool:
+        """Given ``KEY=value`` lines, send them as one datagram; returns whether it went.
+        Trouble sending is logged once and never stops the daemon."""
         if not self.address:
-            return
+            return False
         try:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 self._socket.setblocking(False)  # a listener that reads nothing never stops us
             self._socket.sendto("\n".join(lines).encode(), self.address)
+            return True
         except BlockingIOError:
-            pass  # its queue is full: this message is dropped, the next one says it again
+            return False  # its queue is full: dropped; what must be said is said again
         except OSError as exc:
             log.warning("cannot notify systemd; going on without", error=str(exc))
             self.address = ""
+            return False
 
     def ready(self, status: str | None = None) -> None:
         self.send("READY=1", *([f"STATUS={status}"] if status else []))
 
     def status(self, text: str) -> None:
-        """Say what the daemon is doing (``systemctl status`` shows it); sent on change."""
-        if text != self._last_status:
+        """Say what the daemon is doing (``systemctl status`` shows it); sent on change, and
+        again until it has gone (a listener's full queue drops a datagram)."""
+        if text != self._last_status and self.send(f"STATUS={text}"):
             self._last_status = text
-            self.send(f"STATUS={text}")
 
     def watchdog(self) -> None:
         self.send("WATCHDOG=1")

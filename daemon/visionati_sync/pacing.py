@@ -14,8 +14,11 @@ second after sending (a poll costs nothing), then every ``poll_interval``.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 FLOOR = 1.0  # seconds between two polls of one request, at the least
@@ -31,6 +34,8 @@ class PollPacer:
     _missed: dict[str, float] = field(default_factory=dict)  # request → last not-done poll
     # the submitter reads what the poller learns, each in its own thread
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: Callable[[], float] = time.monotonic
+    _calm_since: float = -math.inf  # requests sent before this waited on us, not the API
 
     @property
     def floor(self) -> float:
@@ -61,11 +66,21 @@ class PollPacer:
         return self.interval
 
     def completed(self, request: str, options: str, elapsed: float) -> None:
-        """Given a request found done ``elapsed`` seconds after sending, learn from it."""
+        """Given a request found done ``elapsed`` seconds after sending, learn from it
+        (not from one sent before the job table came back: it waited on us)."""
         with self._lock:
             missed = self._missed.pop(request, None)
+            if self.clock() - elapsed < self._calm_since:
+                return
             took = (missed + elapsed) / 2 if missed is not None else elapsed * PROBE
             self._done.setdefault(options, deque(maxlen=WINDOW)).append(took)
+
+    def disturbed(self) -> None:
+        """The job table was away: the requests sent before now were polled late, and what
+        they took says nothing of the API's pace."""
+        with self._lock:
+            self._calm_since = self.clock()
+            self._missed.clear()
 
     def forget(self, request: str) -> None:
         """A request that ended otherwise (failed, lost): nothing to learn."""

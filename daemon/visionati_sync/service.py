@@ -87,6 +87,7 @@ class Service:
         self._since = utcnow()  # when this process started
         self._api_key = config.api_key or ""
         self._gate: Gate | None = None
+        self._pacer: PollPacer | None = None
         self.announce = Announcer(  # systemd, the progress line, /metrics
             self.table,
             hung=lambda after: self.runner.hung(after),
@@ -157,6 +158,7 @@ class Service:
             self.runner.wake("submitter")  # a request answered frees a place in flight
 
         pacer = PollPacer(api.poll_interval)  # the API's pace, learnt by polls, used by sends
+        self._pacer = pacer
         submitter = Submitter(
             self.table, self._client, api, gate, pacer=pacer,
             on_sent=lambda: self.runner.wake("poller"),
@@ -254,6 +256,8 @@ class Service:
         if lasted is not None:
             log.warning("the job table is back; going on", waited_seconds=round(lasted, 1))
             self.announce.waiting(None)
+            if self._pacer is not None:
+                self._pacer.disturbed()
             self.runner.wake_all()
         self._after_the_gone()
         if not self.outage.settled(lease, server_uptime(self.table.engine)):
