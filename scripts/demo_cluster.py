@@ -57,6 +57,7 @@ def main() -> int:
                         "max_inflight_requests": 2},
                 "database": {"url": url, "lease_seconds": 15},
                 "folders": [{"path": str(mount), "name": "studio share"}],
+                "log_level": "debug",  # a line per sidecar written: counted below
             }))  # fmt: skip
             log = (SCRATCH / f"{name}.log").open("w")
             daemons.append(subprocess.Popen([*VS, "-c", str(config), "run"], stdout=log,
