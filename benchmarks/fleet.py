@@ -35,11 +35,13 @@ from visionati_sync.service import Service
 PHOTOS = 800
 
 
-def fleet_config(folder: Path, url: str, database: str, photos: Path) -> Path:
+def fleet_config(
+    folder: Path, url: str, database: str, photos: Path, lease_seconds: float = 60.0
+) -> Path:
     config = folder / "config.yaml"
     config.write_text(yaml.safe_dump({
         "api": {"base_url": url, "key": KEY},
-        "database": {"url": database},
+        "database": {"url": database, "lease_seconds": lease_seconds},
         "folders": [{"path": str(photos), "name": "share"}],
         "watch": {"settle_seconds": 0.5},
         "log_level": "warning",

@@ -3,6 +3,7 @@ their guards, concurrent claims, leases."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from collections import Counter
@@ -607,3 +608,27 @@ def test_a_failed_step_gives_back_what_it_took_and_nothing_else_is_renewed(
     assert table.reports.states([third.id, fourth.id]) == {
         third.id: State.CLAIMED, fourth.id: State.PENDING,
     }  # fmt: skip
+
+
+def test_what_a_failed_step_could_not_give_back_goes_back_once_the_table_is(
+    tmp_path: Path,
+) -> None:
+    """The table refused the give-back too (locked here; a server away in a fleet): the
+    claims wait, not renewed, and go back as soon as this daemon can give them back,
+    rather than a lease later, when another daemon's grace after the outage is over."""
+    table = JobTable.open(f"sqlite:///{tmp_path / 'state.db'}", worker="a", busy_timeout=0.2)
+    table.queue.enqueue("/f", [seen(1), seen(2)])
+    blocker = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    ids = []
+    with pytest.raises(RuntimeError), table.claims.holding() as step:
+        ids = [job.id for job in table.claims.claim(8)]
+        step.take(jobs=ids)
+        blocker.execute("BEGIN IMMEDIATE")  # another program holds the table
+        raise RuntimeError("the step fails while the table is locked")
+    assert table.daemon.held.now() == ([], [])  # not renewed: it would lapse
+    blocker.execute("ROLLBACK")
+    assert set(table.reports.states(ids).values()) == {State.CLAIMED}  # still claimed...
+    table.claims.give_back_abandoned()
+    assert set(table.reports.states(ids).values()) == {State.PENDING}  # ...until given back
+    blocker.close()
+    table.close()

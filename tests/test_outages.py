@@ -116,8 +116,8 @@ def test_a_daemon_started_while_its_database_is_down_waits_for_it_then_tags(
         wait_until(lambda: any(s["STATUS"].startswith("3 done") for s in
                                notify.with_key("STATUS")), 30, 0.1, "STATUS: 3 done")  # fmt: skip
         assert daemon.logged("the job table is back")
-        server.halt()  # and again while it runs: said, and the watchdog still fed
         since = notify.now()
+        server.halt()  # and again while it runs: said, and the watchdog still fed
 
         def waiting() -> bool:
             said = notify.with_key("STATUS", since)

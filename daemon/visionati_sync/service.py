@@ -230,11 +230,7 @@ class Service:
             gone = self.presence.gone()
         except OSError:  # said at start (recover): nothing of this machine's to take over
             return 0
-        replay(
-            self.journal, self.table.requests, lambda worker: not self.presence.running(worker),
-            retry_delay=self.config.settings.api.backoff().delay(1),
-            max_attempts=self.config.settings.api.max_attempts,
-        )  # fmt: skip
+        self._replay(lambda worker: not self.presence.running(worker))
         released = self.table.claims.give_back_of(gone)
         if released:
             log.warning("re-queued files claimed by a worker that is gone", files=released)
@@ -244,6 +240,15 @@ class Service:
             self.presence.forget(gone)
         return released
 
+    def _replay(self, ended: Callable[[str], bool] | None = None) -> int:
+        """Record this worker's journal (or, given ``ended``, the journals of this machine's
+        workers it says have ended): what the API answered and the job table lacks."""
+        api = self.config.settings.api
+        return replay(
+            self.journal, self.table.requests, ended,
+            retry_delay=api.backoff().delay(1), max_attempts=api.max_attempts,
+        )  # fmt: skip
+
     def _leases_step(self) -> bool:
         """Renew what this daemon's stages hold and its heartbeat; once the job table has
         been back for a lease, take back what others let lapse (they died, stalled, or were
@@ -251,6 +256,10 @@ class Service:
         lease = self.config.settings.database.lease_seconds
         jobs, requests = self.table.daemon.held.now()
         self.table.claims.renew(jobs, requests)
+        # what failed steps could not give back goes back now, once what was paid for is
+        # recorded (a claim whose upload the API answered is that request's, not anyone's)
+        self._replay()
+        self.table.claims.give_back_abandoned()
         self.table.workers.beat(self.worker, self.kind, self._since)
         lasted = self.outage.cleared()
         if lasted is not None:

@@ -62,6 +62,7 @@ class Held:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._steps: set[Holding] = set()
+        self._abandoned = Holding()  # what failed steps could not give back (the table away)
 
     def begin(self) -> Holding:
         holding = Holding()
@@ -72,6 +73,17 @@ class Held:
     def end(self, holding: Holding) -> None:
         with self._lock:
             self._steps.discard(holding)
+
+    def abandon(self, holding: Holding) -> None:
+        """A step failed and could not give back what it held: give it back later."""
+        with self._lock:
+            self._abandoned.take(jobs=holding.jobs, requests=holding.requests)
+
+    def abandoned(self) -> Holding:
+        """What failed steps could not give back, taken from the list (to give back now)."""
+        with self._lock:
+            found, self._abandoned = self._abandoned, Holding()
+        return found
 
     def now(self) -> tuple[list[int], list[str]]:
         """The jobs and requests held now, by any stage."""
@@ -124,16 +136,32 @@ class TablePart:
         runs, and no longer once it ends. A step that fails gives back at once what it
         still holds (a claim to the queue, a write or a poll due again, a reservation whose
         upload may have gone written off); if the table cannot be reached for that either,
-        it lapses, for any daemon to take back."""
+        it lapses, for any daemon to take back, unless this daemon gives it back first
+        (``give_back_abandoned``, once the table is back)."""
         holding = self.daemon.held.begin()
         try:
             yield holding
         except BaseException:
-            with contextlib.suppress(Exception):
+            try:
                 self._give_back_held(sorted(holding.jobs), sorted(holding.requests))
+            except Exception:  # the table away: given back when it is back
+                self.daemon.held.abandon(holding)
             raise
         finally:
             self.daemon.held.end(holding)
+
+    def give_back_abandoned(self) -> None:
+        """Give back what failed steps could not (the table was away): at once, rather than
+        when it lapses and another daemon's grace after the outage has passed. Only what
+        still names this daemon moves."""
+        abandoned = self.daemon.held.abandoned()
+        if not (abandoned.jobs or abandoned.requests):
+            return
+        try:
+            self._give_back_held(sorted(abandoned.jobs), sorted(abandoned.requests))
+        except Exception:
+            self.daemon.held.abandon(abandoned)
+            raise
 
     def _give_back_held(self, jobs: list[int], requests: list[str]) -> None:
         from . import transitions as t
