@@ -17,13 +17,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import backfill
 import faults
 import fleet
+import outage
 import renditions
 import responsiveness
 import xmp_sidecars
 
 BENCHMARKS = [
     xmp_sidecars.main, backfill.main, faults.main, renditions.main, fleet.main,
-    responsiveness.main,
+    responsiveness.main, outage.main,
 ]  # fmt: skip
 
 
