@@ -339,7 +339,7 @@ def test_a_copy_never_rides_a_request_answered_since_it_was_seen_in_flight(
             .where(Job.id == copy.id)
             .values(state=State.SUBMITTED, request_id="r1", locked_by=None)
         )
-    table.claims.give_back_of([])
+    table.claims.free_stranded()
     assert row(table, copy.id).state == State.PENDING
     assert row(table, first.id).state == State.WRITING  # an answered job is not touched
 

@@ -219,7 +219,8 @@ class Service:
                     folder=str(self.presence.folder), error=exc.strerror or str(exc),
                 )  # fmt: skip
         self.table.workers.beat(self.worker, self.kind, self._since)
-        return self._after_the_gone()
+        freed = self.table.claims.free_stranded()
+        return freed + self._after_the_gone()
 
     def _after_the_gone(self) -> int:
         """This machine's workers that ended (killed, crashed, or stopped): record the

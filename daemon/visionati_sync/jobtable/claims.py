@@ -193,21 +193,27 @@ class Claims(TablePart):
         heartbeat lease lapsed), give back at once what they held rather than when each
         lease lapses: their claims go back to the queue, their sidecar writes and polls are
         due, a reservation of theirs is written off. Returns how many claims went back."""
+        if not workers:
+            return 0
         with self.engine.begin() as conn:
-            if workers:
-                self._let_go(conn, list(workers), sending=True)
-            # a job waiting on a request that ended without it (a rider that joined as the
-            # answer came, before riding checked the request) waits no more: the cache has
-            # its result, or it goes again
-            ended = (
-                ~select(ApiRequest.id)
-                .where(ApiRequest.id == Job.request_id, ApiRequest.status.in_(OUTSTANDING))
-                .exists()
+            self._let_go(conn, list(workers), sending=True)
+            return t.apply(conn, t.ORPHANED, t.pending(self.clock()), Job.locked_by.in_(workers))
+
+    def free_stranded(self) -> int:
+        """At start: what older versions left behind goes back to the queue. A job waiting
+        on a request that ended without it (a rider that joined as the answer came, before
+        riding checked the request) waits no more: the cache has its result, or it goes
+        again; a claim nobody holds is anyone's. Returns how many jobs went back."""
+        ended = (
+            ~select(ApiRequest.id)
+            .where(ApiRequest.id == Job.request_id, ApiRequest.status.in_(OUTSTANDING))
+            .exists()
+        )
+        with self.engine.begin() as conn:
+            stranded = t.apply(conn, t.STRANDED, t.pending(self.clock()), ended)
+            return stranded + t.apply(
+                conn, t.ORPHANED, t.pending(self.clock()), Job.locked_by.is_(None)
             )
-            t.apply(conn, t.STRANDED, t.pending(self.clock()), ended)
-            # a claim nobody holds (an older version's) is anyone's
-            orphaned = or_(Job.locked_by.in_(workers), Job.locked_by.is_(None))
-            return t.apply(conn, t.ORPHANED, t.pending(self.clock()), orphaned)
 
     def let_go(self) -> int:
         """On a clean stop, give back what this daemon holds: claims to the queue, sidecar
