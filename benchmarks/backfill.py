@@ -33,7 +33,7 @@ from visionati_sync.config import FolderSettings, load_config
 from visionati_sync.devtools import samples
 from visionati_sync.jobtable.schema import Job
 from visionati_sync.records import State
-from visionati_sync.service import Service
+from visionati_sync.service.daemon import Service
 
 KEY = "emulator-key"
 VS = [sys.executable, "-m", "visionati_sync"]

@@ -30,7 +30,7 @@ from visionati_sync.devtools.pgserver import PostgresServer
 from visionati_sync.jobtable import engine as engines
 from visionati_sync.jobtable.schema import Job
 from visionati_sync.records import State
-from visionati_sync.service import Service
+from visionati_sync.service.daemon import Service
 
 PHOTOS = 800
 

@@ -29,7 +29,7 @@ from backfill import VS, Row, _verdict, emulator, write_config
 from visionati_sync import log
 from visionati_sync.config import FolderSettings, load_config
 from visionati_sync.devtools import samples
-from visionati_sync.service import Service
+from visionati_sync.service.daemon import Service
 
 PER_FOLDER = 1000
 

@@ -117,8 +117,8 @@ def fleet(scratch: Path, rounds: int = 2) -> list[Row]:
 
 
 def journal(scratch: Path, entries: int = 300) -> list[Row]:
-    from visionati_sync.journal import Journal, PaidUpload
-    from visionati_sync.options import RequestOptions
+    from visionati_sync.api.options import RequestOptions
+    from visionati_sync.pipeline.journal import Journal, PaidUpload
     from visionati_sync.records import Upload
 
     options = RequestOptions(("tags", "descriptions"), (), "general", "English", None, 0.9)

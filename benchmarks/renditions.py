@@ -31,8 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import media
 from backfill import VS, Row, emulator, write_config
 from media import heic, sample, video
-from visionati_sync import formats
-from visionati_sync.renditions import RenditionSettings, convert, raw_rendition
+from visionati_sync.renditions import RenditionSettings, convert, formats, raw_rendition
 
 CORES = os.cpu_count() or 1
 SETTINGS = RenditionSettings()

@@ -16,9 +16,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from visionati_sync import vocabulary
 from visionati_sync.devtools import samples
-from visionati_sync.keywording import KeywordRules, choose
+from visionati_sync.rules import vocabulary
+from visionati_sync.rules.keywording import KeywordRules, choose
 from visionati_sync.sidecars import xmp
 from visionati_sync.sidecars.atomic import WriteBatch
 

@@ -17,17 +17,17 @@ from typing import Any
 import pytest
 
 from support import KEY, EmulatorControl, Library, wait_until
-from visionati_sync.budget import Budget
-from visionati_sync.client import ApiClient
+from visionati_sync.api.client import ApiClient
 from visionati_sync.config import ApiSettings, SidecarSettings
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import Emulator
-from visionati_sync.gate import Gate
 from visionati_sync.jobtable import JobTable
-from visionati_sync.poller import Poller
+from visionati_sync.pipeline.budget import Budget
+from visionati_sync.pipeline.gate import Gate
+from visionati_sync.pipeline.poller import Poller
+from visionati_sync.pipeline.submitter import Submitter
+from visionati_sync.pipeline.writer import Writer
 from visionati_sync.records import FileSeen
-from visionati_sync.submitter import Submitter
-from visionati_sync.writer import Writer
 
 FAST = {"batch_size": 50, "max_inflight_requests": 8, "poll_interval": 0.1}
 SETTINGS = {

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from visionati_sync.catalog import credits_per_image
+from visionati_sync.api.catalog import credits_per_image
 
 
 def test_documented_example_clarifai_and_openai_is_three_credits() -> None:

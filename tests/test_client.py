@@ -10,7 +10,7 @@ from email.utils import format_datetime
 import pytest
 
 from support import KEY, EmulatorControl
-from visionati_sync.client import (
+from visionati_sync.api.client import (
     Accepted,
     AccessDenied,
     ApiClient,

@@ -18,7 +18,7 @@ import pytest
 from readers import as_list, exiftool
 from support import EmulatorControl, Library, wait_until
 from visionati_sync.devtools import samples
-from visionati_sync.keywording import KeywordRules, choose
+from visionati_sync.rules.keywording import KeywordRules, choose
 
 pytestmark = pytest.mark.slow
 FILES, KILLS = 200, 10

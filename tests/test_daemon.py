@@ -25,9 +25,9 @@ from support import (
     wait_until,
     write_config,
 )
+from visionati_sync.api.options import RequestOptions
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import Emulator, synthesize_asset
-from visionati_sync.options import RequestOptions
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,14 @@ import media
 from media import needs_samples
 from readers import as_list, exiftool
 from support import EmulatorControl, Library, wait_until
-from visionati_sync import formats
-from visionati_sync.renditions import FileProblem, RenditionSettings, plan_file, prepare, unreadable
+from visionati_sync.renditions import (
+    FileProblem,
+    RenditionSettings,
+    formats,
+    plan_file,
+    prepare,
+    unreadable,
+)
 from visionati_sync.renditions.heif import heif_problem
 
 SENDABLE = {"jpeg", "png", "gif", "webp", "bmp", "mp4", "mov", "avi", "mkv", "webm"}

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from support import KEY, EmulatorControl
-from visionati_sync.budget import Budget
-from visionati_sync.client import ApiClient
+from visionati_sync.api.client import ApiClient
+from visionati_sync.api.options import RequestOptions
 from visionati_sync.devtools.emulator import Emulator
-from visionati_sync.gate import Gate
 from visionati_sync.jobtable import JobTable
-from visionati_sync.options import RequestOptions
-from visionati_sync.policy import Pause, PauseKind
+from visionati_sync.pipeline.budget import Budget
+from visionati_sync.pipeline.gate import Gate
 from visionati_sync.records import FileSeen, Upload
-from visionati_sync.retry import Backoff
+from visionati_sync.rules.policy import Pause, PauseKind
+from visionati_sync.rules.retry import Backoff
 
 
 class Clock:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 
+from visionati_sync.api.options import RequestOptions
 from visionati_sync.jobtable import JobTable
 from visionati_sync.jobtable import transitions as t
 from visionati_sync.jobtable.schema import ApiRequest, Job
-from visionati_sync.options import RequestOptions
 from visionati_sync.records import ClaimedJob, FileSeen, FolderNames, Scope, State, Upload
 
 OPTIONS = RequestOptions(("tags",), (), "general", "English", None, 0.9)

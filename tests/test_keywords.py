@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from readers import KEYWORD_TAGS, as_list, exiftool, exiv2_loads
-from visionati_sync import vocabulary
-from visionati_sync.keywording import KeywordRules, choose
+from visionati_sync.rules import vocabulary
+from visionati_sync.rules.keywording import KeywordRules, choose
+from visionati_sync.rules.vocabulary import VocabularyError
 from visionati_sync.sidecars.xmp import XmpResult, XmpSettings, merge, unmerge
-from visionati_sync.vocabulary import VocabularyError
 
 DATA = Path(__file__).parent / "data"
 KEYWORD_LIST = DATA / "keywords" / "lightroom-keywords.txt"

@@ -158,8 +158,8 @@ def test_results_stored_before_renditions_still_serve_the_same_bytes(tmp_path: P
     from alembic import command
     from sqlalchemy import text
 
+    from visionati_sync.api.options import RequestOptions
     from visionati_sync.jobtable import JobTable
-    from visionati_sync.options import RequestOptions
 
     options = RequestOptions(("tags",), ("clarifai",), "general", "English", None, 0.9)
     engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")

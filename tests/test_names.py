@@ -13,7 +13,7 @@ import pytest
 from support import EmulatorControl, Library
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import synthesize_asset
-from visionati_sync.poller import match_assets
+from visionati_sync.pipeline.poller import match_assets
 
 # names as people name photos; "a b.jpg" and "a_b.jpg" come back as one name once rewritten
 NAMES = [

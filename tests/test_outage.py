@@ -4,7 +4,7 @@ it before another daemon's work is taken back."""
 
 from __future__ import annotations
 
-from visionati_sync.outage import Outage
+from visionati_sync.rules.outage import Outage
 
 
 class Ticks:

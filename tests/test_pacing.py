@@ -8,7 +8,7 @@ import itertools
 import random
 import statistics
 
-from visionati_sync.pacing import PollPacer
+from visionati_sync.api.pacing import PollPacer
 
 
 def run(pacer: PollPacer, latencies: list[float], options: str = "o") -> list[list[float]]:

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from visionati_sync.devtools import samples
-from visionati_sync.payload import fold, synthetic_names, unique_names, upload_name, write_body
+from visionati_sync.pipeline.payload import (
+    fold,
+    synthetic_names,
+    unique_names,
+    upload_name,
+    write_body,
+)
 from visionati_sync.renditions import FileProblem, Part, RenditionSettings, hash_file, prepare
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from visionati_sync.client import (
+from visionati_sync.api.client import (
     AccessDenied,
     ApiError,
     FileTooLarge,
@@ -17,7 +17,7 @@ from visionati_sync.client import (
     RequestNotFound,
     TransientError,
 )
-from visionati_sync.policy import (
+from visionati_sync.rules.policy import (
     FailRequest,
     Pause,
     PauseKind,
@@ -36,7 +36,7 @@ from visionati_sync.policy import (
     fit_batch,
     smaller_batch,
 )
-from visionati_sync.retry import Backoff
+from visionati_sync.rules.retry import Backoff
 from visionati_sync.sidecars.xmp.naming import Beside, choose
 
 NO_JITTER = Backoff(base=2.0, cap=60.0, jitter=0.0)

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 from visionati_sync import log
+from visionati_sync.api.options import RequestOptions
 from visionati_sync.config import SidecarSettings
 from visionati_sync.devtools import samples
-from visionati_sync.gate import Gate
 from visionati_sync.jobtable import JobTable
-from visionati_sync.options import RequestOptions
-from visionati_sync.policy import Pause, PauseKind
+from visionati_sync.pipeline.gate import Gate
+from visionati_sync.pipeline.scanner import walk_folders
+from visionati_sync.pipeline.writer import Writer
 from visionati_sync.records import FileSeen, Scope, State, Upload
-from visionati_sync.scanner import walk_folders
-from visionati_sync.selection import Selector
-from visionati_sync.writer import Writer
+from visionati_sync.rules.policy import Pause, PauseKind
+from visionati_sync.rules.selection import Selector
 
 OPTIONS = RequestOptions(("tags",), (), "general", "English", None, 0.9)
 

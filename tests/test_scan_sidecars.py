@@ -11,7 +11,7 @@ import pytest
 from readers import as_list, exiftool, exiv2_loads
 from support import Library
 from visionati_sync.devtools import samples
-from visionati_sync.keywording import KeywordRules, choose
+from visionati_sync.rules.keywording import KeywordRules, choose
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).parent / "data" / "xmp"

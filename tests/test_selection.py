@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from visionati_sync.selection import Selector
+from visionati_sync.rules.selection import Selector
 
 
 @pytest.mark.parametrize(

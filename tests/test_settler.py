@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from visionati_sync.watcher import Settler
+from visionati_sync.pipeline.watcher import Settler
 
 
 class FakeFiles:

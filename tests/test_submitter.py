@@ -11,16 +11,16 @@ import pytest
 import requests
 
 from support import KEY, EmulatorControl, wait_until
-from visionati_sync.client import ApiClient
+from visionati_sync.api.client import ApiClient
 from visionati_sync.config import ApiSettings, SidecarSettings
 from visionati_sync.devtools import samples
 from visionati_sync.devtools.emulator import Emulator
-from visionati_sync.gate import Gate
 from visionati_sync.jobtable import JobTable
-from visionati_sync.poller import Poller
+from visionati_sync.pipeline.gate import Gate
+from visionati_sync.pipeline.poller import Poller
+from visionati_sync.pipeline.submitter import Submitter
+from visionati_sync.pipeline.writer import Writer
 from visionati_sync.records import FileSeen, State
-from visionati_sync.submitter import Submitter
-from visionati_sync.writer import Writer
 
 
 class Pipeline:

@@ -14,8 +14,8 @@ import pytest
 
 from readers import as_list, exiftool, exiv2_loads
 from support import EmulatorControl, Library
-from visionati_sync import vocabulary
 from visionati_sync.devtools import samples
+from visionati_sync.rules import vocabulary
 
 DATA = Path(__file__).parent / "data"
 SHAPES = sorted((DATA / "xmp").glob("*.xmp"))

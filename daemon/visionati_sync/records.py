@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 Clock = Callable[[], datetime]
 
@@ -216,3 +216,25 @@ class JobRow:
     error: str | None
     request_id: str | None
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One request the API took, as the ledger sees it."""
+
+    request_id: str
+    sent_at: datetime  # aware
+    options_fp: str
+    options: dict[str, Any]
+    files: int
+    credits: int
+    folders: dict[str, int] | None  # folder name → files (None: not recorded)
+
+
+class Reporter(Protocol):
+    """How a scan shows where it is: files finished of all, credits spent so far (a live
+    display on a terminal, log lines elsewhere: ``commands/progress``)."""
+
+    def update(self, done: int, total: int, credits: int) -> None: ...
+
+    def close(self) -> None: ...

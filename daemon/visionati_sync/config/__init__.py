@@ -17,11 +17,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .. import vocabulary
-from ..keywording import KeywordRules
-from ..options import RequestOptions
+from ..api.options import RequestOptions
 from ..records import FolderNames
-from ..vocabulary import Vocabulary
+from ..rules import vocabulary
+from ..rules.keywording import KeywordRules
+from ..rules.vocabulary import Vocabulary
 from .settings import (
     DEFAULT_BASE_URL,
     ApiSettings,

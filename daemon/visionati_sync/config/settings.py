@@ -18,11 +18,11 @@ from pydantic import (
     model_validator,
 )
 
-from .. import catalog
-from ..options import RequestOptions
+from ..api import catalog
+from ..api.options import RequestOptions
 from ..renditions import RenditionSettings
-from ..retry import Backoff
-from ..selection import Selector
+from ..rules.retry import Backoff
+from ..rules.selection import Selector
 
 DEFAULT_BASE_URL = "https://api.visionati.com"
 

@@ -28,7 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .. import catalog, formats, tools
+from ..api import catalog
+from ..renditions import formats, tools
 
 SYNTHETIC_NOTE = "synthetic result from the visionati-sync emulator, not a real analysis"
 

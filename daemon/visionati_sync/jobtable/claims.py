@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
-from .. import policy
 from ..records import ClaimedJob, Scope, State
+from ..rules import policy
 from . import transitions as t
 from .base import LOST_SENDING, TablePart, free
 from .schema import OUTSTANDING, SENDING, ApiRequest, Job

@@ -12,8 +12,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, delete, func, select
 
-from ..ledger import Charge
-from ..records import VISIBLE_STATES, JobRow, Scope, State, local_midnight, shown
+from ..records import VISIBLE_STATES, Charge, JobRow, Scope, State, local_midnight, shown
 from .base import TablePart, dialect_insert
 from .schema import OUTSTANDING, SENDING, ApiRequest, DaemonState, Job, Result, WorkerLease
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 
-from ..options import RequestOptions
+from ..api.options import RequestOptions
 from ..records import OutstandingRequest, State, Upload
 from . import transitions as t
 from .base import TablePart, dialect_insert, insert_missing, serialise

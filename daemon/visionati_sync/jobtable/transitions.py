@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Update, or_, select, update
 
-from .. import policy
 from ..records import FileSeen, State, shown
+from ..rules import policy
 from .schema import Job
 
 Values = dict[str, Any]

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from .. import formats, tools
-from ..formats import Format, Kind
+from . import formats, tools
 from .base import CHUNK, FileProblem, RenditionSettings, bomb_reason, open_regular
+from .formats import Format, Kind
 from .heif import heif_problem
 from .images import convert, encode, first_line, load_buffer, vips
 from .raw import raw_problem, raw_rendition

@@ -7,7 +7,7 @@ import io
 import math
 from dataclasses import dataclass
 
-from ..catalog import MAX_FILE_BYTES
+from ..api.catalog import MAX_FILE_BYTES
 from ..files import NotPlain, open_plain
 
 CHUNK = 3 * 256 * 1024  # a multiple of 3, so base64 chunks concatenate without padding

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from ..formats import Format
 from .base import FileProblem, RenditionSettings, open_regular, refuse_bomb
+from .formats import Format
 from .heif import heif_problem
 
 _ROTATIONS = {3: "d180", 6: "d90", 8: "d270"}  # EXIF orientation → clockwise turn

@@ -8,7 +8,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from .. import tools
+from . import tools
 from .base import FileProblem, RenditionSettings, refuse_bomb
 from .images import LARGE_PIXELS, decoding, encode, load_buffer, vips
 

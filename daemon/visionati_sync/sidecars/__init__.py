@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from ..config import SidecarSettings
-from ..keywording import KeywordRules, choose
 from ..records import WriteTask, shown
+from ..rules.keywording import KeywordRules, choose
 from . import json as json_sidecar
 from . import xmp
 from .atomic import (

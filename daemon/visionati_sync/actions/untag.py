@@ -1,0 +1,80 @@
+"""Taking back what this daemon wrote (`untag`): its keywords, description and provenance
+out of each XMP sidecar (``sidecars.xmp.unmerge`` decides), the sidecar itself where it was
+ours alone, and the JSON sidecar. The jobs are set aside first (``untagged``), so that no
+worker writes them again meanwhile, and a rescan leaves them alone until `scan --retag` or
+`--refresh`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from structlog.contextvars import bound_contextvars
+
+from ..config import SidecarSettings
+from ..jobtable import JobTable
+from ..log import get_logger
+from ..records import Scope, shown
+from ..sidecars import SidecarError, json, xmp
+from ..sidecars.atomic import ChangedUnderneath, Snapshot, WriteBatch, remove
+
+log = get_logger("untag")
+
+
+@dataclass
+class Untagged:
+    files: int = 0  # files set aside now
+    rewritten: list[str] = field(default_factory=list)  # XMP sidecars we took ours out of
+    removed: list[str] = field(default_factory=list)  # sidecars that were ours alone
+    errors: list[str] = field(default_factory=list)  # one line each: sidecar and reason
+
+
+def untag(table: JobTable, settings: SidecarSettings, scopes: Sequence[Scope]) -> Untagged:
+    """Given the folders or files to untag (none: nothing), take our sidecars back
+    (again for files untagged before: what failed then is tried now; the rest is as it was)."""
+    count, files = table.queue.untag(scopes)
+    report = Untagged(files=count)
+    for job_id, path in files:
+        with bound_contextvars(job_id=job_id, path=path):
+            for take_back in (_xmp, _json):  # each on its own: one failing leaves the other
+                try:
+                    take_back(Path(path), settings, report)
+                except SidecarError as exc:
+                    log.error("sidecar not untagged", error=str(exc))
+                    report.errors.append(str(exc))
+    return report
+
+
+def _xmp(image: Path, settings: SidecarSettings, report: Untagged) -> None:
+    sidecar, _ = xmp.choose_path(image, settings.xmp_naming)
+    for _ in range(5):  # a photo manager writing meanwhile: read and decide again
+        snapshot = Snapshot.read(sidecar, limit=xmp.MAX_BYTES)
+        if snapshot.content is None:
+            break
+        content = xmp.unmerge(snapshot.content, str(sidecar))
+        try:
+            if content is None:
+                remove(sidecar, snapshot)
+                report.removed.append(shown(str(sidecar)))
+            elif content != snapshot.content:
+                batch = WriteBatch()
+                batch.stage(sidecar, content, snapshot)
+                problem = batch.commit().get(sidecar)
+                if problem is not None:
+                    raise problem
+                report.rewritten.append(shown(str(sidecar)))
+            break
+        except ChangedUnderneath:
+            continue
+    else:
+        raise SidecarError(f"{sidecar}: keeps changing while we untag it; left as it is")
+
+
+def _json(image: Path, settings: SidecarSettings, report: Untagged) -> None:
+    ours = json.sidecar_path(image, settings.json_suffix)
+    snapshot = Snapshot.read(ours)
+    if snapshot.content is not None:
+        remove(ours, snapshot)
+        report.removed.append(shown(str(ours)))
