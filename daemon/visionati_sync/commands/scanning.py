@@ -131,12 +131,15 @@ def scan(
             )
             if not click.confirm(question, err=True):
                 ctx.exit(EXIT_CONFIG)
+    from ..service.scan import Scan
+
+    scan = Scan(service)
     if retag:
-        count = service.ask_again(folders, scopes, refresh=False)
+        count = scan.ask_again(folders, scopes, refresh=False)
         click.echo(f"{count} file(s) tagged under other options or untagged queued again",
                    err=True)  # fmt: skip
     if refresh:
-        count = service.ask_again(folders, scopes, refresh=True)
+        count = scan.ask_again(folders, scopes, refresh=True)
         click.echo(f"{count} tagged file(s) queued to be asked of the API again", err=True)
     from ..config import missing_folders
 
@@ -144,5 +147,5 @@ def scan(
     problems += missing(paths)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
-    code = service.drain(folders, scopes, reporter_for(sys.stderr))
+    code = scan.drain(folders, scopes, reporter_for(sys.stderr))
     ctx.exit(max(code, 1 if problems else 0))

@@ -9,7 +9,8 @@ ended without doing so. Recording twice does nothing (``Requests.mark_submitted`
 
 One file per answered upload in ``<state directory>/journal``, named for its worker, written
 whole (temporary name, fsync, rename, fsync of the folder): a kill at any moment leaves the
-entry whole or absent.
+entry whole or absent. ``record_paid`` writes one into the job table; ``replay`` records a
+journal's entries.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from typing import Any
 
 from ..api.answers import Completed
 from ..api.options import RequestOptions
+from ..jobtable import Requests
 from ..log import get_logger
 from ..records import Upload
+from .poller import record_completion
 
 log = get_logger("journal")
 
@@ -124,3 +127,42 @@ class Journal:
                 with contextlib.suppress(OSError):
                     path.rename(path.with_suffix(".unreadable"))
         return [(path, paid) for _, path, paid in sorted(found, key=lambda item: item[:2])]
+
+
+def record_paid(
+    requests: Requests, paid: PaidUpload, *, retry_delay: float, max_attempts: int
+) -> None:
+    """Given an answered upload, record it in the job table (again does nothing), and its
+    result when the API answered at once."""
+    requests.mark_submitted(
+        paid.request_id, paid.response_uri, paid.request_options, paid.uploads,
+        first_poll_in=paid.first_poll_in, credits_estimated=paid.credits_estimated,
+        riders=paid.riders, reservation=paid.reservation,
+    )  # fmt: skip
+    if paid.completed is not None:
+        record_completion(
+            requests, paid.request_id, paid.completed,
+            retry_delay=retry_delay, max_attempts=max_attempts,
+        )  # fmt: skip
+
+
+def replay(
+    journal: Journal,
+    requests: Requests,
+    ended: Callable[[str], bool] | None = None,
+    *,
+    retry_delay: float,
+    max_attempts: int,
+) -> int:
+    """Given a journal, record its worker's entries (or, given ``ended``, those of the
+    workers it says have ended), each removed once recorded; raises while the job table
+    cannot record. Returns how many were recorded."""
+    entries = journal.entries(ended)
+    for path, paid in entries:
+        record_paid(requests, paid, retry_delay=retry_delay, max_attempts=max_attempts)
+        journal.done(path)
+        log.warning(
+            "recorded an upload the API answered while the job table could not record it; "
+            "nothing is paid again", request_id=paid.request_id, files=len(paid.uploads),
+        )  # fmt: skip
+    return len(entries)

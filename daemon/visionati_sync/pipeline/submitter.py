@@ -21,7 +21,7 @@ from ..api.client import ApiClient, ApiError, Completed
 from ..api.options import RequestOptions
 from ..api.pacing import PollPacer
 from ..config import ApiSettings, SidecarSettings
-from ..jobtable import Holding, JobTable, Requests
+from ..jobtable import Holding, JobTable
 from ..log import get_logger
 from ..records import ClaimedJob, Clock, Scope, State, Upload, utcnow
 from ..renditions import FileProblem, Part, Prepared, RenditionSettings, prepare
@@ -31,9 +31,8 @@ from ..sidecars import SidecarError, preflight
 from . import counters
 from .budget import Allowance, Budget, Committed
 from .gate import Gate
-from .journal import Journal, PaidUpload
+from .journal import Journal, PaidUpload, record_paid, replay
 from .payload import request_names, write_body
-from .poller import record_completion
 
 log = get_logger("submitter")
 
@@ -425,45 +424,6 @@ class Submitter:
             (log.warning if again else log.error)(
                 "upload failed" + ("; will retry" if again else "; giving up"), error=error
             )
-
-
-def record_paid(
-    requests: Requests, paid: PaidUpload, *, retry_delay: float, max_attempts: int
-) -> None:
-    """Given an answered upload, record it in the job table (again does nothing), and its
-    result when the API answered at once."""
-    requests.mark_submitted(
-        paid.request_id, paid.response_uri, paid.request_options, paid.uploads,
-        first_poll_in=paid.first_poll_in, credits_estimated=paid.credits_estimated,
-        riders=paid.riders, reservation=paid.reservation,
-    )  # fmt: skip
-    if paid.completed is not None:
-        record_completion(
-            requests, paid.request_id, paid.completed,
-            retry_delay=retry_delay, max_attempts=max_attempts,
-        )  # fmt: skip
-
-
-def replay(
-    journal: Journal,
-    requests: Requests,
-    ended: Callable[[str], bool] | None = None,
-    *,
-    retry_delay: float,
-    max_attempts: int,
-) -> int:
-    """Given a journal, record its worker's entries (or, given ``ended``, those of the
-    workers it says have ended), each removed once recorded; raises while the job table
-    cannot record. Returns how many were recorded."""
-    entries = journal.entries(ended)
-    for path, paid in entries:
-        record_paid(requests, paid, retry_delay=retry_delay, max_attempts=max_attempts)
-        journal.done(path)
-        log.warning(
-            "recorded an upload the API answered while the job table could not record it; "
-            "nothing is paid again", request_id=paid.request_id, files=len(paid.uploads),
-        )  # fmt: skip
-    return len(entries)
 
 
 def _upload_of(job: ClaimedJob, prepared: Prepared, names: Sequence[str] = ()) -> Upload:
