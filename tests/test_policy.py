@@ -17,6 +17,7 @@ from visionati_sync.api.client import (
     RequestNotFound,
     TransientError,
 )
+from visionati_sync.rules.claiming import ClaimSize
 from visionati_sync.rules.policy import (
     FailRequest,
     Pause,
@@ -176,3 +177,12 @@ def test_a_batch_fits_the_credits_a_budget_leaves() -> None:
 )  # fmt: skip
 def test_which_sidecar_a_photo_gets(naming: str, beside: Beside, chosen: tuple) -> None:
     assert choose("IMG_1.jpg", naming, beside) == chosen
+
+
+def test_the_claim_grows_while_the_cache_serves_all_and_falls_back_when_a_file_goes() -> None:
+    size = ClaimSize(batch_size=8)
+    assert size.now == 8
+    assert [size.after(claimed, served) for claimed, served in
+            [(8, 8), (16, 16), (32, 32), (64, 64), (64, 64)]] == [16, 32, 64, 64, 64]  # fmt: skip
+    assert size.after(64, 63) == 8  # one had to go: a request's worth again
+    assert size.after(0, 0) == 8  # nothing claimed: nothing learnt

@@ -6,40 +6,36 @@ refusal means for the files is decided in ``policy``; this stage carries it out.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
-from typing import IO, TypeVar
+from pathlib import Path
+from typing import TypeVar
 
 from structlog.contextvars import bound_contextvars
 
-from ..api.client import ApiClient, ApiError, Completed
+from ..api.client import ApiClient
 from ..api.options import RequestOptions
 from ..api.pacing import PollPacer
 from ..config import ApiSettings, SidecarSettings
 from ..jobtable import Holding, JobTable
 from ..log import get_logger
-from ..records import ClaimedJob, Clock, Scope, State, Upload, utcnow
-from ..renditions import FileProblem, Part, Prepared, RenditionSettings, prepare
+from ..records import ClaimedJob, Clock, Scope, State, utcnow
+from ..renditions import FileProblem, Prepared, RenditionSettings, prepare
 from ..rules import policy
+from ..rules.claiming import ClaimSize
 from ..rules.retry import Backoff
 from ..sidecars import SidecarError, preflight
 from . import counters
 from .budget import Allowance, Budget, Committed
 from .gate import Gate
-from .journal import Journal, PaidUpload, record_paid, replay
-from .payload import request_names, write_body
+from .journal import Journal
+from .upload import Batch, Ready, Uploader, upload_of
 
 log = get_logger("submitter")
 
-Ready = tuple[ClaimedJob, Prepared]
 Group = tuple[RequestOptions, tuple[tuple[str, int], ...]]  # the options, a video's fields
 T = TypeVar("T")
-CACHE_BATCH = 64  # files claimed at once while the results cache serves them all
 INLINE_BYTES = 4 * 1024 * 1024  # a batch this small is prepared without the pool
 
 
@@ -80,38 +76,45 @@ class Submitter:
         self.sidecars = sidecars or SidecarSettings()
         self.renditions = renditions or RenditionSettings()
         self.clock = clock
-        self.pacer = pacer or PollPacer(api.poll_interval)  # when to poll what is sent
-        self.on_sent = on_sent  # a request went: the poller learns when to poll it
-        self.send_file_names = send_file_names  # else synthetic names (``payload``)
-        self.journal = journal  # answered uploads, kept until the job table has them
+        self.uploader = Uploader(
+            table, self.client, api, gate, backoff=self.backoff,
+            pacer=pacer or PollPacer(api.poll_interval), journal=journal,
+            send_file_names=send_file_names, settle_seconds=settle_seconds, on_sent=on_sent,
+            on_results=on_results,
+        )  # fmt: skip
         self.pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), "prepare")
-        self._claim = api.batch_size  # grows while the cache serves every file claimed
+        self.claim_size = ClaimSize(api.batch_size)
 
     def step(self, scopes: Sequence[Scope] | None = None) -> bool:
-        """Claim and handle one batch; return whether there was anything to do. Uploads
-        the API answered and the job table has not recorded (it was away) are recorded
-        first: nothing more goes out while the table cannot record what it costs."""
-        self.record_journal()
+        """One batch, in the order a reader follows it: claim, prepare, serve from the
+        cache (or a request in flight), choose what goes together, and hand each request
+        to the uploader (build, post, record). Returns whether there was anything to do.
+        Uploads the API answered and the job table has not recorded (it was away) are
+        recorded first: nothing more goes out while the table cannot record what it costs."""
+        self.uploader.record_journal()
         if not self.gate.is_open(self.client):
             return False
         if self.table.requests.outstanding() >= self.api.max_inflight_requests:
             return False  # the poller frees a place when a request completes
         with self.claims.holding() as holding:  # a step that fails gives back what it took
-            claimed = self.claims.claim(self._claim, scopes)
+            claimed = self.claims.claim(self.claim_size.now, scopes)
             holding.take(jobs=[job.id for job in claimed])
             if not claimed:
                 return False
-            served = self._send(claimed, holding)
-        # a library of copies is served by the cache in larger batches (fewer transactions);
-        # back to a request's size as soon as a file has to go
-        full = served == len(claimed)
-        self._claim = min(CACHE_BATCH, self._claim * 2) if full else self.api.batch_size
+            served = 0
+            for (options, fields), ready in self._prepare_all(claimed).items():
+                left = self._serve_from_cache(options, ready)
+                served += len(ready) - len(left)
+                batch = self._choose(options, dict(fields), self._join_in_flight(options, left),
+                                     holding)  # fmt: skip
+                if batch is not None:
+                    self.uploader.send(batch)
+        self.claim_size.after(len(claimed), served)
         return True
 
-    def _send(self, claimed: list[ClaimedJob], holding: Holding) -> int:
-        """Prepare a claimed batch, serve what the cache and requests in flight can, and
-        upload the rest, a request per set of options. Returns how many the cache served."""
-        served = 0
+    def _prepare_all(self, claimed: list[ClaimedJob]) -> dict[Group, list[Ready]]:
+        """The claimed files that can go, prepared, by the options and fields they go with
+        (one request each); what cannot go is said and set aside now, costing nothing."""
         groups: dict[Group, list[Ready]] = {}
         for job, outcome in zip(claimed, self._prepared(claimed), strict=True):
             with bound_contextvars(job_id=job.id, path=job.path):
@@ -119,23 +122,26 @@ class Submitter:
                 if prepared is not None:
                     group = (self.options_for(job.folder), prepared.fields)
                     groups.setdefault(group, []).append((job, prepared))
-        for (options, fields), ready in groups.items():
-            left = self._serve_from_cache(options, ready)
-            served += len(ready) - len(left)
-            ready = left
-            ready = self._join_in_flight(options, ready)
-            # of a content's files, one whose own bytes go uploads it (a JPEG, not the RAW
-            # that shares its result and would send the JPEG's bytes under its own name)
-            ready = sorted(ready, key=lambda item: not item[1].sends_itself)
-            firsts, copies = policy.one_per_content([(item, item[1].content_key) for item in ready])
-            firsts = self._writable(self._one_request(firsts))
-            firsts, reservation = self._within_limits(options, firsts, holding)
-            going = {prepared.content_key for _, prepared in firsts}
-            riders = [item for item in copies if item[1].content_key in going]
-            self.claims.release([job.id for job, p in copies if p.content_key not in going])
-            if reservation is not None:
-                self._upload(options, dict(fields), firsts, riders, reservation)
-        return served
+        return groups
+
+    def _choose(
+        self, options: RequestOptions, fields: dict[str, int], ready: list[Ready],
+        holding: Holding,
+    ) -> Batch | None:  # fmt: skip
+        """Of files to upload under one set of options, what one request carries: one file
+        per content (the others ride on it), the most restricted batches first, whose
+        sidecars can be written, within the size cap and the budget, its credits reserved.
+        The rest goes back to the queue. None when nothing goes."""
+        # of a content's files, one whose own bytes go uploads it (a JPEG, not the RAW
+        # that shares its result and would send the JPEG's bytes under its own name)
+        ready = sorted(ready, key=lambda item: not item[1].sends_itself)
+        firsts, copies = policy.one_per_content([(item, item[1].content_key) for item in ready])
+        firsts = self._writable(self._one_request(firsts))
+        firsts, reservation = self._within_limits(options, firsts, holding)
+        going = {prepared.content_key for _, prepared in firsts}
+        riders = [item for item in copies if item[1].content_key in going]
+        self.claims.release([job.id for job, p in copies if p.content_key not in going])
+        return None if reservation is None else Batch(options, fields, firsts, riders, reservation)
 
     def _prepared(self, claimed: list[ClaimedJob]) -> Iterable[Prepared | FileProblem]:
         """Each claimed file prepared: on the pool when there is reading worth sharing out
@@ -198,7 +204,7 @@ class Submitter:
         hashes = [prepared.content_key for _, prepared in ready]
         hits, rest = _by_content(ready, requests.cached_results(hashes, options))
         rest += fresh
-        requests.use_cached([(_upload_of(job, prepared), rid) for job, prepared, rid in hits])
+        requests.use_cached([(upload_of(job, prepared), rid) for job, prepared, rid in hits])
         for job, _, _ in hits:
             with bound_contextvars(job_id=job.id, path=job.path):
                 log.debug("same bytes tagged before; result reused, no upload")
@@ -215,7 +221,7 @@ class Submitter:
         riders, rest = _by_content(ready, requests.in_flight(hashes, options))
         for job, prepared, request_id in riders:
             with bound_contextvars(job_id=job.id, path=job.path):
-                if not requests.ride([_upload_of(job, prepared)], request_id):
+                if not requests.ride([upload_of(job, prepared)], request_id):
                     self.claims.release([job.id])  # answered meanwhile: the cache serves it
                     continue
                 log.debug("same bytes already with the API; waiting for that result, no upload",
@@ -258,179 +264,6 @@ class Submitter:
             self.gate.pause(policy.Pause(policy.PauseKind.BUDGET, reason, seconds))
         self.claims.release([job.id for job, _ in ready[keep:]])
         return ready[:keep], reservation
-
-    def _upload(
-        self, options: RequestOptions, fields: dict[str, int], ready: list[Ready],
-        riders: list[Ready], reservation: str,
-    ) -> None:  # fmt: skip
-        """Upload ``ready`` in one request; ``riders`` (copies of their bytes) wait for its
-        result, or go back to the queue untouched if it does not go out. Files whose claim
-        lapsed meanwhile (this daemon stalled past its lease) are another's now: left out."""
-        held = self.claims.held([job.id for job, _ in ready + riders])
-        if len(held) < len(ready) + len(riders):
-            lost = [job.relpath for job, _ in ready + riders if job.id not in held]
-            log.warning("claims lapsed before the upload; left to another daemon", files=lost)
-            ready = [item for item in ready if item[0].id in held]
-            riders = [item for item in riders if item[0].id in held]
-        if not ready:
-            self.table.requests.unreserve(reservation)
-            return
-        ready = sorted(ready, key=lambda item: item[0].id)  # sent in the order polls read
-        jobs = [job for job, _ in ready]
-        parts = [(job, prepared, part) for job, prepared in ready for part in prepared.parts]
-        names = request_names(  # named for the file whose bytes go (a paired RAW: its JPEG)
-            [(PurePosixPath(part.path).name, part, p.format.name) for _, p, part in parts],
-            real=self.send_file_names,
-        )
-        named = [(name, part) for name, (_, _, part) in zip(names, parts, strict=True)]
-        payload = options.payload_fields() | fields
-        with tempfile.TemporaryFile(prefix="visionati-sync-body-") as body:
-            try:
-                problem = self._write_body(body, payload, ready, named)
-            except BaseException:  # nothing went: its reservation goes, not counted as spent
-                with contextlib.suppress(Exception):
-                    self.table.requests.unreserve(reservation)
-                raise
-            if problem is None:
-                try:
-                    answer = self.client.submit(body)
-                except ApiError as exc:
-                    self._refused(jobs, exc)
-                    problem = exc.message
-            if problem is not None:
-                self.table.requests.unreserve(reservation)
-                self.claims.release([job.id for job, _ in riders])
-                return
-        self.gate.reached()
-        counters.UPLOADS.inc()
-        counters.UPLOADED_FILES.inc(len(ready))
-        by_job: dict[int, list[str]] = {}
-        for name, (job, _, _) in zip(names, parts, strict=True):
-            by_job.setdefault(job.id, []).append(name)
-        request_id = answer.request_id or f"sync-{uuid.uuid4()}"
-        self._keep(
-            PaidUpload(
-                request_id=request_id,
-                response_uri=None if isinstance(answer, Completed) else answer.response_uri,
-                options=options.as_dict(),
-                uploads=[_upload_of(job, prepared, by_job[job.id]) for job, prepared in ready],
-                riders=[_upload_of(job, checked) for job, checked in riders],
-                reservation=reservation,
-                credits_estimated=sum(p.images for _, p in ready) * options.credits_per_image(),
-                first_poll_in=self.pacer.first_poll(options.fingerprint()),
-                completed=answer if isinstance(answer, Completed) else None,
-            )
-        )
-        log.debug("uploaded", request_id=request_id, files=names, copies_waiting=len(riders))
-        self.on_sent()
-
-    def _keep(self, paid: PaidUpload) -> None:
-        """The API has taken the request, and its credits: write it down, in the journal
-        first (durable, whatever happens next: a kill, the database away), then in the job
-        table; the journal's entry goes once the table has it."""
-        entry = None
-        if self.journal is not None:
-            try:
-                entry = self.journal.write(paid)
-            except OSError as exc:  # its folder refused: the table alone, at once
-                log.error("cannot keep the answer in the journal", request_id=paid.request_id,
-                          error=exc.strerror or str(exc))  # fmt: skip
-        try:
-            self._record(paid)
-        except Exception:
-            if entry is not None:
-                log.warning(
-                    "the API took this request; the job table cannot record it now: it is "
-                    "kept in the journal, and recorded before anything more is uploaded",
-                    request_id=paid.request_id, journal=str(entry),
-                )  # fmt: skip
-            raise
-        if entry is not None and self.journal is not None:
-            self.journal.done(entry)
-
-    def _record(self, paid: PaidUpload) -> None:
-        record_paid(
-            self.table.requests, paid,
-            retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
-        )  # fmt: skip
-        if paid.completed is not None:
-            self.on_results()
-
-    def record_journal(self) -> int:
-        """Record what this worker's journal holds (answered uploads the job table was away
-        for); raises while the table still cannot. Returns how many were recorded."""
-        if self.journal is None:
-            return 0
-        return replay(
-            self.journal, self.table.requests,
-            retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
-        )  # fmt: skip
-
-    def _write_body(
-        self, body: IO[bytes], payload: dict[str, object], ready: list[Ready],
-        named: list[tuple[str, Part]],
-    ) -> str | None:  # fmt: skip
-        """Write the request's body; if a file sent as it is changed since it was checked,
-        put the batch back (the changed ones after a settle) and say why."""
-        jobs = [job for job, _ in ready]
-        try:
-            sent = dict(zip((part.path for _, part in named), write_body(body, named, payload),
-                            strict=True))  # fmt: skip
-        except FileProblem as problem:  # changed under us: check each again next round
-            log.warning("a file changed while being read; re-queued", reason=problem.reason)
-            self.claims.release([j.id for j in jobs])
-            return problem.reason
-        changed = [
-            j for j, p in ready
-            if any(part.data is None and sent.get(part.path) != part.sha256 for part in p.parts)
-        ]  # fmt: skip
-        if changed:
-            for job in changed:
-                log.warning("file changed while being read; waiting for it", path=job.path)
-            self.claims.release([j.id for j in changed], delay=self.settle_seconds)
-            self.claims.release([j.id for j in jobs if j not in changed])
-            return "a file changed while being read"
-        return None
-
-    def _refused(self, jobs: list[ClaimedJob], exc: ApiError) -> None:
-        counters.API_ERRORS.labels(type(exc).__name__).inc()
-        verdict = policy.after_upload_error(exc, len(jobs), self.backoff)
-        ids = [job.id for job in jobs]
-        match verdict.files:
-            case policy.Release(delay, error, fault=True):
-                outcome = self.claims.faulted(
-                    jobs, error or exc.message, delay, self.api.max_server_faults
-                )
-                if outcome != "wait":
-                    log.warning("the API faults on every upload of these files", outcome=outcome,
-                                files=[job.relpath for job in jobs])  # fmt: skip
-            case policy.Release(delay, error):
-                self.claims.release(ids, delay=delay, error=error)
-            case policy.Skip(reason):
-                self.claims.not_sent(ids[0], State.SKIPPED, reason)
-            case policy.Split(error):
-                log.warning("the API refused the batch; its files go in smaller ones", error=error)
-                self.claims.split(ids, error)
-            case policy.Retry(error):
-                for job in jobs:
-                    self._retry(job, error)
-        if verdict.pause is not None:
-            self.gate.pause(verdict.pause)
-
-    def _retry(self, job: ClaimedJob, error: str) -> None:
-        with bound_contextvars(job_id=job.id, path=job.path):
-            delay = self.backoff.delay(job.attempts + 1)
-            again = self.claims.retry_later(job.id, error, delay, self.api.max_attempts)
-            (log.warning if again else log.error)(
-                "upload failed" + ("; will retry" if again else "; giving up"), error=error
-            )
-
-
-def _upload_of(job: ClaimedJob, prepared: Prepared, names: Sequence[str] = ()) -> Upload:
-    return Upload(
-        job.id, "\n".join(names), prepared.content_key, prepared.size, prepared.mtime_ns,
-        prepared.file_sha256, prepared.sent,
-    )  # fmt: skip
 
 
 def _by_content(
