@@ -148,7 +148,7 @@ def test_the_daily_budget_stops_at_the_cap_and_resumes_the_next_day(
         return ApiClient(emulator.url, KEY)
 
     submitter = Submitter(table, client, api, gate, budget=budget, clock=clock)
-    poller = Poller(table.requests, client, api)
+    poller = Poller(table.polls, client, api)
     writer = Writer(table.writes, SidecarSettings(formats=["json"]))
     run_until_idle(submitter, poller, writer, table)
     charged = [entry["credits"] for entry in control.uploads()]

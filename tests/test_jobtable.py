@@ -70,14 +70,14 @@ def test_full_lifecycle_through_states(table: JobTable) -> None:
     uploads = [Upload(j.id, f"n{j.id}.jpg", f"sha{j.id}", j.size, j.mtime_ns) for j in claimed]
     table.requests.mark_submitted("req-1", None, OPTIONS, uploads, first_poll_in=0)
     assert table.reports.counts()["submitted"] == 2
-    assert [r.id for r in table.requests.due()] == ["req-1"]
-    assert table.requests.uploads("req-1") == {f"n{j.id}.jpg": j.id for j in claimed}
+    assert [r.id for r in table.polls.due()] == ["req-1"]
+    assert table.polls.uploads("req-1") == {f"n{j.id}.jpg": j.id for j in claimed}
     first, second = claimed  # the API returns nothing for the second file
-    table.requests.complete(
+    table.polls.complete(
         "req-1", 6, 94, {first.id: {"name": f"n{first.id}.jpg"}}, [], {second.id: "none"},
         retry_delay=0, max_attempts=1,
     )  # fmt: skip
-    assert table.requests.due() == []
+    assert table.polls.due() == []
     tasks = table.writes.tasks()
     assert [task.job_id for task in tasks] == [first.id]
     table.writes.done([first.id])
@@ -86,16 +86,16 @@ def test_full_lifecycle_through_states(table: JobTable) -> None:
     assert table.reports.jobs(State.FAILED)[0].error == "none (gave up after 1 attempts)"
     assert table.reports.credits_spent() == 6 and table.reports.last_balance() == 94
     # the same bytes under the same options are a cache hit; other options are not
-    assert table.requests.cached_results([f"sha{first.id}"], OPTIONS) != {}
+    assert table.results.cached([f"sha{first.id}"], OPTIONS) != {}
     other = RequestOptions(("tags",), ("openai",), "general", "English", None, 0.9)
-    assert table.requests.cached_results([f"sha{first.id}"], other) == {}
+    assert table.results.cached([f"sha{first.id}"], other) == {}
 
 
 def test_a_lost_request_puts_its_files_back_until_they_run_out_of_tries(table: JobTable) -> None:
     table.queue.enqueue("/f", [seen(1)])
     for attempt in (1, 2):
         submit(table, f"r{attempt}")
-        table.requests.lost(f"r{attempt}", f"Request ID r{attempt} not found.", max_attempts=2)
+        table.polls.lost(f"r{attempt}", f"Request ID r{attempt} not found.", max_attempts=2)
     assert table.claims.claim(1) == []  # sent twice, lost twice: no third upload
     (failed,) = table.reports.jobs(State.FAILED)
     assert failed.attempts == 2 and "Request ID r2 not found." in (failed.error or "")
@@ -127,14 +127,14 @@ def test_every_way_back_to_the_queue_leaves_a_clean_pending_job(table: JobTable)
     a, b, c, d = submit(table, "r1", limit=4)
     (e,) = submit(table, "r2")
     assets = {job: {"name": f"n{job}.jpg"} for job in (a, b, c)}
-    table.requests.complete(
+    table.polls.complete(
         "r1", 4, 0, assets, [], {d: "no result"}, retry_delay=0, max_attempts=1
     )  # d fails
     table.writes.done([a])
     table.writes.changed(b, 99, 99)  # b changed after its upload
     table.queue.enqueue("/f", [seen(1, size=50)])  # a changed after it was done
     table.queue.retry([d])  # the user retries d
-    table.requests.lost("r2", "Request ID r2 not found.", max_attempts=5)
+    table.polls.lost("r2", "Request ID r2 not found.", max_attempts=5)
     assert [task.job_id for task in table.writes.tasks()] == [c]
     for job_id, attempts, error in (
         (a, 0, None), (b, 0, None), (d, 0, None), (e, 1, "Request ID r2 not found."),
@@ -305,13 +305,13 @@ def test_one_daemon_polls_a_request_and_a_second_ending_writes_nothing(table: Jo
     a.queue.enqueue("/f", [seen(1)])
     (job,) = a.claims.claim(8)
     sent(a, job, "r1", "n.jpg", "sha")
-    assert [r.id for r in a.requests.due()] == ["r1"]
-    assert b.requests.due() == []  # a holds it while it polls
+    assert [r.id for r in a.polls.due()] == ["r1"]
+    assert b.polls.due() == []  # a holds it while it polls
     clock.advance(61)  # a's poll hangs past its lease
-    assert [r.id for r in b.requests.due()] == ["r1"]
-    assert b.requests.complete("r1", 3, 97, {job.id: {"name": "n.jpg"}}, [], {},
+    assert [r.id for r in b.polls.due()] == ["r1"]
+    assert b.polls.complete("r1", 3, 97, {job.id: {"name": "n.jpg"}}, [], {},
                                retry_delay=0, max_attempts=3)  # fmt: skip
-    assert not a.requests.complete("r1", 3, 97, {}, [], {job.id: "none"},
+    assert not a.polls.complete("r1", 3, 97, {}, [], {job.id: "none"},
                                    retry_delay=0, max_attempts=3)  # fmt: skip
     assert row(table, job.id).state == State.WRITING
 
@@ -325,13 +325,13 @@ def test_a_copy_never_rides_a_request_answered_since_it_was_seen_in_flight(
     first, copy = table.claims.claim(2)
     sent(table, first, "r1", "n.jpg", "same")
     assert table.requests.in_flight(["same"], OPTIONS) == {"same": "r1"}
-    table.requests.complete("r1", 3, 97, {first.id: {"name": "n.jpg"}}, [], {},
+    table.polls.complete("r1", 3, 97, {first.id: {"name": "n.jpg"}}, [], {},
                             retry_delay=0, max_attempts=3)  # fmt: skip
     riding = Upload(copy.id, "c.jpg", "same", copy.size, copy.mtime_ns)
     assert not table.requests.ride([riding], "r1")
     assert row(table, copy.id).state == State.CLAIMED  # the submitter gives it back...
     table.claims.release([copy.id])
-    assert table.requests.cached_results(["same"], OPTIONS) != {}  # ...and the cache answers
+    assert table.results.cached(["same"], OPTIONS) != {}  # ...and the cache answers
     # a table where an older version left such a rider: the next start frees it
     with table.engine.begin() as conn:
         conn.execute(
@@ -349,7 +349,7 @@ def test_one_daemon_writes_a_sidecar_and_a_lapsed_writer_cannot_mark_it(table: J
     a.queue.enqueue("/f", [seen(1)])
     (job,) = a.claims.claim(8)
     sent(a, job, "r1", "n.jpg", "sha")
-    a.requests.complete("r1", 3, 97, {job.id: {"name": "n.jpg"}}, [], {},
+    a.polls.complete("r1", 3, 97, {job.id: {"name": "n.jpg"}}, [], {},
                         retry_delay=0, max_attempts=3)  # fmt: skip
     assert [t.job_id for t in a.writes.tasks()] == [job.id]
     assert b.writes.tasks() == []
@@ -376,7 +376,7 @@ def test_daemons_racing_for_the_last_credits_never_reserve_more_than_the_cap(
                     left = cap - committed(None)  # type: ignore[operator]
                     return (1, 3) if left >= 3 else (0, 0)
 
-                _, reservation = table.requests.reserve(decide)
+                _, reservation = table.spending.reserve(decide)
                 if reservation:
                     with lock:
                         granted.append(reservation)
@@ -443,16 +443,16 @@ def test_what_a_stopped_or_dead_daemon_held_is_anyones_at_once(table: JobTable) 
     first, second, third = a.claims.claim(8)
     sent(a, first, "r1", "n.jpg", "sha")
     sent(a, second, "r2", "m.jpg", "sha2")
-    a.requests.complete("r2", 3, 97, {second.id: {"name": "m.jpg"}}, [], {},
+    a.polls.complete("r2", 3, 97, {second.id: {"name": "m.jpg"}}, [], {},
                         retry_delay=0, max_attempts=3)  # fmt: skip
-    assert [r.id for r in a.requests.due()] == ["r1"] and len(a.writes.tasks()) == 1
+    assert [r.id for r in a.polls.due()] == ["r1"] and len(a.writes.tasks()) == 1
     a.claims.let_go()  # a clean stop: no waiting for its leases to lapse
-    assert [r.id for r in b.requests.due()] == ["r1"]
+    assert [r.id for r in b.polls.due()] == ["r1"]
     assert [t.job_id for t in b.writes.tasks()] == [second.id]
     assert [j.id for j in b.claims.claim(8)] == [third.id]
     # a daemon that dies holding work: whoever finds it gone gives it all back
     a.claims.give_back_of(["host1:1"])
-    assert [r.id for r in a.requests.due()] == ["r1"]
+    assert [r.id for r in a.polls.due()] == ["r1"]
     assert [t.job_id for t in a.writes.tasks()] == [second.id]
     assert [j.id for j in a.claims.claim(8)] == [third.id]
 
@@ -462,9 +462,9 @@ def test_a_daemon_polls_its_own_requests_and_anothers_only_when_late(table: JobT
     a.queue.enqueue("/f", [seen(1)])
     (job,) = a.claims.claim(8)
     sent(a, job, "r1", "n.jpg", "sha")
-    assert b.requests.due(others_late_by=2) == []  # a's, and a polls it in time
+    assert b.polls.due(others_late_by=2) == []  # a's, and a polls it in time
     clock.advance(3)  # a is not polling it (dead, or stalled)
-    assert [r.id for r in b.requests.due(others_late_by=2)] == ["r1"]
+    assert [r.id for r in b.polls.due(others_late_by=2)] == ["r1"]
 
 
 def test_sweeping_leases_never_waits_for_work_in_progress(postgres: object) -> None:
@@ -477,7 +477,7 @@ def test_sweeping_leases_never_waits_for_work_in_progress(postgres: object) -> N
     table = JobTable.open(new_database(postgres), worker="host:1")  # type: ignore[arg-type]
     table.queue.enqueue("/f", [seen(1), seen(2)])
     first, _second = table.claims.claim(8)
-    _, reservation = table.requests.reserve(lambda _committed: (1, 3))
+    _, reservation = table.spending.reserve(lambda _committed: (1, 3))
     with table.engine.connect() as recording:  # the submitter, mid-transaction
         recording.execute(
             Job.__table__.update().where(Job.id == first.id).values(error="recording")
@@ -503,7 +503,7 @@ def test_review_apply_untag_and_refresh_move_jobs_as_the_user_asks(table: JobTab
     table.queue.enqueue("/f", [seen(1), seen(2), seen(3)])
     ids = submit(table, "req-1")
     assets = {job: {"name": f"n{job}.jpg", "tags": {"old": []}} for job in ids}
-    table.requests.complete("req-1", 9, 91, assets, [], {}, retry_delay=0, max_attempts=3)
+    table.polls.complete("req-1", 9, 91, assets, [], {}, retry_delay=0, max_attempts=3)
     table.writes.hold([task.job_id for task in table.writes.tasks()])
     assert table.reports.counts()["review"] == 3 and table.writes.tasks() == []
     assert [task.job_id for task in table.writes.waiting(None)] == ids
@@ -530,11 +530,11 @@ def test_review_apply_untag_and_refresh_move_jobs_as_the_user_asks(table: JobTab
     uploads = [Upload(j, f"n{j}.jpg", f"sha{j}", 10, 0) for j in sorted(claimed)]
     table.requests.mark_submitted("req-2", None, OPTIONS, uploads, first_poll_in=0)
     fresh = {job: {"name": f"n{job}.jpg", "tags": {"new": []}} for job in claimed}
-    table.requests.complete("req-2", 6, 85, fresh, [], {}, retry_delay=0, max_attempts=3)
+    table.polls.complete("req-2", 6, 85, fresh, [], {}, retry_delay=0, max_attempts=3)
     tasks = {task.job_id: task for task in table.writes.tasks()}
     assert sorted(tasks) == ids[:2] and all(t.asset["tags"] == {"new": []} for t in tasks.values())
     assert not row(table, ids[0]).refresh and row(table, ids[2]).result_id == result_before
-    assert table.requests.cached_results([f"sha{ids[0]}"], OPTIONS) == {
+    assert table.results.cached([f"sha{ids[0]}"], OPTIONS) == {
         f"sha{ids[0]}": row(table, ids[0]).result_id
     }  # one result per content and options: replaced, not added
 
@@ -549,7 +549,7 @@ def test_taking_work_reads_the_queue_in_index_order_never_sorting_all_of_it(
     table.queue.enqueue("/f", [seen(n) for n in range(4)])
     first, _ = table.claims.claim(2)
     sent(table, first, "r1", "n.jpg", "same")
-    table.requests.complete("r1", 3, 97, {first.id: {"name": "n.jpg"}}, [], {},
+    table.polls.complete("r1", 3, 97, {first.id: {"name": "n.jpg"}}, [], {},
                             retry_delay=0, max_attempts=3)  # fmt: skip
     statements: list[tuple[str, object]] = []
 
@@ -585,17 +585,17 @@ def test_a_failed_step_gives_back_what_it_took_and_nothing_else_is_renewed(
     first, second, third, fourth = a.claims.claim(8)
     sent(a, first, "r1", "n.jpg", "sha1")
     sent(a, second, "r2", "m.jpg", "sha2")
-    a.requests.complete("r1", 3, 97, {first.id: {"name": "n.jpg"}}, [], {},
+    a.polls.complete("r1", 3, 97, {first.id: {"name": "n.jpg"}}, [], {},
                         retry_delay=0, max_attempts=3)  # fmt: skip
     with pytest.raises(RuntimeError), a.writes.holding() as step:
         (task,) = a.writes.tasks()
         step.take(jobs=[task.job_id])
-        due = a.requests.due()
+        due = a.polls.due()
         step.take(requests=[request.id for request in due])
-        assert b.writes.tasks() == [] and b.requests.due(others_late_by=0) == []  # a's now
+        assert b.writes.tasks() == [] and b.polls.due(others_late_by=0) == []  # a's now
         raise RuntimeError("a poll that raised")
     assert [t.job_id for t in b.writes.tasks()] == [first.id]  # given back: anyone's
-    assert [r.id for r in b.requests.due(others_late_by=0)] == ["r2"]
+    assert [r.id for r in b.polls.due(others_late_by=0)] == ["r2"]
     # a step that could not give back what it took (the table away): nothing renews it
     assert a.daemon.held.now() == ([], [])
     assert a.claims.renew(*a.daemon.held.now()) == 0

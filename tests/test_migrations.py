@@ -185,6 +185,6 @@ def test_results_stored_before_renditions_still_serve_the_same_bytes(tmp_path: P
         )
     db.upgrade(engine)
     table = JobTable(engine)
-    assert table.requests.cached_results(["ab12"], options) == {"ab12": 1}
+    assert table.results.cached(["ab12"], options) == {"ab12": 1}
     (task,) = table.writes.tasks()
     assert (task.sha256, task.sent) == ("ab12", None)

@@ -73,10 +73,10 @@ def test_a_good_poll_starts_the_count_of_poll_faults_over(tmp_path: Path, table:
     upload = Upload(job.id, "IMG_1.jpg", "ab" * 32, job.size, job.mtime_ns)
     table.requests.mark_submitted("r1", None, OPTIONS, [upload], first_poll_in=0)
     for _ in range(3):
-        table.requests.defer_poll("r1", None, 0, failure=True)
-    assert table.requests.due()[0].poll_failures == 3
-    table.requests.defer_poll("r1", "processing", 0)  # a good answer
-    assert table.requests.due()[0].poll_failures == 0
+        table.polls.defer_poll("r1", None, 0, failure=True)
+    assert table.polls.due()[0].poll_failures == 3
+    table.polls.defer_poll("r1", "processing", 0)  # a good answer
+    assert table.polls.due()[0].poll_failures == 0
 
 
 def test_a_job_whose_second_sidecar_cannot_be_staged_writes_neither(
@@ -88,7 +88,7 @@ def test_a_job_whose_second_sidecar_cannot_be_staged_writes_neither(
     upload = Upload(job.id, "IMG_1.jpg", "ab" * 32, job.size, job.mtime_ns)
     table.requests.mark_submitted("r1", None, OPTIONS, [upload], first_poll_in=0)
     asset = {"name": "IMG_1.jpg", "tags": {"dog": [{"score": 0.99}]}}
-    table.requests.complete("r1", 1, 1, {job.id: asset}, [], {}, retry_delay=0, max_attempts=1)
+    table.polls.complete("r1", 1, 1, {job.id: asset}, [], {}, retry_delay=0, max_attempts=1)
     (photos / "IMG_1.jpg.visionati.json").mkdir()  # the JSON sidecar cannot be staged
     assert Writer(table.writes, SidecarSettings()).step()
     (row,) = table.reports.jobs()
@@ -128,7 +128,7 @@ def test_a_write_taken_before_an_untag_puts_nothing_back(tmp_path: Path, table: 
     upload = Upload(job.id, "v1.jpg", "sha-1", job.size, job.mtime_ns)
     table.requests.mark_submitted("r1", "uri", OPTIONS, [upload], first_poll_in=0)
     asset = {"name": "v1.jpg", "tags": {"dog": [{"score": 0.99}]}}
-    table.requests.complete("r1", 1, 99, {job.id: asset}, [], {}, retry_delay=0, max_attempts=3)
+    table.polls.complete("r1", 1, 99, {job.id: asset}, [], {}, retry_delay=0, max_attempts=3)
     writer = Writer(table.writes, SidecarSettings())
     (task,) = table.writes.tasks()  # the writer's step has taken it...
     assert table.queue.untag([Scope(str(photos))])[0] == 1  # ...the user untags it...

@@ -31,7 +31,7 @@ class Pipeline:
         self.gate = Gate(self.table.reports, auth_retry_interval=60, credit_check_interval=60)
         client = lambda: ApiClient(emulator.url, KEY)  # noqa: E731
         self.submitter = Submitter(self.table, client, settings, self.gate)
-        self.poller = Poller(self.table.requests, client, settings)
+        self.poller = Poller(self.table.polls, client, settings)
 
     def add(self, paths: list[Path]) -> None:
         files = [FileSeen(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths]

@@ -116,7 +116,7 @@ def estimate(
     settings = renditions or RenditionSettings()
     result = Estimate()
     uploads: list[_Upload] = []  # priced once all are known: copies cost once
-    use_cache = hash_files and table.requests.has_results()
+    use_cache = hash_files and table.results.any()
     for folder in folders:
         if not folder.path.is_dir():
             continue
@@ -148,7 +148,7 @@ def estimate(
                 else:
                     ask = use_cache and not again
                     key = _key(path, decided, settings) if ask and decided else None
-                    if key is not None and table.requests.cached_results([key], options):
+                    if key is not None and table.results.cached([key], options):
                         entry.cached += 1  # the results cache holds what it would be sent as
                     else:
                         upload = _Upload(entry, path, seen.size, images, decided, options, key)

@@ -6,7 +6,10 @@ It is used through five parts, each owning one idea and each method one transact
 
 - ``queue`` (``FileQueue``): files entering, changing, moving, leaving;
 - ``claims`` (``Claims``): workers taking files to upload, and what they give back;
-- ``requests`` (``Requests``): requests sent, polled and ended; the results cache;
+- ``spending`` (``Spending``): a request's credits reserved before it goes;
+- ``requests`` (``Requests``): requests the API took, and the copies riding on them;
+- ``polls`` (``Polls``): following each request until it ends, and what its answer brings;
+- ``results`` (``Results``): the results cache;
 - ``writes`` (``Writes``): results whose sidecars are still to be written;
 - ``reports`` (``Reports``): counts, errors, credits and the pause state, read by `status`;
 - ``workers`` (``Workers``): the daemons running on it, each alive while its heartbeat lease
@@ -30,13 +33,19 @@ from ..workers import Worker
 from . import engine as engines
 from .base import LEASE_SECONDS, Daemon, Holding
 from .claims import Claims
+from .polls import Polls
 from .queue import FileQueue
 from .reports import Reports
 from .requests import Requests
+from .results import Results
+from .spending import Spending
 from .workers import Workers
 from .writes import Writes
 
-__all__ = ["Claims", "FileQueue", "Holding", "JobTable", "Reports", "Requests", "Workers", "Writes"]
+__all__ = [
+    "Claims", "FileQueue", "Holding", "JobTable", "Polls", "Reports", "Requests", "Results",
+    "Spending", "Workers", "Writes",
+]  # fmt: skip
 
 
 class JobTable:
@@ -58,7 +67,10 @@ class JobTable:
         clock = clock or engines.clock_for(engine)
         self.queue = FileQueue(engine, clock, self.daemon)
         self.claims = Claims(engine, clock, self.daemon)
+        self.spending = Spending(engine, clock, self.daemon)
         self.requests = Requests(engine, clock, self.daemon)
+        self.polls = Polls(engine, clock, self.daemon)
+        self.results = Results(engine, clock, self.daemon)
         self.writes = Writes(engine, clock, self.daemon)
         self.reports = Reports(engine, clock, self.daemon)
         self.workers = Workers(engine, clock, self.daemon)

@@ -66,7 +66,7 @@ def assemble(
         journal=journal,
     )  # fmt: skip
     poller = Poller(
-        table.requests, client, api, api.backoff(), on_results=results_arrived, pacer=pacer
+        table.polls, client, api, api.backoff(), on_results=results_arrived, pacer=pacer
     )
     writer = Writer(
         table.writes, settings.sidecars, api.backoff(), scopes=own,

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..api.answers import Completed
 from ..api.options import RequestOptions
-from ..jobtable import Requests
+from ..jobtable import JobTable
 from ..log import get_logger
 from ..records import Upload
 from .poller import record_completion
@@ -130,25 +130,25 @@ class Journal:
 
 
 def record_paid(
-    requests: Requests, paid: PaidUpload, *, retry_delay: float, max_attempts: int
+    table: JobTable, paid: PaidUpload, *, retry_delay: float, max_attempts: int
 ) -> None:
     """Given an answered upload, record it in the job table (again does nothing), and its
     result when the API answered at once."""
-    requests.mark_submitted(
+    table.requests.mark_submitted(
         paid.request_id, paid.response_uri, paid.request_options, paid.uploads,
         first_poll_in=paid.first_poll_in, credits_estimated=paid.credits_estimated,
         riders=paid.riders, reservation=paid.reservation,
     )  # fmt: skip
     if paid.completed is not None:
         record_completion(
-            requests, paid.request_id, paid.completed,
+            table.polls, paid.request_id, paid.completed,
             retry_delay=retry_delay, max_attempts=max_attempts,
         )  # fmt: skip
 
 
 def replay(
     journal: Journal,
-    requests: Requests,
+    table: JobTable,
     ended: Callable[[str], bool] | None = None,
     *,
     retry_delay: float,
@@ -159,7 +159,7 @@ def replay(
     cannot record. Returns how many were recorded."""
     entries = journal.entries(ended)
     for path, paid in entries:
-        record_paid(requests, paid, retry_delay=retry_delay, max_attempts=max_attempts)
+        record_paid(table, paid, retry_delay=retry_delay, max_attempts=max_attempts)
         journal.done(path)
         log.warning(
             "recorded an upload the API answered while the job table could not record it; "

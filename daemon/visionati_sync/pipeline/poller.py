@@ -14,7 +14,7 @@ from ..api import catalog
 from ..api.client import Accepted, ApiClient, ApiError, Completed
 from ..api.pacing import PollPacer
 from ..config import ApiSettings
-from ..jobtable import Requests
+from ..jobtable import Polls
 from ..log import get_logger
 from ..records import Clock, OutstandingRequest, utcnow
 from ..rules import policy
@@ -114,12 +114,12 @@ def combine_assets(assets: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def record_completion(
-    requests: Requests, request_id: str, answer: Completed, *, retry_delay: float,
+    polls: Polls, request_id: str, answer: Completed, *, retry_delay: float,
     max_attempts: int,
 ) -> None:  # fmt: skip
     """Given a completed answer, store every file's result (one transaction). A file it
     holds no result for is sent again (an attempt), with what the API said of it."""
-    uploads = requests.uploads(request_id)
+    uploads = polls.uploads(request_id)
     by_job, missing = match_assets(answer.assets, uploads)
     came_back = [str(asset.get("name")) for asset in answer.assets]
     if set(came_back) - set(uploads):
@@ -135,7 +135,7 @@ def record_completion(
     unanswered = {
         uploads[name]: f"API: {errors_by_name[name]}" for name in missing if name in errors_by_name
     }
-    if not requests.complete(
+    if not polls.complete(
         request_id, answer.credits_paid, answer.credits, by_job, answer.errors, unanswered,
         retry_delay=retry_delay, max_attempts=max_attempts,
     ):  # fmt: skip
@@ -161,7 +161,7 @@ def record_completion(
 class Poller:
     def __init__(
         self,
-        requests: Requests,
+        polls: Polls,
         client_factory: Callable[[], ApiClient],
         api: ApiSettings,
         backoff: Backoff | None = None,
@@ -169,7 +169,7 @@ class Poller:
         clock: Clock = utcnow,
         pacer: PollPacer | None = None,
     ) -> None:
-        self.requests = requests
+        self.polls = polls
         self.clock = clock
         self.pacer = pacer or PollPacer(api.poll_interval)
         self.client = client_factory()
@@ -183,14 +183,14 @@ class Poller:
         until the next is due (at most ``LOOK_AGAIN``: another daemon's may come due; the
         submitter wakes the poller when it sends one). Looking is a read; taking requests
         (a write) happens only when one is due."""
-        next_due = self.requests.next_due(others_late_by=self.api.poll_interval)
+        next_due = self.polls.next_due(others_late_by=self.api.poll_interval)
         if next_due is None:
             return LOOK_AGAIN
-        wait = (next_due - self.requests.clock()).total_seconds()  # the table's clock
+        wait = (next_due - self.polls.clock()).total_seconds()  # the table's clock
         if wait > 0:
             return min(LOOK_AGAIN, max(LOOK_SOONEST, wait))
-        with self.requests.holding() as holding:  # a step that fails gives back what is left
-            due = self.requests.due(others_late_by=self.api.poll_interval)
+        with self.polls.holding() as holding:  # a step that fails gives back what is left
+            due = self.polls.due(others_late_by=self.api.poll_interval)
             holding.take(requests=[request.id for request in due])
             for request in due:
                 with bound_contextvars(request_id=request.id):
@@ -208,12 +208,12 @@ class Poller:
         elapsed = (self.clock() - request.submitted_at).total_seconds()
         if isinstance(answer, Accepted):
             delay = self.pacer.not_done(request.id, request.options_fp, elapsed)
-            self.requests.defer_poll(request.id, answer.status, delay)
+            self.polls.defer_poll(request.id, answer.status, delay)
         else:
             counters.REQUEST_SECONDS.observe(elapsed)
             self.pacer.completed(request.id, request.options_fp, elapsed)
             record_completion(
-                self.requests, request.id, answer,
+                self.polls, request.id, answer,
                 retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
             )  # fmt: skip
             if request.options_fp not in self._drift_told:
@@ -227,7 +227,7 @@ class Poller:
         estimated = request.credits_estimated
         if charged is None or estimated is None or charged == estimated:
             return
-        said = catalog.drift(self.requests.options_of(request.id), charged, estimated)
+        said = catalog.drift(self.polls.options_of(request.id), charged, estimated)
         if said is not None:
             self._drift_told.add(request.options_fp)
             log.warning(said, request_id=request.id)
@@ -245,13 +245,13 @@ class Poller:
             case policy.Requeue(error, gave_up):
                 why = "giving up on request" if gave_up else "request unknown to the API"
                 log.warning(f"{why}; its files are queued again", error=error)
-                self.requests.lost(request.id, error, self.api.max_attempts)
+                self.polls.lost(request.id, error, self.api.max_attempts)
             case policy.FailRequest(error):
                 log.error("request failed", error=error)
-                self.requests.fail(
+                self.polls.fail(
                     request.id, error,
                     retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
                 )  # fmt: skip
             case policy.PollLater(delay, failure):
                 log.warning("poll failed; will retry", error=exc.message, retry_in=round(delay, 1))
-                self.requests.defer_poll(request.id, None, delay, failure=failure)
+                self.polls.defer_poll(request.id, None, delay, failure=failure)

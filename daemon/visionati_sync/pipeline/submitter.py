@@ -198,13 +198,13 @@ class Submitter:
     def _serve_from_cache(self, options: RequestOptions, ready: list[Ready]) -> list[Ready]:
         """Files whose bytes were tagged before under these options need no upload (unless
         the user asked for a fresh answer: ``scan --refresh``)."""
-        requests = self.table.requests
+        results = self.table.results
         fresh = [item for item in ready if item[0].refresh]
         ready = [item for item in ready if not item[0].refresh]
         hashes = [prepared.content_key for _, prepared in ready]
-        hits, rest = _by_content(ready, requests.cached_results(hashes, options))
+        hits, rest = _by_content(ready, results.cached(hashes, options))
         rest += fresh
-        requests.use_cached([(upload_of(job, prepared), rid) for job, prepared, rid in hits])
+        results.reuse([(upload_of(job, prepared), rid) for job, prepared, rid in hits])
         for job, _, _ in hits:
             with bound_contextvars(job_id=job.id, path=job.path):
                 log.debug("same bytes tagged before; result reused, no upload")
@@ -255,7 +255,7 @@ class Submitter:
             keep = policy.fit_batch(sizes, self.api.max_request_bytes, costs, allowance.credits)
             return keep, sum(costs[:keep])
 
-        keep, reservation = self.table.requests.reserve(decide)
+        keep, reservation = self.table.spending.reserve(decide)
         holding.take(requests=[reservation] if reservation else [])
         if not keep:
             (allowance,) = allowances

@@ -81,18 +81,18 @@ class Uploader:
         (this daemon stalled past its lease) are another's now: left out."""
         batch = self._still_held(batch)
         if not batch.ready:
-            self.table.requests.unreserve(batch.reservation)
+            self.table.spending.unreserve(batch.reservation)
             return
         with tempfile.TemporaryFile(prefix="visionati-sync-body-") as body:
             try:
                 built = self.build(batch, body)
             except BaseException:  # nothing went: its reservation goes, not counted as spent
                 with contextlib.suppress(Exception):
-                    self.table.requests.unreserve(batch.reservation)
+                    self.table.spending.unreserve(batch.reservation)
                 raise
             answer = None if built is None else self.post(batch, built)
         if built is None or answer is None:  # it did not go: nothing spent, riders back
-            self.table.requests.unreserve(batch.reservation)
+            self.table.spending.unreserve(batch.reservation)
             self.claims.release([job.id for job, _ in batch.riders])
             return
         paid = self.paid(batch, built, answer)
@@ -171,7 +171,7 @@ class Uploader:
                           error=exc.strerror or str(exc))  # fmt: skip
         try:
             record_paid(
-                self.table.requests, paid,
+                self.table, paid,
                 retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
             )  # fmt: skip
         except Exception:
@@ -193,7 +193,7 @@ class Uploader:
         if self.journal is None:
             return 0
         return replay(
-            self.journal, self.table.requests,
+            self.journal, self.table,
             retry_delay=self.backoff.delay(1), max_attempts=self.api.max_attempts,
         )  # fmt: skip
 

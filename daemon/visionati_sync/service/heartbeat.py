@@ -81,7 +81,7 @@ class Heartbeat:
         workers it says have ended): what the API answered and the job table lacks."""
         api = self.config().settings.api
         return replay(
-            self.journal, self.table.requests, ended,
+            self.journal, self.table, ended,
             retry_delay=api.backoff().delay(1), max_attempts=api.max_attempts,
         )  # fmt: skip
 
