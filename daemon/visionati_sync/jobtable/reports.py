@@ -14,7 +14,8 @@ from sqlalchemy import Connection, delete, func, select
 
 from ..records import VISIBLE_STATES, Charge, JobRow, Scope, State, local_midnight, shown
 from .base import TablePart, dialect_insert
-from .schema import OUTSTANDING, SENDING, ApiRequest, DaemonState, Job, Result, WorkerLease
+from .schema import OUTSTANDING, PAUSED, SENDING, ApiRequest, DaemonState, Job, Result
+from .workers import Workers
 
 
 class KnownFile(NamedTuple):
@@ -233,38 +234,6 @@ class Reports(TablePart):
             ).scalar_one_or_none()
         return None if raw is None else json.loads(raw)
 
-    def daemons(self) -> list[dict[str, Any]]:
-        """The daemons and scans that said they run (``workers``): whether their heartbeat
-        lease is live, how long since each last beat, and what each holds (requests with
-        the API it sent, files it is uploading)."""
-        now = self.clock()
-        with self.engine.begin() as conn:
-            workers = conn.execute(select(WorkerLease).order_by(WorkerLease.started_at)).all()
-            requests = dict(
-                conn.execute(
-                    select(ApiRequest.sent_by, func.count())
-                    .where(ApiRequest.status.in_(OUTSTANDING))
-                    .group_by(ApiRequest.sent_by)
-                ).all()
-            )
-            claimed = dict(
-                conn.execute(
-                    select(Job.locked_by, func.count())
-                    .where(Job.state == State.CLAIMED)
-                    .group_by(Job.locked_by)
-                ).all()
-            )
-        return [
-            {
-                "worker": w.id, "host": w.host, "pid": w.pid, "kind": w.kind,
-                "since": w.started_at.isoformat(), "alive": w.lease_until >= now,
-                "last_heard_seconds": round((now - w.heard_at).total_seconds(), 1),
-                "requests_in_flight": requests.get(w.id, 0),
-                "files_claimed": claimed.get(w.id, 0),
-            }
-            for w in workers
-        ]  # fmt: skip
-
     def _job_row(self, job: Any) -> JobRow:
         """Given a row of the jobs table, return it as users see it (internal states
         folded, its folder where this process has it)."""
@@ -289,7 +258,7 @@ class Reports(TablePart):
             },
             "last_balance": self.last_balance(),
             "paused": self.paused(),
-            "daemons": self.daemons(),
+            "daemons": Workers(self.engine, self.clock, self.daemon).listed(),
             "recent_errors": [
                 {"path": row.path, "state": row.state, "error": row.error}
                 for row in self.recent_errors()
@@ -302,7 +271,6 @@ class Reports(TablePart):
 # what a request the API took costs: what it was charged, or until then the price table's
 # estimate (status, costs and the budget all count it so)
 SPENT = func.coalesce(ApiRequest.credits_paid, ApiRequest.credits_estimated, 0)
-PAUSED = "paused:"  # + a worker's id: why that process's uploads are paused
 FLEET_PAUSE = "fleet-pause"  # a pause every daemon on the table takes (a key, credits)
 
 

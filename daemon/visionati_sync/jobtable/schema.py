@@ -180,6 +180,9 @@ class Job(Base):
     )
 
 
+PAUSED = "paused:"  # + a worker's id: a daemon_state key, why that process's uploads are paused
+
+
 class DaemonState(Base):
     """Small facts the daemon shares with `status` in other processes (why it is paused)."""
 

@@ -6,13 +6,14 @@ lapsed is gone, and its work is anyone's (``Claims.give_back``)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
+from ..records import State
 from ..workers import Worker
 from .base import TablePart
-from .reports import PAUSED
-from .schema import DaemonState, WorkerLease
+from .schema import OUTSTANDING, PAUSED, ApiRequest, DaemonState, Job, WorkerLease
 
 
 class Workers(TablePart):
@@ -50,3 +51,35 @@ class Workers(TablePart):
         with self.engine.begin() as conn:
             conn.execute(delete(WorkerLease).where(WorkerLease.id.in_(ids)))
             conn.execute(delete(DaemonState).where(DaemonState.key.in_([PAUSED + i for i in ids])))
+
+    def listed(self) -> list[dict[str, Any]]:
+        """The daemons and scans that said they run (``workers``): whether their heartbeat
+        lease is live, how long since each last beat, and what each holds (requests with
+        the API it sent, files it is uploading)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            workers = conn.execute(select(WorkerLease).order_by(WorkerLease.started_at)).all()
+            requests = dict(
+                conn.execute(
+                    select(ApiRequest.sent_by, func.count())
+                    .where(ApiRequest.status.in_(OUTSTANDING))
+                    .group_by(ApiRequest.sent_by)
+                ).all()
+            )
+            claimed = dict(
+                conn.execute(
+                    select(Job.locked_by, func.count())
+                    .where(Job.state == State.CLAIMED)
+                    .group_by(Job.locked_by)
+                ).all()
+            )
+        return [
+            {
+                "worker": w.id, "host": w.host, "pid": w.pid, "kind": w.kind,
+                "since": w.started_at.isoformat(), "alive": w.lease_until >= now,
+                "last_heard_seconds": round((now - w.heard_at).total_seconds(), 1),
+                "requests_in_flight": requests.get(w.id, 0),
+                "files_claimed": claimed.get(w.id, 0),
+            }
+            for w in workers
+        ]  # fmt: skip

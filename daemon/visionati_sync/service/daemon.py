@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..api.client import ApiClient
-from ..config import Config, ConfigError, FolderSettings, load_config, state_directory
+from ..config import Config, ConfigError, load_config, state_directory
 from ..jobtable import JobTable
 from ..jobtable.engine import trouble
 from ..log import configure as configure_logging
@@ -71,9 +71,8 @@ class Service:
         self._stages: Stages | None = None
         self.heartbeat = Heartbeat(
             worker, self.table, Presence(state / "workers"), self.journal, self.outage,
-            config=lambda: self.config,
-            on_back=self._back, on_taken_back=lambda: self.runner.wake("submitter"),
-            since=utcnow(),
+            config=lambda: self.config, on_back=self._back,
+            on_taken_back=lambda: self.runner.wake("submitter"), since=utcnow(),
         )  # fmt: skip
         self.announce = Announcer(  # systemd, the progress line, /metrics
             self.table, hung=lambda after: self.runner.hung(after), paused=self.paused,
@@ -85,6 +84,10 @@ class Service:
         """Stop: the stages end after their current step, the main loop at its next turn."""
         self.stop.set()
         self.runner.stop.set()
+
+    def use_key(self) -> None:
+        """The API key the config names (or the environment): checked now, used from now."""
+        self._api_key = self.config.require_api_key()
 
     def paused(self) -> Closed | None:
         """Why uploads are paused now (None: they are not, or no stage runs yet)."""
@@ -191,26 +194,12 @@ class Service:
         self.heartbeat.presence.release(self.heartbeat.worker)
         self.table.close()
 
-    def begin_scan(
-        self,
-        folders: Sequence[FolderSettings],
-        scopes: Sequence[Scope],
-        uploading: Callable[[], bool],
-    ) -> None:
-        """A scan's start (``scan.Scan``): the key, this worker said, the folders walked, the
-        stages started on the scan's scopes (``uploading``: until it stops early)."""
-        self._api_key = self.config.require_api_key()
-        self.heartbeat.start("scan")
-        self.intake.scan(folders, scopes)
-        self.own += [s for s in (Scope(str(f.path)) for f in folders) if s not in self.own]
-        self.start_pipeline(scopes, progress=False, uploading=uploading)
-
     # -- the daemon ----------------------------------------------------------------------
 
     def run(self) -> int:
         """Watch the folders and tag what arrives until SIGTERM or SIGINT; SIGHUP reloads."""
         install_signals(self.halt, self.reload)
-        self._api_key = self.config.require_api_key()
+        self.use_key()
         started = wait_out(
             lambda: self.heartbeat.start("run"), self.config, self.outage, self.announce.notifier,
             self.stop,

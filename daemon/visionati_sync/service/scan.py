@@ -56,8 +56,14 @@ class Scan:
         the scan was interrupted), 2 if uploads cannot go on (key, credits, budget). A scan
         that stops early collects what it paid for first (see ``_wait_drained``)."""
         install_signals(self._signal)
-        started = utcnow()
-        self.service.begin_scan(folders, scopes, uploading=lambda: not self.collecting.is_set())
+        started, service = utcnow(), self.service
+        service.use_key()
+        service.heartbeat.start("scan")
+        service.intake.scan(folders, scopes)
+        service.own += [s for s in (Scope(str(f.path)) for f in folders) if s not in service.own]
+        service.start_pipeline(
+            scopes, progress=False, uploading=lambda: not self.collecting.is_set()
+        )
         try:
             return self._wait_drained(scopes, started, reporter)
         finally:
