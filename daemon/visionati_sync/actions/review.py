@@ -16,7 +16,7 @@ from ..jobtable import JobTable
 from ..pipeline.writer import Writer
 from ..records import Scope, State, WriteTask, shown
 from ..rules.keywording import KeywordRules
-from ..sidecars import SidecarError, xmp, xmp_result
+from ..sidecars import SidecarError, xmp, xmp_paths, xmp_result
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,14 @@ def change_of(
     """Given a stored result, the change its XMP sidecar would get: the writer's own plan
     (read, merged), compared with what the sidecar holds."""
     image = Path(task.path)
+    path, note = (xmp_paths(image, settings) or [xmp.choose_path(image, settings.xmp_naming)])[0]
     try:
-        planned = xmp.plan(
-            image, xmp_result(task, settings, rules(task.folder)),
-            xmp.XmpSettings(settings.overwrite_description), settings.xmp_naming,
+        planned = xmp.plan_at(
+            path, note, xmp_result(task, settings, rules(task.folder)),
+            xmp.XmpSettings(settings.overwrite_description),
         )  # fmt: skip
     except SidecarError as exc:
-        sidecar = shown(str(xmp.choose_path(image, settings.xmp_naming)[0]))
+        sidecar = shown(str(path))
         return Change(shown(task.path), sidecar, [], [], [], [], None, None, str(exc))
     before = planned.expected.content if planned.expected is not None else None
     old, new = xmp.summary(before), xmp.summary(planned.content)
@@ -91,7 +92,7 @@ def apply(table: JobTable, config: Config, scopes: Sequence[Scope]) -> Applied:
     ids = table.writes.approve(scopes)
     writer = Writer(
         table.writes, config.settings.sidecars, config.settings.api.backoff(),
-        rules=config.keyword_rules, reviewed=config.reviewed,
+        rules=config.keyword_rules, reviewed=config.reviewed, sidecars=config.sidecars_for,
     )  # fmt: skip
     tasks = table.writes.mine(ids)
     writer.write(tasks)

@@ -48,7 +48,19 @@ def untag(table: JobTable, settings: SidecarSettings, scopes: Sequence[Scope]) -
 
 
 def _xmp(image: Path, settings: SidecarSettings, report: Untagged) -> None:
-    sidecar, _ = xmp.choose_path(image, settings.xmp_naming)
+    """Every sidecar of either name we wrote for this photo (targets may have changed
+    since), each taken back on its own."""
+    problems = []
+    for sidecar in xmp.written_for(image):
+        try:
+            _one_xmp(sidecar, report)
+        except SidecarError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise SidecarError("; ".join(problems))
+
+
+def _one_xmp(sidecar: Path, report: Untagged) -> None:
     for _ in range(5):  # a photo manager writing meanwhile: read and decide again
         snapshot = Snapshot.read(sidecar, limit=xmp.MAX_BYTES)
         if snapshot.content is None:

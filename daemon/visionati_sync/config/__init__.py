@@ -130,6 +130,13 @@ class Config:
                 raise ConfigError(f"{self.source}: keywords.vocabulary: {exc}") from None
         return self._vocabularies[path]
 
+    def sidecars_for(self, folder: str | Path) -> SidecarSettings:
+        """Given a watched folder, its `sidecars` section: the folder's own targets over it."""
+        own = self._folder(folder)
+        if own is None or own.targets is None:
+            return self.settings.sidecars
+        return self.settings.sidecars.model_copy(update={"targets": own.targets})
+
     def reviewed(self, folder: str | Path) -> bool:
         """Given a watched folder, whether its results wait for `apply` before any sidecar
         is written."""

@@ -23,6 +23,7 @@ from ..api.options import RequestOptions
 from ..renditions import RenditionSettings
 from ..rules.retry import Backoff
 from ..rules.selection import Selector
+from ..rules.targets import Target
 
 DEFAULT_BASE_URL = "https://api.visionati.com"
 
@@ -147,6 +148,7 @@ class FolderSettings(_Section):
     api: FolderOptions | None = None
     keywords: KeywordSettings | None = None  # the keys set here override `keywords`
     apply: Literal["auto", "review"] | None = None  # overrides `sidecars.apply`
+    targets: list[Target] | None = None  # overrides `sidecars.targets`
 
     @property
     def table_name(self) -> str:
@@ -180,6 +182,15 @@ class SidecarSettings(_Section):
     # review: results are stored (and paid) but no sidecar changes until `apply`
     apply: Literal["auto", "review"] = "auto"
     marker_keyword: str | None = Field(default=None, min_length=1)  # on every photo tagged
+    # the photo managers whose places get the tags (``rules.targets``); none: xmp_naming
+    targets: list[Target] = Field(default_factory=list)
+    embed: bool = False  # the tags go inside JPEG, TIFF, DNG, PNG, WebP, HEIC, AVIF, MP4, MOV
+    embed_backup: Path | None = None  # a copy of each file as it was, before its first embed
+
+    @field_validator("targets")
+    @classmethod
+    def _once_each(cls, value: list[Target]) -> list[Target]:
+        return list(dict.fromkeys(value))
 
     @field_validator("hierarchy_root")
     @classmethod

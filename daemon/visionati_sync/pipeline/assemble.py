@@ -61,7 +61,7 @@ def assemble(
     submitter = Submitter(
         table, client, api, gate, pacer=pacer, on_sent=lambda: wake("poller"),
         options_for=config.options_for, settle_seconds=settings.watch.settle_seconds,
-        backoff=api.backoff(), on_results=results_arrived, sidecars=settings.sidecars,
+        backoff=api.backoff(), on_results=results_arrived, sidecars=config.sidecars_for,
         renditions=settings.renditions(), send_file_names=settings.upload.send_file_names,
         journal=journal,
     )  # fmt: skip
@@ -70,6 +70,6 @@ def assemble(
     )
     writer = Writer(
         table.writes, settings.sidecars, api.backoff(), scopes=own,
-        rules=config.keyword_rules, reviewed=config.reviewed,
+        rules=config.keyword_rules, reviewed=config.reviewed, sidecars=config.sidecars_for,
     )  # fmt: skip
     return Stages(gate, pacer, submitter, poller, writer)

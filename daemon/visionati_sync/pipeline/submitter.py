@@ -52,7 +52,7 @@ class Submitter:
         settle_seconds: float = 2.0,
         backoff: Backoff | None = None,
         on_results: Callable[[], None] = lambda: None,
-        sidecars: SidecarSettings | None = None,
+        sidecars: SidecarSettings | Callable[[str], SidecarSettings] | None = None,
         renditions: RenditionSettings | None = None,
         clock: Clock = utcnow,
         pacer: PollPacer | None = None,
@@ -73,7 +73,8 @@ class Submitter:
         self.settle_seconds = settle_seconds
         self.backoff = backoff or Backoff()
         self.on_results = on_results
-        self.sidecars = sidecars or SidecarSettings()
+        fixed = sidecars if isinstance(sidecars, SidecarSettings) else SidecarSettings()
+        self.sidecars = sidecars if callable(sidecars) else (lambda _folder: fixed)
         self.renditions = renditions or RenditionSettings()
         self.clock = clock
         self.uploader = Uploader(
@@ -185,7 +186,7 @@ class Submitter:
         going = []
         for job, prepared in ready:
             try:
-                preflight(Path(job.path), self.sidecars)
+                preflight(Path(job.path), self.sidecars(job.folder))
             except SidecarError as exc:
                 with bound_contextvars(job_id=job.id, path=job.path):
                     log.warning("file failed before upload: its sidecars cannot be written",

@@ -37,9 +37,11 @@ class Writer:
         scopes: Sequence[Scope] | None = None,
         rules: Callable[[str], KeywordRules] | None = None,
         reviewed: Callable[[str], bool] = lambda folder: False,
+        sidecars: Callable[[str], SidecarSettings] | None = None,
     ) -> None:
         self.writes = writes
         self.settings = settings
+        self.sidecars = sidecars or (lambda folder: settings)  # a folder's own targets
         self.backoff = backoff or Backoff(base=5.0, cap=600.0)
         self.scopes = scopes  # the folders this daemon has (None, in tests: anywhere)
         default = KeywordRules(root=settings.hierarchy_root)
@@ -67,7 +69,7 @@ class Writer:
                 if not self._still_current(task):
                     continue
                 try:
-                    plans = plan_sidecars(task, self.settings, self.rules(task.folder))
+                    plans = plan_sidecars(task, self.sidecars(task.folder), self.rules(task.folder))
                     batch.stage_all(plans)
                 except SidecarError as exc:
                     self._failed(task, exc)
@@ -91,13 +93,15 @@ class Writer:
                 errors = [outcomes.get(p.path) for p in plans if outcomes.get(p.path)]
                 if errors:  # someone wrote a sidecar meanwhile: once more, on its own
                     try:
-                        plans = write_sidecars(task, self.settings, self.rules(task.folder))
+                        plans = write_sidecars(
+                            task, self.sidecars(task.folder), self.rules(task.folder)
+                        )
                     except SidecarError as exc:
                         self._failed(task, exc)
                         continue
                 done.append(task.job_id)
                 for note in {p.note for p in plans if p.note}:
-                    log.warning("XMP sidecar name fell back to append", reason=note)
+                    log.warning("XMP sidecar name fell back to appended", reason=note)
                 log.debug("tagged", sidecars=[p.path.name for p in plans])
         self.writes.done(done)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import SidecarSettings
 from ..records import WriteTask, shown
 from ..rules.keywording import KeywordRules, choose
+from ..rules.targets import Placement, place
 from . import json as json_sidecar
 from . import xmp
 from .atomic import (
@@ -23,8 +24,8 @@ from .atomic import (
 )
 
 __all__ = [
-    "KeywordRules", "Planned", "SidecarError", "WriteBatch", "plan_sidecars", "preflight",
-    "write_sidecars", "xmp_result",
+    "KeywordRules", "Planned", "SidecarError", "WriteBatch", "placement", "plan_sidecars",
+    "preflight", "write_sidecars", "xmp_paths", "xmp_result",
 ]  # fmt: skip
 
 
@@ -41,6 +42,26 @@ def xmp_result(task: WriteTask, settings: SidecarSettings, rules: KeywordRules) 
     )
 
 
+def placement(image: Path, settings: SidecarSettings) -> Placement:
+    """Given a file and its folder's sidecar settings, where its tags go."""
+    return place(image.name, settings.targets, settings.xmp_naming, settings.embed)
+
+
+def xmp_paths(image: Path, settings: SidecarSettings) -> list[tuple[Path, str | None]]:
+    """Given a file, every XMP sidecar its targets read (none when ``xmp`` is not among the
+    formats), each with a note when its name fell back; two wishes that land on one file
+    (a stem owned by another photo) are one sidecar."""
+    if "xmp" not in settings.formats:
+        return []
+    where = placement(image, settings)
+    paths: dict[Path, str | None] = {}
+    for naming in where.namings:
+        path, note = xmp.choose_path(image, naming, exact=where.exact)
+        if path not in paths or note is None:
+            paths[path] = note
+    return list(paths.items())
+
+
 def plan_sidecars(
     task: WriteTask, settings: SidecarSettings, rules: KeywordRules | None = None
 ) -> list[Planned]:
@@ -52,11 +73,12 @@ def plan_sidecars(
     image = Path(task.path)
     if not image.exists():
         raise SidecarError(f"{image}: the file is gone; no sidecar written")
-    plans = []
-    if "xmp" in settings.formats:
+    plans: list[Planned] = []
+    paths = xmp_paths(image, settings)
+    if paths:  # each merged on its own, so each keeps what its program wrote there
         result = xmp_result(task, settings, rules or KeywordRules(root=settings.hierarchy_root))
         xmp_settings = xmp.XmpSettings(settings.overwrite_description)
-        plans.append(xmp.plan(image, result, xmp_settings, settings.xmp_naming))
+        plans.extend(xmp.plan_at(path, note, result, xmp_settings) for path, note in paths)
     if "json" in settings.formats:
         content = json_sidecar.render(
             shown(image.name),
@@ -76,9 +98,7 @@ def preflight(image: Path, settings: SidecarSettings) -> None:
     written: a problem is found before the upload is paid for, not after. Their names must
     fit the file system, the folder must take new files, and what stands at their names
     must be a regular file we may replace (an XMP one that parses and is safe to merge)."""
-    targets = []
-    if "xmp" in settings.formats:
-        targets.append(xmp.choose_path(image, settings.xmp_naming)[0])
+    targets = [path for path, _ in xmp_paths(image, settings)]
     if "json" in settings.formats:
         targets.append(json_sidecar.sidecar_path(image, settings.json_suffix))
     limit = name_max(image.parent)

@@ -25,7 +25,7 @@ from ..atomic import Planned, Snapshot
 from .editor import Editor
 from .keywords import DC_SUBJECT, HIERARCHICAL
 from .merge import DESCRIPTION, XmpResult, XmpSettings, description_from_asset, merge
-from .naming import choose_path
+from .naming import choose_path, written_for
 from .packet import MAX_BYTES, XmpError, parse
 from .unmerge import unmerge
 
@@ -39,8 +39,10 @@ __all__ = [
     "merge",
     "parse",
     "plan",
+    "plan_at",
     "summary",
     "unmerge",
+    "written_for",
     "xml_text",
 ]
 
@@ -48,6 +50,11 @@ __all__ = [
 def plan(image: Path, result: XmpResult, settings: XmpSettings, naming: str = "append") -> Planned:
     """Given a photo and a result, read its sidecar (if any) and decide the merged bytes."""
     path, note = choose_path(image, naming)
+    return plan_at(path, note, result, settings)
+
+
+def plan_at(path: Path, note: str | None, result: XmpResult, settings: XmpSettings) -> Planned:
+    """Given a sidecar's path (chosen) and a result, read it and decide the merged bytes."""
     snapshot = Snapshot.read(path, limit=MAX_BYTES)
     content = merge(snapshot.content, result, settings, name=str(path))
     return Planned(path, content, snapshot, note)

@@ -1,11 +1,13 @@
 """Which XMP sidecar belongs to a photo: ``IMG_1.jpg.xmp`` (append) or ``IMG_1.xmp``
 (replace). The decision is pure (``choose``, from what is beside the photo); ``choose_path``
-looks at the folder and asks it.
+looks at the folder and asks it. With ``sidecars.targets`` named the names are exact: each
+target reads one name, so an existing sidecar of the other name does not stand in for it.
 
 An existing sidecar of either name is used; with both, the one ``naming`` names. A
 replace-named sidecar is used only when it is this photo's: never when its provenance names
 another photo, or, without provenance, when another photo shares the stem (IMG_1.jpg and
-IMG_1.cr2 would otherwise share one sidecar).
+IMG_1.cr2 would otherwise share one sidecar) and outranks it: the RAW owns the stem over its
+JPEG, a still over its Live Photo video (``rules.targets.rank``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...records import shown
+from ...rules.targets import rank
 from ..atomic import SidecarError, Snapshot
 from . import provenance
 from .editor import Editor
@@ -25,6 +28,7 @@ PHOTO_EXTENSIONS = (
     "jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "heic", "heif", "avif", "jxl",
     "dng", "cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "raf", "orf", "rw2", "pef",
     "srw", "x3f", "3fr", "iiq", "erf", "kdc", "mos", "mrw", "raw", "rwl",
+    "mov", "mp4", "m4v",
 )  # fmt: skip
 
 
@@ -35,14 +39,20 @@ class Beside:
     appended: str | None = None  # the name of an existing IMG_1.jpg.xmp (or .XMP)
     replaced: str | None = None  # the name of an existing IMG_1.xmp (or .XMP)
     replaced_for: str | None = None  # the photo the replace-named one's provenance names
-    stem_shared: bool = False  # another photo here has this one's stem
+    stem_shared: bool = False  # another photo here has this one's stem and outranks it
 
 
-def choose(image: str, naming: str, beside: Beside) -> tuple[str, str | None]:
+def choose(image: str, naming: str, beside: Beside, exact: bool = False) -> tuple[str, str | None]:
     """Given a photo's name, the naming setting and what is beside it, return the name of
     the sidecar to merge into, and a note when the choice fell back from ``naming``."""
     appended = image + ".xmp"
     replaced = image.rpartition(".")[0] + ".xmp" if "." in image else appended
+    if exact and naming == "append":
+        return beside.appended or appended, None
+    if exact and beside.replaced is None:  # IMG_1.xmp wanted, none there yet
+        if beside.stem_shared:
+            return appended, f"another photo with the same stem owns {replaced}; using {appended}"
+        return replaced, None
     if beside.replaced is not None and (naming == "replace" or beside.appended is None):
         owner = beside.replaced_for  # as provenance records it: the name as shown
         if owner == shown(image) or (owner is None and not beside.stem_shared):
@@ -58,7 +68,7 @@ def choose(image: str, naming: str, beside: Beside) -> tuple[str, str | None]:
     return appended, None
 
 
-def choose_path(image: Path, naming: str) -> tuple[Path, str | None]:
+def choose_path(image: Path, naming: str, exact: bool = False) -> tuple[Path, str | None]:
     """Given a photo, look beside it and return the sidecar to merge into (see ``choose``)."""
     folder, name = os.path.split(image)
     stem = name.rpartition(".")[0] if "." in name else name
@@ -67,8 +77,23 @@ def choose_path(image: Path, naming: str) -> tuple[Path, str | None]:
     owner = _written_for(Path(folder, replaced)) if replaced is not None else None
     stem_matters = (replaced is not None and owner is None) or naming == "replace"
     beside = Beside(appended, replaced, owner, stem_matters and _stem_shared(image))
-    chosen, note = choose(name, naming, beside)
+    chosen, note = choose(name, naming, beside, exact)
     return Path(folder, chosen), note
+
+
+def written_for(image: Path) -> list[Path]:
+    """Given a photo, the sidecars of either name we may have written for it (`untag`): the
+    appended one, and the stem-named one when its provenance names this photo."""
+    folder, name = os.path.split(image)
+    stem = name.rpartition(".")[0] if "." in name else name
+    found = []
+    appended = _existing(folder, name)
+    if appended is not None:
+        found.append(Path(folder, appended))
+    replaced = _existing(folder, stem)
+    if replaced is not None and _written_for(Path(folder, replaced)) == shown(name):
+        found.append(Path(folder, replaced))
+    return found
 
 
 def _existing(folder: str, base: str) -> str | None:
@@ -82,11 +107,13 @@ def _existing(folder: str, base: str) -> str | None:
 
 
 def _stem_shared(image: Path) -> bool:
-    """Whether another photo in the folder has this one's stem (IMG_1.jpg and IMG_1.cr2)."""
+    """Whether another file in the folder has this one's stem and outranks or ties it for
+    the stem-named sidecar (IMG_1.jpg beside IMG_1.cr2; IMG_1.jpg beside IMG_1.png)."""
+    own = rank(image.name)
     for extension in PHOTO_EXTENSIONS:
         for suffix in (f".{extension}", f".{extension.upper()}"):
             other = image.with_suffix(suffix)
-            if other.name != image.name and other.exists():
+            if other.name != image.name and rank(other.name) <= own and other.exists():
                 return True
     return False
 
