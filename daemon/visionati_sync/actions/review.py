@@ -93,6 +93,7 @@ def apply(table: JobTable, config: Config, scopes: Sequence[Scope]) -> Applied:
     writer = Writer(
         table.writes, config.settings.sidecars, config.settings.api.backoff(),
         rules=config.keyword_rules, reviewed=config.reviewed, sidecars=config.sidecars_for,
+        renditions=config.settings.renditions(),
     )  # fmt: skip
     tasks = table.writes.mine(ids)
     writer.write(tasks)

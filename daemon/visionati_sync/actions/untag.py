@@ -1,12 +1,14 @@
 """Taking back what this daemon wrote (`untag`): its keywords, description and provenance
 out of each XMP sidecar (``sidecars.xmp.unmerge`` decides), the sidecar itself where it was
-ours alone, and the JSON sidecar. The jobs are set aside first (``untagged``), so that no
+ours alone, the JSON sidecar, and what went inside the file (``sidecars.embedded``). The
+jobs are set aside first (``untagged``), so that no
 worker writes them again meanwhile, and a rescan leaves them alone until `scan --retag` or
 `--refresh`.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +19,10 @@ from ..config import SidecarSettings
 from ..jobtable import JobTable
 from ..log import get_logger
 from ..records import Scope, shown
+from ..rules.targets import EMBEDDABLE
 from ..sidecars import SidecarError, json, xmp
 from ..sidecars.atomic import ChangedUnderneath, Snapshot, WriteBatch, remove
+from ..sidecars.embedding import Embedder
 
 log = get_logger("untag")
 
@@ -36,15 +40,44 @@ def untag(table: JobTable, settings: SidecarSettings, scopes: Sequence[Scope]) -
     (again for files untagged before: what failed then is tried now; the rest is as it was)."""
     count, files = table.queue.untag(scopes)
     report = Untagged(files=count)
-    for job_id, path in files:
-        with bound_contextvars(job_id=job_id, path=path):
-            for take_back in (_xmp, _json):  # each on its own: one failing leaves the other
-                try:
-                    take_back(Path(path), settings, report)
-                except SidecarError as exc:
-                    log.error("sidecar not untagged", error=str(exc))
-                    report.errors.append(str(exc))
+    inside = _Inside()
+    try:
+        for job_id, path in files:
+            with bound_contextvars(job_id=job_id, path=path):
+                for take_back in (_xmp, _json, inside):  # each on its own
+                    try:
+                        take_back(Path(path), settings, report)
+                    except SidecarError as exc:
+                        log.error("sidecar not untagged", error=str(exc))
+                        report.errors.append(str(exc))
+    finally:
+        inside.close()
     return report
+
+
+class _Inside:
+    """What we wrote inside a file (``sidecars.embed``), taken out the same guarded way it
+    went in; looked for in every file exiftool could have written, while it is installed."""
+
+    def __init__(self) -> None:
+        self.embedder: Embedder | None = None
+
+    def __call__(self, image: Path, settings: SidecarSettings, report: Untagged) -> None:
+        if image.suffix.lower() not in EMBEDDABLE or shutil.which("exiftool") is None:
+            return
+        if self.embedder is None:
+            self.embedder = Embedder()
+        staged = self.embedder.stage_untag(image)
+        if staged is not None:
+            try:
+                self.embedder.commit(staged)
+            finally:
+                self.embedder.discard(staged)
+            report.rewritten.append(shown(str(image)))
+
+    def close(self) -> None:
+        if self.embedder is not None:
+            self.embedder.close()
 
 
 def _xmp(image: Path, settings: SidecarSettings, report: Untagged) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 
 from ..records import Scope, State, WriteTask
 from . import transitions as t
-from .base import TablePart
+from .base import TablePart, insert_missing
 from .schema import Job, Result
 
 
@@ -131,6 +131,30 @@ class Writes(TablePart):
         """Given a job whose file was touched but holds the same bytes, remember the new stat."""
         with self.engine.begin() as conn:
             conn.execute(update(Job).where(Job.id == job_id).values(size=size, mtime_ns=mtime_ns))
+
+    def embedded(self, job_id: int, size: int, mtime_ns: int, file_sha256: str, key: str) -> bool:
+        """Given a job whose file is about to carry its tags (our own write, not yet renamed
+        into place), take the new bytes as the ones its result describes, in one
+        transaction: the job's signature, and the results cache's entry for them (``key``,
+        their content key), so a rescan, a move or a copy of the file pays nothing again.
+        Returns False, changing nothing, when the job is no longer this daemon's to write."""
+        with self.engine.begin() as conn:
+            columns = (Result.options_fp, Result.request_id, Result.tagged_at,
+                       Result.options_json, Result.asset_json, Result.errors_json)  # fmt: skip
+            row = conn.execute(
+                select(*columns).join(Job, Job.result_id == Result.id)
+                .where(Job.id == job_id, self._held)
+            ).first()  # fmt: skip
+            if row is None:
+                return False
+            alias = {"sha256": key} | dict(row._mapping)
+            insert_missing(conn, Result, [Result.sha256, Result.options_fp], [alias])
+            own = None if file_sha256 == key else file_sha256
+            conn.execute(
+                update(Job).where(Job.id == job_id)
+                .values(size=size, mtime_ns=mtime_ns, sha256=key, file_sha256=own)
+            )  # fmt: skip
+            return True
 
     def later(self, job_id: int, error: str, delay: float) -> None:
         """Given a job whose sidecars the disk or the folder refused, try again after

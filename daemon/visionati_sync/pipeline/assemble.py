@@ -71,5 +71,6 @@ def assemble(
     writer = Writer(
         table.writes, settings.sidecars, api.backoff(), scopes=own,
         rules=config.keyword_rules, reviewed=config.reviewed, sidecars=config.sidecars_for,
+        renditions=settings.renditions(),
     )  # fmt: skip
     return Stages(gate, pacer, submitter, poller, writer)

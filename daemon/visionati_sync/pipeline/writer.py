@@ -20,10 +20,20 @@ from ..files import stat_signature
 from ..jobtable import Writes
 from ..log import get_logger
 from ..records import Scope, WriteTask
-from ..renditions import FileProblem, hash_file
+from ..renditions import FileProblem, RenditionSettings, content_key, hash_file, plan_file
+from ..renditions import rendering as rendering_of
 from ..rules.keywording import KeywordRules
 from ..rules.retry import Backoff
-from ..sidecars import Planned, SidecarError, WriteBatch, plan_sidecars, write_sidecars
+from ..sidecars import (
+    Planned,
+    SidecarError,
+    WriteBatch,
+    placement,
+    plan_sidecars,
+    write_sidecars,
+    xmp_result,
+)
+from ..sidecars.embedding import Embedder, Staged
 
 log = get_logger("writer")
 
@@ -38,10 +48,13 @@ class Writer:
         rules: Callable[[str], KeywordRules] | None = None,
         reviewed: Callable[[str], bool] = lambda folder: False,
         sidecars: Callable[[str], SidecarSettings] | None = None,
+        renditions: RenditionSettings | None = None,
     ) -> None:
         self.writes = writes
         self.settings = settings
         self.sidecars = sidecars or (lambda folder: settings)  # a folder's own targets
+        self.renditions = renditions or RenditionSettings()  # the cache key of a file we wrote
+        self._embedder: Embedder | None = None  # started at the first file that embeds
         self.backoff = backoff or Backoff(base=5.0, cap=600.0)
         self.scopes = scopes  # the folders this daemon has (None, in tests: anywhere)
         default = KeywordRules(root=settings.hierarchy_root)
@@ -99,11 +112,55 @@ class Writer:
                     except SidecarError as exc:
                         self._failed(task, exc)
                         continue
+                if not self._embed(task):
+                    continue
                 done.append(task.job_id)
                 for note in {p.note for p in plans if p.note}:
                     log.warning("XMP sidecar name fell back to appended", reason=note)
                 log.debug("tagged", sidecars=[p.path.name for p in plans])
         self.writes.done(done)
+
+    def close(self) -> None:
+        if self._embedder is not None:
+            self._embedder.close()
+
+    def _embed(self, task: WriteTask) -> bool:
+        """Where the file itself is to carry its tags, write them in; the job table takes the
+        new bytes as the result's before they appear (our own write is no change). Returns
+        whether the job may be marked done."""
+        settings = self.sidecars(task.folder)
+        image = Path(task.path)
+        if not placement(image, settings).embed:
+            return True
+        if self._embedder is None:
+            self._embedder = Embedder(settings.embed_backup)
+        result = xmp_result(task, settings, self.rules(task.folder))
+        staged: Staged | None = None
+        try:
+            staged = self._embedder.stage(
+                image, result.keywords, result.description, task.request_id
+            )
+            if staged is None:
+                return True
+            rendering = rendering_of(plan_file(str(staged.copy), self.renditions), self.renditions)
+            key = content_key(staged.sha256, rendering)
+            if not self.writes.embedded(
+                task.job_id, staged.size, staged.mtime_ns, staged.sha256, key
+            ):
+                log.info("not written into the file: the job is no longer this daemon's")
+                return False
+            self._embedder.commit(staged)
+        except (SidecarError, FileProblem) as exc:
+            reason = (
+                exc if isinstance(exc, SidecarError) else SidecarError(f"{image}: {exc.reason}")
+            )
+            self._failed(task, reason)
+            return False
+        finally:
+            if staged is not None:
+                self._embedder.discard(staged)  # committed: gone already
+        log.debug("tags written into the file", bytes=staged.size)
+        return True
 
     def _failed(self, task: WriteTask, exc: SidecarError) -> None:
         """A sidecar the disk or the folder refused waits and is tried again (the result is

@@ -1,14 +1,23 @@
 """The only place that runs other programs: exiftool (RAW previews LibRaw cannot read, capture
-times), ffprobe (a video's duration) and ffmpeg (a large video's frames); and useradd, for
-`install-service`. Each is optional at
+times; and, kept running, writing tags into files), ffprobe (a video's duration) and ffmpeg (a
+large video's frames, the hash of a video's streams); and useradd, for `install-service`.
+Each is optional at
 run time: a file that needs a missing tool is skipped, naming the tool and its package."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
+import ctypes.util
 import json
+import os
 import shutil
+import signal
 import subprocess
-from typing import Any
+import tempfile
+import threading
+from typing import IO, Any
 
 # tool → the Debian package that brings it
 PACKAGES = {
@@ -82,6 +91,131 @@ def video_frame(path: str, at: float, max_edge: int) -> bytes:
         "ffmpeg", "-nostdin", "-v", "error", "-ss", f"{at:.3f}", "-i", f"file:{path}",
         "-frames:v", "1", "-vf", scale, "-f", "image2pipe", "-c:v", "png", "pipe:1",
     )  # fmt: skip
+
+
+def stream_hash(path: str) -> str:
+    """Given a video, the hash of every stream's packets as they are stored (not decoded):
+    equal before and after a write that touched only the container's metadata."""
+    out = run(
+        "ffmpeg", "-nostdin", "-v", "error", "-i", f"file:{path}", "-map", "0", "-c", "copy",
+        "-f", "streamhash", "-hash", "sha256", "pipe:1",
+    )  # fmt: skip
+    return out.decode("ascii", "replace").strip()
+
+
+class ExifTool:
+    """One long-lived exiftool (``-stay_open``): a write costs a few milliseconds instead of
+    Perl's start-up. ``config`` is exiftool's own config text (our XMP namespace). Calls are
+    serialised; a process that dies or times out is started again for the next call."""
+
+    READY = "{ready}"
+
+    def __init__(self, config: str = "", timeout: float = TIMEOUT) -> None:
+        self.config = config
+        self.timeout = timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._config_file: str | None = None
+        self._lock = threading.Lock()
+
+    def execute(self, *args: str) -> tuple[str, str]:
+        """Given one command's arguments, return what exiftool printed and what it said on
+        its error stream; raise ToolError when it is missing, stuck or gone."""
+        with self._lock:
+            process = self._started()
+            assert process.stdin is not None and process.stdout is not None
+            lines = [*map(_argument, args), "-echo4", self.READY, "-execute", ""]
+            timer = threading.Timer(self.timeout, process.kill)
+            timer.start()
+            try:
+                process.stdin.write("\n".join(lines).encode())
+                process.stdin.flush()
+                out = _until(process.stdout, self.READY)
+                assert process.stderr is not None
+                err = _until(process.stderr, self.READY)
+            except (OSError, EOFError):
+                self._process = None
+                raise ToolError(
+                    "exiftool", "stopped while writing (killed, or no answer)"
+                ) from None
+            finally:
+                timer.cancel()
+            self._forget_config()  # read at start: nothing left behind in the temp folder
+            return out, err
+
+    def close(self) -> None:
+        with self._lock:
+            if self._process is not None and self._process.poll() is None:
+                assert self._process.stdin is not None
+                try:
+                    self._process.stdin.write(b"-stay_open\nFalse\n")
+                    self._process.stdin.flush()
+                    self._process.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    self._process.kill()
+            self._process = None
+            self._forget_config()
+
+    def _forget_config(self) -> None:
+        if self._config_file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._config_file)
+            self._config_file = None
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        path = shutil.which("exiftool")
+        if path is None:
+            raise ToolError("exiftool", f"not installed (Debian package {PACKAGES['exiftool']})",
+                            missing=True)  # fmt: skip
+        if self._config_file is None:
+            handle, self._config_file = tempfile.mkstemp(prefix="vsync-exiftool-", suffix=".pl")
+            with os.fdopen(handle, "w", encoding="utf-8") as config:
+                config.write(self.config)
+        self._process = subprocess.Popen(
+            [path, "-config", self._config_file, "-stay_open", "True", "-@", "-"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=_end_with_parent,
+        )  # fmt: skip
+        atexit.register(self._end, self._process)
+        return self._process
+
+    @staticmethod
+    def _end(process: subprocess.Popen[bytes]) -> None:
+        """At exit: exiftool does not end by itself when its argument stream closes."""
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _end_with_parent() -> None:
+    """In the child, before exiftool starts: ended by the kernel if this process dies (a
+    daemon killed with SIGKILL leaves no exiftool behind). Linux only; elsewhere a no-op."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _argument(arg: str) -> str:
+    """One line of exiftool's argument stream; a value with a line break in it (a
+    description) goes as a C string, exiftool's own escape for argument files."""
+    if "\n" not in arg and "\r" not in arg:
+        return arg
+    escaped = arg.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return "#[CSTR]" + escaped
+
+
+def _until(stream: IO[bytes], marker: str) -> str:
+    """What a stream says up to the line ``marker``."""
+    lines: list[str] = []
+    while True:
+        line = stream.readline()
+        if not line:
+            raise EOFError
+        text = line.decode("utf-8", "replace").rstrip("\n")
+        if text == marker:
+            return "\n".join(lines)
+        lines.append(text)
 
 
 def create_system_user(name: str, home: str) -> None:
