@@ -235,8 +235,13 @@ class WatchSettings(_Section):
     folder_retry_interval: float = Field(default=30.0, gt=0)
     rescan_interval: float = Field(default=3600.0, ge=0)  # 0 = never
     max_settle_seconds: float = Field(default=300.0, gt=0)
-    polling: bool = False
+    polling: bool = False  # the same as mode: poll
     retag_on_change: bool = True
+    # auto: inotify, and on a network filesystem (NFS, SMB, sshfs and other FUSE, 9p) also
+    # a scan every network_scan_interval (inotify sees nothing other machines write there);
+    # inotify, poll (watchdog's polling observer) or scan (scheduled scans only) force one
+    mode: Literal["auto", "inotify", "poll", "scan"] = "auto"
+    network_scan_interval: float = Field(default=600.0, gt=0)  # jittered by a tenth
 
     def selector(self) -> Selector:
         return Selector(tuple(self.include), tuple(self.exclude))

@@ -14,6 +14,7 @@ import errno
 import importlib
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 
 from ..records import Clock, utcnow
+from ..rules.mounts import Mount, network_mount
 from .base import serialise
 
 if TYPE_CHECKING:
@@ -142,6 +144,7 @@ def make_engine(url: str, *, readonly: bool = False, busy_timeout: float = BUSY_
         connect = {k: v for k, v in SERVER_CONNECT.items() if k not in given}
         return create_engine(url, pool_pre_ping=True, connect_args=connect)
     if parsed.database and parsed.database != ":memory:" and not readonly:
+        _refuse_share(Path(parsed.database).expanduser())
         _create_private(Path(parsed.database).expanduser())
     engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
@@ -219,6 +222,19 @@ def integrity(url: str) -> list[str]:
 def _immutable(database: str) -> str:
     path = Path(database).expanduser().resolve()
     return f"sqlite:///file:{quote(str(path))}?mode=ro&immutable=1&uri=true"
+
+
+def _refuse_share(database: Path, mounts: Sequence[Mount] | None = None) -> None:
+    """SQLite's locking is not safe on a network filesystem (SQLite's FAQ): two daemons, or
+    a daemon and the share's server, can corrupt the table. Raises OSError saying so."""
+    share = network_mount(str(_folder_of(str(database))), mounts)
+    if share is not None:
+        raise OSError(
+            errno.EREMOTE,
+            f"the job table {database} would be on a network filesystem ({share.fstype}, "
+            f"{share.source}), where SQLite's locking is not safe: put it on a local disk, "
+            'or use PostgreSQL (README "Several machines")',
+        )
 
 
 def _folder_of(database: str) -> Path:

@@ -24,6 +24,7 @@ from ..config import FolderSettings
 from ..files import stat_signature
 from ..log import get_logger
 from ..records import FileSeen
+from ..rules.mounts import Mount, network_mount
 from ..rules.selection import Selector
 
 log = get_logger("watcher")
@@ -163,6 +164,7 @@ class Watcher:
         settler: Settler,
         *,
         polling: bool = False,
+        mode: str = "auto",
         source: str = "config",
         on_started: Callable[[FolderSettings], object] | None = None,
         events: FileEvents | None = None,
@@ -170,7 +172,9 @@ class Watcher:
         self.folders = folders
         self.selector = selector
         self.settler = settler
-        self.polling = polling
+        self.polling = polling or mode == "poll"
+        self.mode = mode
+        self.network: dict[int, Mount] = {}  # folders on a network share: scanned on a schedule
         self.source = source
         self.on_started = on_started
         self.events = events
@@ -198,6 +202,21 @@ class Watcher:
             self._start_observer(index, folder)
 
     def _start_observer(self, index: int, folder: FolderSettings) -> None:
+        share = network_mount(str(folder.path))
+        if share is not None and index not in self.network:
+            log.warning(
+                "folder on a network filesystem: changes made by other machines are seen by "
+                "scheduled scans", folder=str(folder.path), filesystem=share.fstype,
+                source=share.source, hint="watch.network_scan_interval sets how often",
+            )  # fmt: skip
+        if share is not None:
+            self.network[index] = share
+        if self.mode == "scan":  # scheduled scans only: nothing to watch
+            self._observers[index] = _Scanned()
+            log.info("scanning folder on a schedule (watch.mode: scan)", folder=str(folder.path))
+            if self.on_started is not None:
+                self.on_started(folder)
+            return
         handler = _Handler(
             str(folder.path), self.selector, self.settler, self.events, self.locate, folder.inside
         )
@@ -226,6 +245,13 @@ class Watcher:
                 self.on_started(folder)
             return
 
+    def scheduled(self) -> list[FolderSettings]:
+        """The folders whose changes only a scan sees: on a network share, or all with
+        ``watch.mode: scan``."""
+        if self.mode == "scan":
+            return [f for i, f in enumerate(self.folders) if i in self._observers]
+        return [self.folders[i] for i in sorted(self.network) if i in self._observers]
+
     def locate(self, path: str) -> tuple[str, str] | None:
         """Given an absolute path, return (watched folder, relpath) for a candidate in one: the
         innermost folder that holds it, which alone may claim it."""
@@ -249,3 +275,16 @@ class Watcher:
     def stop(self) -> None:
         for index in list(self._observers):
             self._stop_observer(index)
+
+
+class _Scanned:
+    """Stands for an observer where a folder is only scanned (``watch.mode: scan``)."""
+
+    def is_alive(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> None:
+        pass

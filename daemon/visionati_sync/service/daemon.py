@@ -31,6 +31,7 @@ from ..workers import Presence, Worker
 from .announce import Announcer
 from .heartbeat import Heartbeat
 from .notify import Notifier
+from .rescans import Rescans
 from .runner import AFTER_ERROR, Runner
 from .starting import Stopped, install_signals, wait_out
 
@@ -41,7 +42,6 @@ log = get_logger("service")
 SHUTDOWN_GRACE = 8.0
 RELOAD_GRACE = 600.0  # a reload waits for the stages' steps (an upload) to finish
 TEST_HANG = "VISIONATI_SYNC_TEST_HANG"  # names a stage made to hang, for the watchdog's test
-RESCAN_AFTER_TROUBLE = 30.0  # seconds: files a refused scan missed are looked for again
 EXIT_TROUBLE = 2  # the job table cannot be used (damaged, read-only): as for a config error
 
 __all__ = ["EXIT_TROUBLE", "Service", "Stopped", "open_service"]
@@ -212,9 +212,7 @@ class Service:
         exporter = self.announce.serve_metrics(self.config.settings.metrics.listen)
         log.info("daemon started", folders=len(self.config.settings.folders),
                  database=self._database())  # fmt: skip
-        rescan_every = self.config.settings.watch.rescan_interval
-        next_ensure, next_rescan = 0.0, time.monotonic() + rescan_every
-        rescan_soon = False  # a scan the job table refused is done again, rescans or not
+        next_ensure, rescans = 0.0, Rescans(self.config.settings.watch, time.monotonic())
         ready = False
         while not self.stop.is_set():
             now = time.monotonic()
@@ -231,15 +229,12 @@ class Service:
                     if not ready and self.announce.notifier.enabled:
                         ready = True  # the table open, the watches set
                         self.announce.notifier.ready(self.announce.status_line())
-                if (watch.rescan_interval or rescan_soon) and now >= next_rescan:
-                    next_rescan = now + (watch.rescan_interval or RESCAN_AFTER_TROUBLE)
-                    rescan_soon = False
-                    log.info("periodic rescan")  # events get lost
-                    self.intake.scan(self.config.settings.folders)
+                if folders := rescans.due(watch, watcher, now):
+                    log.info("periodic rescan", folders=len(folders))  # events get lost
+                    self.intake.scan(folders)
             except Exception as exc:  # a scan the job table refused: scan again soon
                 self.trouble("main", exc)
-                rescan_soon = True
-                next_rescan = min(next_rescan, now + RESCAN_AFTER_TROUBLE)
+                rescans.refused(now)
             self.stop.wait(0.5)
         log.info("stopping: finishing sidecar writes; requests in flight resume at next start")
         self.announce.notifier.stopping(extend_seconds=SHUTDOWN_GRACE + 5)
@@ -258,8 +253,8 @@ class Service:
             log.warning(f"{self.config.source}: folders: no folders configured; nothing to watch")
         return Watcher(
             settings.folders, self.selector, self.settler, polling=settings.watch.polling,
-            source=self.config.source, on_started=lambda folder: self.intake.scan([folder]),
-            events=self.intake,
+            mode=settings.watch.mode, source=self.config.source,
+            on_started=lambda folder: self.intake.scan([folder]), events=self.intake,
         )  # fmt: skip
 
     def _reload_config(self, watcher: Watcher) -> Watcher:
