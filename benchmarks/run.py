@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backfill
+import embed
 import faults
 import fleet
 import outage
@@ -24,7 +25,7 @@ import xmp_sidecars
 
 BENCHMARKS = [
     xmp_sidecars.main, backfill.main, faults.main, renditions.main, fleet.main,
-    responsiveness.main, outage.main,
+    responsiveness.main, outage.main, embed.main,
 ]  # fmt: skip
 
 

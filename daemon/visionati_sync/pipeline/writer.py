@@ -130,7 +130,10 @@ class Writer:
         whether the job may be marked done."""
         settings = self.sidecars(task.folder)
         image = Path(task.path)
-        if not placement(image, settings).embed:
+        where = placement(image, settings)
+        if where.unseen:
+            log.info("these targets see nothing of this file's tags", targets=list(where.unseen))
+        if not where.embed:
             return True
         if self._embedder is None:
             self._embedder = Embedder(settings.embed_backup)
