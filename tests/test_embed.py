@@ -149,8 +149,12 @@ CORRUPTING_EXIFTOOL = r'''#!{python}
 """exiftool, as the test's wrapper: every command passed to the real one, and the image
 data of each copy it wrote flipped before the answer goes back (as a faulty writer would)."""
 import queue, subprocess, sys, threading
+import ctypes
 pipe = subprocess.PIPE
-real = subprocess.Popen(["{exiftool}", *sys.argv[1:]], stdin=pipe, stdout=pipe)
+end_with_us = lambda: ctypes.CDLL("libc.so.6").prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+real = subprocess.Popen(
+    ["{exiftool}", *sys.argv[1:]], stdin=pipe, stdout=pipe, preexec_fn=end_with_us
+)
 commands = queue.Queue()
 
 def answers():
