@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,18 @@ KEY = "emulator-key"
 VS = [sys.executable, "-m", "visionati_sync"]
 
 Row = tuple[str, str, str]
+Part = Callable[[Path], list[Row]]
+
+
+def run_parts(parts: dict[str, Part], names: list[str] | None, prefix: str) -> list[Row]:
+    """Given a benchmark's parts by name, run those named (none: all), each in its own
+    scratch folder, saying on stderr as each ends; their rows together."""
+    rows: list[Row] = []
+    for name in names or list(parts):
+        with tempfile.TemporaryDirectory(prefix=f"{prefix}{name}-") as scratch:
+            rows += parts[name](Path(scratch))
+            print(json.dumps({"done": name}), file=sys.stderr, flush=True)
+    return rows
 
 
 @contextmanager
@@ -337,12 +349,7 @@ BENCHMARKS = {
 
 
 def main(names: list[str] | None = None) -> list[Row]:
-    rows: list[Row] = []
-    for name in names or list(BENCHMARKS):
-        with tempfile.TemporaryDirectory(prefix=f"vs-bench-{name}-") as scratch:
-            rows += BENCHMARKS[name](Path(scratch))
-            print(json.dumps({"done": name}), file=sys.stderr, flush=True)
-    return rows
+    return run_parts(BENCHMARKS, names, "vs-bench-")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from backfill import Row
 from visionati_sync.devtools import samples
 from visionati_sync.sidecars.embedding import Embedder
 
@@ -46,7 +47,7 @@ def run_exiftool(images: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def main(count: int = 200, rounds: int = 3) -> list[tuple[str, str, str]]:
+def main(count: int = 200, rounds: int = 3) -> list[Row]:
     ours: list[float] = []
     theirs: list[float] = []
     for round_number in range(rounds):

@@ -12,18 +12,16 @@ Usage: .venv/bin/python benchmarks/fleet.py [scaling|rescan]
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import yaml
 from sqlalchemy import create_engine, text
 
-from backfill import KEY, VS, Row, emulator, small_library, unchanged_tree
+from backfill import KEY, VS, Row, emulator, run_parts, small_library, unchanged_tree
 from visionati_sync import log
 from visionati_sync.config import FolderSettings, load_config
 from visionati_sync.devtools.pgserver import PostgresServer
@@ -169,12 +167,7 @@ BENCHMARKS = {"scaling": scaling, "rescan": rescan}
 
 
 def main(names: list[str] | None = None) -> list[Row]:
-    rows: list[Row] = []
-    for name in names or list(BENCHMARKS):
-        with tempfile.TemporaryDirectory(prefix=f"vs-bench-fleet-{name}-") as scratch:
-            rows += BENCHMARKS[name](Path(scratch))
-            print(json.dumps({"done": name}), file=sys.stderr, flush=True)
-    return rows
+    return run_parts(BENCHMARKS, names, "vs-bench-fleet-")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,9 @@ Usage: .venv/bin/python benchmarks/outage.py [fleet|journal]
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from backfill import VS, Row, emulator, run_scan, small_library, write_config
+from backfill import VS, Row, emulator, run_parts, run_scan, small_library, write_config
 from fleet import done, fleet_config
 from visionati_sync.devtools.pgserver import PostgresServer
 
@@ -151,12 +149,7 @@ BENCHMARKS = {"fleet": fleet, "journal": journal}
 
 
 def main(names: list[str] | None = None) -> list[Row]:
-    rows: list[Row] = []
-    for name in names or list(BENCHMARKS):
-        with tempfile.TemporaryDirectory(prefix=f"vs-bench-outage-{name}-") as scratch:
-            rows += BENCHMARKS[name](Path(scratch))
-            print(json.dumps({"done": name}), file=sys.stderr, flush=True)
-    return rows
+    return run_parts(BENCHMARKS, names, "vs-bench-outage-")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import media
-from backfill import VS, Row, emulator, write_config
+from backfill import VS, Row, emulator, run_parts, write_config
 from media import heic, sample, video
 from visionati_sync.renditions import RenditionSettings, convert, formats, raw_rendition
 
@@ -187,11 +186,7 @@ PARTS: dict[str, Callable[[Path], list[Row]]] = {
 
 
 def main(names: list[str] | None = None) -> list[Row]:
-    rows: list[Row] = []
-    for name in names or list(PARTS):
-        with tempfile.TemporaryDirectory() as tmp:
-            rows += PARTS[name](Path(tmp))
-    return rows
+    return run_parts(PARTS, names, "vs-bench-renditions-")
 
 
 if __name__ == "__main__":

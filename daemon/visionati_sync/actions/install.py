@@ -11,7 +11,6 @@ from pathlib import Path, PurePosixPath
 SYSTEM_UNIT = "visionati-sync.service"
 USER_UNIT = "visionati-sync-user.service"
 SERVICE_USER = "visionati-sync"
-SHIPPED_EXEC = "/usr/local/bin/visionati-sync"
 
 
 @dataclass(frozen=True)

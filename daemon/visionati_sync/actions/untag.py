@@ -69,10 +69,7 @@ class _Inside:
             self.embedder = Embedder()
         staged = self.embedder.stage_untag(image)
         if staged is not None:
-            try:
-                self.embedder.commit(staged)
-            finally:
-                self.embedder.discard(staged)
+            self.embedder.commit(staged)
             report.rewritten.append(shown(str(image)))
 
     def close(self) -> None:

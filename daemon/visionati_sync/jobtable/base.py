@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +29,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from ..records import Clock, FolderNames, Scope, State, utcnow
 from ..workers import Worker
-from .schema import Job
+from .schema import OUTSTANDING, SENDING, ApiRequest, Job
 
 LEASE_SECONDS = 60.0  # database.lease_seconds: how long a claim lasts without renewal
 LOST_SENDING = (
@@ -87,12 +86,9 @@ class Held:
 
     def now(self) -> tuple[list[int], list[str]]:
         """The jobs and requests held now, by any stage."""
-        jobs: Counter[int] = Counter()
-        requests: Counter[str] = Counter()
         with self._lock:
-            for holding in self._steps:
-                jobs.update(holding.jobs)
-                requests.update(holding.requests)
+            jobs = set().union(*(holding.jobs for holding in self._steps))
+            requests = set().union(*(holding.requests for holding in self._steps))
         return sorted(jobs), sorted(requests)
 
 
@@ -165,28 +161,13 @@ class TablePart:
 
     def _give_back_held(self, jobs: list[int], requests: list[str]) -> None:
         from . import transitions as t
-        from .schema import OUTSTANDING, SENDING, ApiRequest
 
         now = self.clock()
         with self.engine.begin() as conn:
             mine = (Job.id.in_(jobs), Job.locked_by == self.worker)
             t.apply(conn, t.RELEASE, t.pending(now), *mine)
-            conn.execute(
-                update(Job)
-                .where(Job.state == State.WRITING, *mine)
-                .values(locked_by=None, locked_at=None, next_attempt_at=now)
-            )
-            polled = (ApiRequest.id.in_(requests), ApiRequest.polled_by == self.worker)
-            conn.execute(
-                update(ApiRequest)
-                .where(ApiRequest.status.in_(OUTSTANDING), *polled)
-                .values(polled_by=None, next_poll_at=now)
-            )
-            conn.execute(
-                update(ApiRequest)
-                .where(ApiRequest.status == SENDING, *polled)
-                .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
-            )
+            polled = and_(ApiRequest.id.in_(requests), ApiRequest.polled_by == self.worker)
+            let_go(conn, now, and_(*mine), polled, sending=polled)
 
     def lease_end(self, now: datetime) -> datetime:
         """Given the time, when a claim taken or renewed now lapses."""
@@ -228,6 +209,43 @@ def free(key: InstrumentedAttribute[Any], *where: ColumnElement[bool]) -> Column
     same daemon's submitter holds its claims while it records a request, and that request's
     reservation."""
     return key.in_(select(key).where(*where).with_for_update(skip_locked=True).scalar_subquery())
+
+
+def let_go(
+    conn: Connection,
+    now: datetime,
+    jobs: ColumnElement[bool],
+    polls: ColumnElement[bool],
+    *,
+    sending: ColumnElement[bool] | None = None,
+) -> None:
+    """Given which sidecar writes and polls a daemon lets go of (and which requests it was
+    sending), make them anyone's now: writes and polls due at once, a request being sent
+    written off (``write_off``)."""
+    conn.execute(
+        update(Job)
+        .where(Job.state == State.WRITING, jobs)
+        .values(locked_by=None, locked_at=None, next_attempt_at=now)
+    )
+    conn.execute(
+        update(ApiRequest)
+        .where(ApiRequest.status.in_(OUTSTANDING), polls)
+        .values(polled_by=None, next_poll_at=now)
+    )
+    if sending is not None:
+        write_off(conn, now, sending)
+
+
+def write_off(conn: Connection, now: datetime, where: ColumnElement[bool]) -> None:
+    """Given requests being sent that no daemon will finish sending: the API may have taken
+    them (and their credits), but nobody knows their ids, so they end ``lost`` and their
+    estimates stay counted against the budget (a daemon's journal records one the API
+    answered)."""
+    conn.execute(
+        update(ApiRequest)
+        .where(ApiRequest.status == SENDING, where)
+        .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
+    )
 
 
 def dialect_insert(conn: Connection) -> Any:

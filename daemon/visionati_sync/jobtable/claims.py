@@ -17,7 +17,7 @@ from sqlalchemy import delete, or_, select, update
 from ..records import ClaimedJob, Scope, State
 from ..rules import policy
 from . import transitions as t
-from .base import LOST_SENDING, TablePart, free
+from .base import TablePart, free, let_go, write_off
 from .schema import OUTSTANDING, SENDING, ApiRequest, Job
 
 POLLED = (*OUTSTANDING, SENDING)  # the requests a daemon may hold
@@ -109,13 +109,8 @@ class Claims(TablePart):
         due again by themselves.) Returns how many files went back."""
         now = self.clock()
         with self.engine.begin() as conn:
-            conn.execute(
-                update(ApiRequest)
-                .where(
-                    free(ApiRequest.id, ApiRequest.status == SENDING, ApiRequest.next_poll_at < now)
-                )
-                .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
-            )
+            sending = ApiRequest.status == SENDING
+            write_off(conn, now, free(ApiRequest.id, sending, ApiRequest.next_poll_at < now))
         with self.engine.begin() as conn:
             lapsed = free(Job.id, Job.state == State.CLAIMED, Job.next_attempt_at < now)
             return t.apply(conn, t.ORPHANED, t.pending(now), lapsed)
@@ -224,23 +219,12 @@ class Claims(TablePart):
             return t.apply(conn, t.ORPHANED, t.pending(self.clock()), Job.locked_by == self.worker)
 
     def _let_go(self, conn: Any, workers: list[str], *, sending: bool) -> None:
-        now = self.clock()
-        conn.execute(
-            update(Job)
-            .where(Job.state == State.WRITING, Job.locked_by.in_(workers))
-            .values(locked_by=None, locked_at=None, next_attempt_at=now)
-        )
-        conn.execute(
-            update(ApiRequest)
-            .where(ApiRequest.status.in_(OUTSTANDING), ApiRequest.polled_by.in_(workers))
-            .values(polled_by=None, next_poll_at=now)
-        )
-        if sending:  # the API may have taken it: see take_back_lapsed
-            conn.execute(
-                update(ApiRequest)
-                .where(ApiRequest.status == SENDING, ApiRequest.sent_by.in_(workers))
-                .values(status="lost", finished_at=now, polled_by=None, error=LOST_SENDING)
-            )
+        """Their sidecar writes and polls, and (``sending``) the requests they were sending:
+        the API may have taken them (see take_back_lapsed)."""
+        let_go(
+            conn, self.clock(), Job.locked_by.in_(workers), ApiRequest.polled_by.in_(workers),
+            sending=ApiRequest.sent_by.in_(workers) if sending else None,
+        )  # fmt: skip
 
     def _claimed(self, row: Any) -> ClaimedJob:
         return ClaimedJob(

@@ -52,7 +52,7 @@ class Submitter:
         settle_seconds: float = 2.0,
         backoff: Backoff | None = None,
         on_results: Callable[[], None] = lambda: None,
-        sidecars: SidecarSettings | Callable[[str], SidecarSettings] | None = None,
+        sidecars: Callable[[str], SidecarSettings] | None = None,
         renditions: RenditionSettings | None = None,
         clock: Clock = utcnow,
         pacer: PollPacer | None = None,
@@ -73,8 +73,8 @@ class Submitter:
         self.settle_seconds = settle_seconds
         self.backoff = backoff or Backoff()
         self.on_results = on_results
-        fixed = sidecars if isinstance(sidecars, SidecarSettings) else SidecarSettings()
-        self.sidecars = sidecars if callable(sidecars) else (lambda _folder: fixed)
+        plain = SidecarSettings()
+        self.sidecars = sidecars or (lambda _folder: plain)  # each folder's own targets
         self.renditions = renditions or RenditionSettings()
         self.clock = clock
         self.uploader = Uploader(

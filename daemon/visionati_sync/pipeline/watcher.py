@@ -24,7 +24,7 @@ from ..config import FolderSettings
 from ..files import stat_signature
 from ..log import get_logger
 from ..records import FileSeen
-from ..rules.mounts import Mount, network_mount
+from ..rules.mounts import network_mount
 from ..rules.selection import Selector
 
 log = get_logger("watcher")
@@ -174,7 +174,7 @@ class Watcher:
         self.settler = settler
         self.polling = polling or mode == "poll"
         self.mode = mode
-        self.network: dict[int, Mount] = {}  # folders on a network share: scanned on a schedule
+        self.network: set[int] = set()  # folders on a network share: scanned on a schedule
         self.source = source
         self.on_started = on_started
         self.events = events
@@ -210,7 +210,7 @@ class Watcher:
                 source=share.source, hint="watch.network_scan_interval sets how often",
             )  # fmt: skip
         if share is not None:
-            self.network[index] = share
+            self.network.add(index)
         if self.mode == "scan":  # scheduled scans only: nothing to watch
             self._observers[index] = _Scanned()
             log.info("scanning folder on a schedule (watch.mode: scan)", folder=str(folder.path))

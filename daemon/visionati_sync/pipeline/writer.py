@@ -120,10 +120,6 @@ class Writer:
                 log.debug("tagged", sidecars=[p.path.name for p in plans])
         self.writes.done(done)
 
-    def close(self) -> None:
-        if self._embedder is not None:
-            self._embedder.close()
-
     def _embed(self, task: WriteTask) -> bool:
         """Where the file itself is to carry its tags, write them in; the job table takes the
         new bytes as the result's before they appear (our own write is no change). Returns
@@ -160,8 +156,8 @@ class Writer:
             self._failed(task, reason)
             return False
         finally:
-            if staged is not None:
-                self._embedder.discard(staged)  # committed: gone already
+            if staged is not None:  # not committed (committed: gone already)
+                self._embedder.discard(staged)
         log.debug("tags written into the file", bytes=staged.size)
         return True
 

@@ -72,7 +72,7 @@ def _through_pillow(path: str, found: Format, settings: RenditionSettings) -> An
     """HEIC/HEIF, JPEG XL and BMP: decoded by Pillow's plugins, then shrunk by libvips."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    _register_plugins()
+    register_plugins()
     Image.MAX_IMAGE_PIXELS = None
     try:
         with Image.open(path) as image, decoding(image.width * image.height):
@@ -165,7 +165,7 @@ def _return_freed_memory() -> None:
         pass  # not glibc: its malloc has its own ways
 
 
-def _register_plugins() -> None:
+def register_plugins() -> None:
     global _registered
     if not _registered:
         import pillow_heif

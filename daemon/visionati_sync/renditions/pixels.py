@@ -11,7 +11,7 @@ import hashlib
 
 from . import formats, tools
 from .base import FileProblem
-from .images import _register_plugins, first_line
+from .images import first_line, register_plugins
 
 
 def image_data_hash(path: str) -> str:
@@ -31,7 +31,7 @@ def image_data_hash(path: str) -> str:
 def _pixels(path: str) -> str:
     from PIL import Image
 
-    _register_plugins()
+    register_plugins()
     digest = hashlib.sha256()
     try:
         with Image.open(path) as image:

@@ -22,16 +22,12 @@ from ..renditions.formats import RAW_EXTENSIONS, VIDEO_EXTENSIONS, extension
 Target = Literal[
     "lightroom", "capture-one", "digikam", "darktable", "immich", "photoprism", "apple-photos"
 ]  # fmt: skip
-TARGETS: tuple[Target, ...] = (
-    "lightroom", "capture-one", "digikam", "darktable", "immich", "photoprism", "apple-photos"
-)  # fmt: skip
 
 # What exiftool writes safely and we check after every write; never a proprietary RAW.
 EMBEDDABLE = frozenset(
     {".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".dng", ".png", ".webp"}
     | {".heic", ".heif", ".hif", ".avif", ".mp4", ".m4v", ".mov", ".qt"}
 )
-PROPRIETARY_RAW = RAW_EXTENSIONS - {".dng"}
 # Lightroom keeps these files' metadata inside them; the rest it cannot write gets a sidecar
 _LIGHTROOM_INSIDE = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".psd", ".dng", ".png"})
 
@@ -103,4 +99,4 @@ def rank(name: str) -> int:
     return 2 if ext in VIDEO_EXTENSIONS else 1
 
 
-__all__ = ["EMBEDDABLE", "PROPRIETARY_RAW", "TARGETS", "Placement", "Target", "place", "rank"]
+__all__ = ["EMBEDDABLE", "Placement", "Target", "place", "rank", "sees"]

@@ -52,7 +52,6 @@ class Held:
 
     tags: dict[str, list[str]]  # the lists and texts we look at, by exiftool's group:name
     has_iptc: bool
-    has_xmp: bool
     toolkit: str | None
     provenance: dict[str, Any]  # what we added before ({}: nothing)
     absent: tuple[str, ...] = ()  # of ``IPTC_ADDED``, those the file has not
@@ -76,7 +75,6 @@ def held(reading: dict[str, Any]) -> Held:
     return Held(
         tags={tag: values(tag) for tag in tags},
         has_iptc=any(key.startswith("IPTC:") for key in reading),
-        has_xmp=any(key.startswith("XMP-") for key in reading),
         toolkit=str(reading[TOOLKIT]) if TOOLKIT in reading else None,
         provenance=provenance if isinstance(provenance, dict) else {},
         absent=tuple(tag for tag in IPTC_ADDED if tag not in reading),
@@ -122,8 +120,8 @@ def embed(
         "added": _union(earlier.get("added", {}), added),
         "described": sorted(set(earlier.get("described", [])) | set(described)),
         "description": description if described else earlier.get("description"),
-        "toolkit": earlier.get("toolkit", now.toolkit) if earlier else now.toolkit,
-        "absent": earlier.get("absent", list(now.absent)) if earlier else list(now.absent),
+        "toolkit": earlier.get("toolkit", now.toolkit),  # as the file was before our first
+        "absent": earlier.get("absent", list(now.absent)),
     }  # fmt: skip
     args = [f"-{tag}+={value}" for tag, values in added.items() for value in values]
     args += [f"-{tag}={description}" for tag in described]

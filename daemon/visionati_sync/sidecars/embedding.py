@@ -71,7 +71,8 @@ class Embedder:
         return self._staged(image, args) if args else None
 
     def commit(self, staged: Staged) -> None:
-        """Replace the original with the checked copy, unless it changed since it was copied."""
+        """Replace the original with the checked copy, unless it changed since it was copied;
+        the copy is gone afterwards, whatever happened."""
         try:
             if stat_signature(str(staged.image)) != staged.before:
                 raise SidecarError(
