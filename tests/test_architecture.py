@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"jobtable"},
     {"config"},
     {"sidecars"},
+    {"notices"},
     {"pipeline"},
     {"actions", "service"},
     {"commands"},  # with cli.py and __main__.py, its entry points

@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, SidecarSettings
+from ..config import Config, SidecarSettings, state_directory
 from ..jobtable import JobTable
+from ..notices.dispatch import Notices
 from ..pipeline.writer import Writer
 from ..records import Scope, State, WriteTask, shown
 from ..rules.keywording import KeywordRules
@@ -88,15 +89,18 @@ class Applied:
 
 
 def apply(table: JobTable, config: Config, scopes: Sequence[Scope]) -> Applied:
-    """Given where to apply (none: nothing), write every waiting result's sidecars now."""
+    """Given where to apply (none: nothing), write every waiting result's sidecars now, and
+    tell the photo managers configured."""
+    notices = Notices(state_directory() / "notices", config.settings.notify, config.secret)
     ids = table.writes.approve(scopes)
     writer = Writer(
         table.writes, config.settings.sidecars, config.settings.api.backoff(),
         rules=config.keyword_rules, reviewed=config.reviewed, sidecars=config.sidecars_for,
-        renditions=config.settings.renditions(),
+        renditions=config.settings.renditions(), on_written=notices.put,
     )  # fmt: skip
     tasks = table.writes.mine(ids)
     writer.write(tasks)
+    notices.send_now()  # what is not taken now, a running daemon sends
     states = table.reports.states(ids)
     report = Applied()
     for task in tasks:

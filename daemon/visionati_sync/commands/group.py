@@ -44,7 +44,8 @@ def load(
         return config
     from .. import log
 
-    log.register_secret(config.api_key)
+    for secret in config.secrets():
+        log.register_secret(secret)
     log.configure(config.settings.log_level)
     for warning in config.warnings:
         log.get_logger("config").warning(warning)

@@ -22,6 +22,8 @@ from ..records import FolderNames
 from ..rules import vocabulary
 from ..rules.keywording import KeywordRules
 from ..rules.vocabulary import Vocabulary
+from .notify import NotifySettings
+from .secrets import KEY_ENV, SecretError, Source, notifier_sources, read_secret
 from .settings import (
     DEFAULT_BASE_URL,
     ApiSettings,
@@ -36,14 +38,14 @@ from .settings import (
 
 __all__ = [
     "DEFAULT_BASE_URL", "ApiSettings", "Config", "ConfigError", "DatabaseSettings",
-    "FolderOptions", "FolderSettings", "KeywordSettings", "Settings", "SidecarSettings",
+    "FolderOptions", "FolderSettings", "KeywordSettings", "NotifySettings", "Settings",
+    "SidecarSettings",
     "WatchSettings",
     "default_config_path", "load_config", "missing_folders", "parse_settings",
     "state_directory",
 ]  # fmt: skip
 
 CONFIG_ENV = "VISIONATI_SYNC_CONFIG"
-KEY_ENV = "VISIONATI_API_KEY"
 
 
 class ConfigError(Exception):
@@ -54,12 +56,18 @@ class Config:
     """Validated settings plus where they came from and the resolved secret."""
 
     def __init__(
-        self, settings: Settings, source: str, api_key: str | None, warnings: Sequence[str] = ()
+        self,
+        settings: Settings,
+        source: str,
+        api_key: str | None,
+        warnings: Sequence[str] = (),
+        secrets: Mapping[str, str | None] | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
         self.warnings = list(warnings)  # worth saying, not worth refusing to start
         self._api_key = api_key
+        self._secrets = dict(secrets or {})  # each notifier's key, token or signing secret
         self._options: dict[str, RequestOptions] = {}
         self._rules: dict[str, KeywordRules] = {}
         self._vocabularies: dict[Path, Vocabulary] = {}
@@ -74,6 +82,14 @@ class Config:
                 f"{self.source}: api: no API key; set {KEY_ENV}, api.key_file or api.key"
             )
         return self._api_key
+
+    def secret(self, notifier: str) -> str | None:
+        """Given a notifier's name, its key, token or signing secret (None: none given)."""
+        return self._secrets.get(notifier)
+
+    def secrets(self) -> list[str]:
+        """Every secret this config holds, for the log to hide."""
+        return [s for s in (self._api_key, *self._secrets.values()) if s]
 
     def options_for(self, folder: str | Path) -> RequestOptions:
         """Given a watched folder, return the request options its files are tagged with."""
@@ -157,9 +173,6 @@ class Config:
         return f"Config(source={self.source!r})"
 
 
-CREDENTIAL = "api-key"  # the systemd credential holding the key
-
-
 def state_directory(environ: Mapping[str, str] = os.environ) -> Path:
     """Given the environment, return where the daemon keeps its database.
 
@@ -235,40 +248,21 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         for f in settings.folders
     ]
     key_file = settings.api.key_file and resolve(settings.api.key_file)
+    notify = settings.notify
+    for name, field in (("webhook", "secret_file"), ("immich", "key_file"),
+                        ("photoprism", "token_file")):  # fmt: skip
+        section = getattr(notify, name)
+        if section is not None and getattr(section, field) is not None:
+            section = section.model_copy(update={field: resolve(getattr(section, field))})
+            notify = notify.model_copy(update={name: section})
     return settings.model_copy(
         update={
             "folders": folders,
             "api": settings.api.model_copy(update={"key_file": key_file}),
             "keywords": vocabulary(settings.keywords),
+            "notify": notify,
         }
     )
-
-
-def _read_key(settings: Settings, source: str, environ: Mapping[str, str]) -> str | None:
-    """The environment wins over a systemd credential ($CREDENTIALS_DIRECTORY/api-key, from
-    the unit's LoadCredential= or LoadCredentialEncrypted=), which wins over api.key_file,
-    which wins over api.key."""
-    if environ.get(KEY_ENV, "").strip():
-        return environ[KEY_ENV].strip()
-    credentials = environ.get("CREDENTIALS_DIRECTORY", "")
-    if credentials and (Path(credentials) / CREDENTIAL).exists():
-        where = f"$CREDENTIALS_DIRECTORY/{CREDENTIAL} (systemd's LoadCredential=)"
-        return _key_from(Path(credentials) / CREDENTIAL, f"{source}: {where}")
-    if settings.api.key_file is not None:
-        return _key_from(settings.api.key_file, f"{source}: api.key_file")
-    if settings.api.key is not None:
-        return settings.api.key.get_secret_value().strip() or None
-    return None
-
-
-def _key_from(path: Path, what: str) -> str:
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"{what}: cannot read: {exc.strerror}") from None
-    if not key:
-        raise ConfigError(f"{what}: the file is empty")
-    return key
 
 
 def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
@@ -292,7 +286,17 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
         if folder.path.exists() and not folder.path.is_dir():
             raise ConfigError(f"{source}: folders[{index}].path: not a directory")
     settings, warnings = _place_folders(settings, source)
-    config = Config(settings, source, _read_key(settings, source, environ), warnings)
+    api = settings.api
+    try:
+        key = read_secret(Source(KEY_ENV, "api-key", api.key_file, api.key, "api.key_file"),
+                          source, environ)  # fmt: skip
+        secrets = {
+            name: read_secret(where, source, environ)
+            for name, where in notifier_sources(settings.notify).items()
+        }
+    except SecretError as exc:
+        raise ConfigError(str(exc)) from None
+    config = Config(settings, source, key, warnings, secrets)
     for place in [None, *(f.path for f in settings.folders)]:  # a vocabulary that cannot
         config.keyword_rules(place)  # be read: said now, not at the first write
     return config

@@ -24,6 +24,7 @@ from ..renditions import RenditionSettings
 from ..rules.retry import Backoff
 from ..rules.selection import Selector
 from ..rules.targets import Target
+from .notify import NotifySettings
 
 DEFAULT_BASE_URL = "https://api.visionati.com"
 
@@ -272,6 +273,7 @@ class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     folders: list[FolderSettings] = Field(default_factory=list)
     keywords: KeywordSettings = Field(default_factory=KeywordSettings)
     scan: ScanSettings = Field(default_factory=ScanSettings)

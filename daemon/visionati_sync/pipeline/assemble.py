@@ -11,6 +11,7 @@ from ..api.client import ApiClient
 from ..api.pacing import PollPacer
 from ..config import Config
 from ..jobtable import JobTable
+from ..notices.outbox import Written
 from ..records import Scope
 from .gate import Gate
 from .journal import Journal
@@ -36,11 +37,13 @@ def assemble(
     own: Sequence[Scope],
     wake: Callable[[str], None],
     previous_gate: Gate | None = None,
+    on_written: Callable[[list[Written]], None] = lambda written: None,
 ) -> Stages:
     """Given the job table, the config, how to make an API client, the journal, the folders
     this daemon has (``own``) and how to wake a stage, the stages, wired: a request sent
     wakes the poller; results arriving wake the writer, and the submitter (a place in
-    flight is free). A reload's new gate takes over the old one's pause."""
+    flight is free); what the writer wrote goes to ``on_written`` (the photo managers to
+    tell). A reload's new gate takes over the old one's pause."""
     settings = config.settings
     api = settings.api
     gate = Gate(
@@ -71,6 +74,6 @@ def assemble(
     writer = Writer(
         table.writes, settings.sidecars, api.backoff(), scopes=own,
         rules=config.keyword_rules, reviewed=config.reviewed, sidecars=config.sidecars_for,
-        renditions=settings.renditions(),
+        renditions=settings.renditions(), on_written=on_written,
     )  # fmt: skip
     return Stages(gate, pacer, submitter, poller, writer)

@@ -19,6 +19,7 @@ from ..config import SidecarSettings
 from ..files import stat_signature
 from ..jobtable import Writes
 from ..log import get_logger
+from ..notices.outbox import Written
 from ..records import Scope, WriteTask
 from ..renditions import FileProblem, RenditionSettings, content_key, hash_file, plan_file
 from ..renditions import rendering as rendering_of
@@ -49,8 +50,10 @@ class Writer:
         reviewed: Callable[[str], bool] = lambda folder: False,
         sidecars: Callable[[str], SidecarSettings] | None = None,
         renditions: RenditionSettings | None = None,
+        on_written: Callable[[list[Written]], None] = lambda written: None,
     ) -> None:
         self.writes = writes
+        self.on_written = on_written  # the photo managers to tell (``notices``)
         self.settings = settings
         self.sidecars = sidecars or (lambda folder: settings)  # a folder's own targets
         self.renditions = renditions or RenditionSettings()  # the cache key of a file we wrote
@@ -98,6 +101,7 @@ class Writer:
 
         outcomes = batch.commit(still)
         done = []
+        written: list[Written] = []
         for task, plans in planned:
             with bound_contextvars(job_id=task.job_id, path=task.path):
                 if task.job_id not in ours:
@@ -112,25 +116,28 @@ class Writer:
                     except SidecarError as exc:
                         self._failed(task, exc)
                         continue
-                if not self._embed(task):
+                embedded = self._embed(task)
+                if embedded is None:
                     continue
                 done.append(task.job_id)
+                written.append(_written(task.path, plans, embedded))
                 for note in {p.note for p in plans if p.note}:
                     log.warning("XMP sidecar name fell back to appended", reason=note)
                 log.debug("tagged", sidecars=[p.path.name for p in plans])
+        self.on_written(written)  # written: told even if the table cannot take `done` now
         self.writes.done(done)
 
-    def _embed(self, task: WriteTask) -> bool:
+    def _embed(self, task: WriteTask) -> bool | None:
         """Where the file itself is to carry its tags, write them in; the job table takes the
         new bytes as the result's before they appear (our own write is no change). Returns
-        whether the job may be marked done."""
+        whether the file was written (None: the job may not be marked done)."""
         settings = self.sidecars(task.folder)
         image = Path(task.path)
         where = placement(image, settings)
         if where.unseen:
             log.info("these targets see nothing of this file's tags", targets=list(where.unseen))
         if not where.embed:
-            return True
+            return False
         if self._embedder is None:
             self._embedder = Embedder(settings.embed_backup)
         result = xmp_result(task, settings, self.rules(task.folder))
@@ -140,21 +147,21 @@ class Writer:
                 image, result.keywords, result.description, task.request_id
             )
             if staged is None:
-                return True
+                return False
             rendering = rendering_of(plan_file(str(staged.copy), self.renditions), self.renditions)
             key = content_key(staged.sha256, rendering)
             if not self.writes.embedded(
                 task.job_id, staged.size, staged.mtime_ns, staged.sha256, key
             ):
                 log.info("not written into the file: the job is no longer this daemon's")
-                return False
+                return None
             self._embedder.commit(staged)
         except (SidecarError, FileProblem) as exc:
             reason = (
                 exc if isinstance(exc, SidecarError) else SidecarError(f"{image}: {exc.reason}")
             )
             self._failed(task, reason)
-            return False
+            return None
         finally:
             if staged is not None:  # not committed (committed: gone already)
                 self._embedder.discard(staged)
@@ -188,3 +195,14 @@ class Writer:
         log.warning("file changed after upload; tagging it again")
         self.writes.changed(task.job_id, checked.size, checked.mtime_ns)
         return False
+
+
+def _written(path: str, plans: Sequence[Planned], embedded: bool) -> Written:
+    """What a photo manager is told of one file: every path written, and which XMP sidecars
+    did not exist before (Immich must discover those)."""
+    created = [p.path for p in plans if p.expected is not None and p.expected.content is None]
+    return Written(
+        path,
+        tuple(str(p.path) for p in plans) + ((path,) if embedded else ()),
+        tuple(str(p) for p in created),
+    )

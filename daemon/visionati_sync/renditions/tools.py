@@ -223,3 +223,28 @@ def create_system_user(name: str, home: str) -> None:
     ToolError with useradd's reason."""
     run("useradd", "--system", "--home-dir", home, "--shell", "/usr/sbin/nologin",
         "--user-group", name)  # fmt: skip
+
+
+def run_program(argv: list[str], stdin: bytes, env: dict[str, str], timeout: float) -> None:
+    """Given a user's program (a notifier) and what it reads, run it in a session of its own
+    (a timeout ends it and whatever it started), or raise ToolError with its exit status and
+    the last line it wrote to stderr."""
+    name = os.path.basename(argv[0])
+    try:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env={**os.environ, **env}, start_new_session=True,
+        )  # fmt: skip
+    except OSError as exc:
+        raise ToolError(name, f"cannot be started: {exc.strerror}", missing=True) from None
+    try:
+        _, err = process.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise ToolError(name, f"did not finish within {timeout:.0f} s; ended") from None
+    if process.returncode != 0:
+        said = err.decode("utf-8", "replace").strip().splitlines()
+        tail = f": {said[-1]}" if said else ""
+        raise ToolError(name, f"exit status {process.returncode}{tail}")

@@ -20,6 +20,7 @@ from ..jobtable import JobTable
 from ..jobtable.engine import trouble
 from ..log import configure as configure_logging
 from ..log import get_logger, register_secret
+from ..notices.dispatch import Notices
 from ..pipeline.assemble import Stages, assemble
 from ..pipeline.gate import Closed
 from ..pipeline.intake import Intake
@@ -105,6 +106,10 @@ class Service:
         self.selector = settings.watch.selector()
         self.settler.settle_seconds = settings.watch.settle_seconds
         self.settler.max_wait = settings.watch.max_settle_seconds
+        self.notices = Notices(
+            state_directory() / "notices", settings.notify, config.secret,
+            wake=lambda name: self.runner.wake(f"notify-{name}"),
+        )  # fmt: skip
         self.intake = Intake(
             self.table.queue, self.selector, self.settler,
             retag_on_change=settings.watch.retag_on_change,
@@ -133,6 +138,7 @@ class Service:
         stages = assemble(
             self.table, self.config, self._client, self.journal, self.own,
             wake=lambda stage: self.runner.wake(stage), previous_gate=previous,
+            on_written=self.notices.put,
         )  # fmt: skip
         self._stages = stages
         settings = self.config.settings
@@ -145,14 +151,15 @@ class Service:
         notifier = self.announce.notifier
         if notifier.enabled:
             start("notify", self.announce.notify_step, notifier.watchdog_interval or 5.0)
-        start(
-            "settler", self.intake.settle_step, min(0.5, max(0.05, self.settler.settle_seconds / 4))
-        )
+        settle = min(0.5, max(0.05, self.settler.settle_seconds / 4))
+        start("settler", self.intake.settle_step, settle)
         start("poller", stages.poller.step, settings.api.poll_interval)  # it says how long it rests
         if self.own:  # with no folders, only what is in flight is collected
             where = list(scopes) or self.own
             start("submitter", lambda: uploading() and stages.submitter.step(where), 1.0)
             start("writer", stages.writer.step, 1.0)
+        for dispatcher in self.notices.dispatchers:  # telling photo managers, each on its own
+            start(f"notify-{dispatcher.name}", dispatcher.step, 60.0)
         if progress and settings.log_progress_interval:
             start("progress", self.announce.progress_step, settings.log_progress_interval)
 
@@ -211,7 +218,7 @@ class Service:
         self.start_pipeline()
         exporter = self.announce.serve_metrics(self.config.settings.metrics.listen)
         log.info("daemon started", folders=len(self.config.settings.folders),
-                 database=self._database())  # fmt: skip
+                 database=self.table.engine.url.render_as_string(hide_password=True))  # fmt: skip
         next_ensure, rescans = 0.0, Rescans(self.config.settings.watch, time.monotonic())
         ready = False
         while not self.stop.is_set():
@@ -269,7 +276,8 @@ class Service:
         except ConfigError as exc:
             log.error("reload refused; the running configuration stays", error=str(exc))
             return watcher
-        register_secret(key)
+        for secret in [key, *fresh.secrets()]:
+            register_secret(secret)
         old, new = self.config.settings, fresh.settings
         changed = [
             name for name in type(new).model_fields if getattr(old, name) != getattr(new, name)
@@ -277,7 +285,8 @@ class Service:
         restart = ["database"] if old.database.url != new.database.url else []
         if restart:  # the job table stays the one open; the rest applies
             new = new.model_copy(update={"database": old.database})
-            fresh = Config(new, fresh.source, key, fresh.warnings)
+            secrets = {name: fresh.secret(name) for name in new.notify.named()}
+            fresh = Config(new, fresh.source, key, fresh.warnings, secrets)
         log.info("reloading: the stages finish what they are doing", changed=changed)
         watcher.stop()
         self.runner.shutdown(RELOAD_GRACE)
@@ -289,9 +298,6 @@ class Service:
         log.info("configuration reloaded", changed=changed, restart_to_apply=restart,
                  folders=len(new.folders))  # fmt: skip
         return self._watcher()
-
-    def _database(self) -> str:
-        return self.table.engine.url.render_as_string(hide_password=True)
 
 
 def open_service(config: Config, *, wait: bool = False) -> Service:

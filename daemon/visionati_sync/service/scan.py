@@ -21,6 +21,8 @@ from .starting import install_signals
 
 log = get_logger("service")
 
+NOTIFY_TIMEOUT = 30.0  # seconds a scan ending waits for the photo managers to be told
+
 
 class Scan:
     """Given the daemon's parts over the job table, one pass over folders."""
@@ -126,6 +128,11 @@ class Scan:
         if service.stop.is_set() and collect_until is not None:
             self._left_in_flight("at a second signal")
         interrupted = service.stop.is_set() or (self.collecting.is_set() and stopped is None)
+        if service.notices.dispatchers and not service.stop.is_set():
+            untold = service.notices.flush(service.stop, NOTIFY_TIMEOUT)
+            if untold:
+                log.warning("photo managers not told yet: the daemon or the next scan tells "
+                            "them", notices=untold)  # fmt: skip
         service.shutdown()
         if service.failure:
             return EXIT_TROUBLE
