@@ -3,7 +3,8 @@ PhotoPrism (each a large application with its own database and workers), and a w
 receiver. Each implements exactly the endpoints visionati-sync calls, nothing more, with the
 request and answer shapes of that project's published API description:
 
-- Immich: ``open-api/immich-openapi-specs.json`` in immich-app/immich — ``searchMetadata``
+- Immich: ``open-api/immich-openapi-specs.json`` in immich-app/immich — ``pingServer``
+  (``GET /api/server/ping``, for `doctor`), ``searchMetadata``
   (``POST /api/search/metadata``, MetadataSearchDto → SearchResponseDto; ``originalPath``
   matched as a substring, as recent servers do), ``sendJobCommand`` (``PUT /api/jobs/{id}``,
   JobCommandDto → JobStatusDto) and ``runAssetJobs`` (``POST /api/assets/jobs``,
@@ -122,6 +123,8 @@ class Immich(StandIn):
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, Any]:
+        if method == "GET" and path == "/api/server/ping":  # pingServer: no authentication
+            return 200, {"res": "pong"}
         if headers.get("x-api-key") != self.key:
             return 401, {"message": "Invalid API key", "statusCode": 401}
         try:

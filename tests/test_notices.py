@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from media import jpeg
 from standins import Immich, PhotoPrism, Webhook
 from support import Library, wait_until
-
 from visionati_sync.config.notify import NotifySettings
 from visionati_sync.notices.dispatch import Dispatcher, Notices
 from visionati_sync.notices.immich import Immich as ImmichSender
@@ -250,8 +250,7 @@ def test_a_command_that_hangs_is_ended_and_tried_again(tmp_path: Path) -> None:
     script = tmp_path / "slow.py"
     script.write_text(
         "import os, sys, time\n"
-        f"if not os.path.exists({str(tmp_path / 'ready')!r}): time.sleep(60)\n"
-        + RECORDER
+        f"if not os.path.exists({str(tmp_path / 'ready')!r}): time.sleep(60)\n" + RECORDER
     )
     settings = NotifySettings.model_validate({"debounce": 0, "retry_base_delay": 0.1,
         "command": {"run": [sys.executable, str(script), str(out)], "timeout": 1}})  # fmt: skip

@@ -14,7 +14,7 @@ import pytest
 
 from support import EmulatorControl, Library, wait_until
 from visionati_sync.devtools import samples
-from visionati_sync.jobtable.engine import _refuse_share
+from visionati_sync.jobtable.engine import refuse_share
 from visionati_sync.rules.mounts import mount_of, network_mount, parse
 
 MOUNTINFO = r"""22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
@@ -41,8 +41,8 @@ def test_a_sqlite_job_table_on_a_share_is_refused_with_the_reason(tmp_path: Path
     with pytest.raises(
         OSError, match=r"network filesystem \(nfs4, nas.local:/volume1/photos\).*PostgreSQL"
     ):
-        _refuse_share(Path("/mnt/nas/.state/visionati-sync.db"), mounts)
-    _refuse_share(tmp_path / "jobs.db", mounts)  # a local disk: fine
+        refuse_share(Path("/mnt/nas/.state/visionati-sync.db"), mounts)
+    refuse_share(tmp_path / "jobs.db", mounts)  # a local disk: fine
 
 
 def test_folders_only_a_scan_sees_are_tagged_within_one_interval(

@@ -169,13 +169,22 @@ def test_install_service_writes_this_installations_unit(library: Library, tmp_pa
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze is missing: scripts/system-deps.sh installs it"
     program = Path(sys.executable).with_name("visionati-sync")
-    shown = cli(library.config, "install-service", "--dry-run", env=library.env)
-    assert shown.returncode == 0, shown.stderr
+    root = tmp_path / "root"
+    # the test's config and photos are in the temporary folder, which PrivateTmp=yes hides
+    shown = cli(library.config, "install-service", "--dry-run", "--root", str(root),
+                env=library.env)  # fmt: skip
+    assert shown.returncode == 1, shown.stderr
     assert f"ExecStart={program} --config {library.config} run" in shown.stdout
     assert f"ReadWritePaths={library.photos}\n" in shown.stdout
     assert "systemctl enable --now visionati-sync" in shown.stdout
-    root = tmp_path / "root"
-    done = cli(library.config, "install-service", "--root", str(root), env=library.env)
+    assert "install -m" not in shown.stdout  # the header says what was done, not what to do
+    assert "written by `visionati-sync install-service`" in shown.stdout
+    assert f"cannot see its config {library.config}: PrivateTmp=yes" in shown.stderr
+    assert f"cannot write in folders[0].path {library.photos}: PrivateTmp=yes" in shown.stderr
+    refused = cli(library.config, "install-service", "--root", str(root), env=library.env)
+    assert refused.returncode == 1 and not root.exists()  # nothing written
+    done = cli(library.config, "install-service", "--force", "--root", str(root),
+               env=library.env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     unit = root / "etc" / "systemd" / "system" / "visionati-sync.service"
     assert f"wrote {unit}" in done.stdout and not (Path("/etc/systemd/system") / unit.name).exists()
@@ -186,7 +195,8 @@ def test_install_service_writes_this_installations_unit(library: Library, tmp_pa
                               capture_output=True, text=True, check=False)  # fmt: skip
     found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
     assert found and float(found.group(1)) <= 2.0
-    mine = cli(library.config, "install-service", "--user", "--root", str(root), env=library.env)
+    mine = cli(library.config, "install-service", "--user", "--force", "--root", str(root),
+               env=library.env)  # fmt: skip
     assert mine.returncode == 0, mine.stderr
     home = Path(library.env["HOME"]).relative_to("/")
     assert (root / home / ".config" / "systemd" / "user" / "visionati-sync.service").exists()

@@ -28,11 +28,22 @@ def shipped(user: bool) -> str:
     ).read_text()
 
 
+HEADER = """\
+# visionati-sync, written by `visionati-sync install-service` for this installation: its
+# program and config (ExecStart=) and its photo folders (ReadWritePaths=). Run
+# install-service again after moving any of them; `visionati-sync doctor` checks the unit.
+# Where the API key goes: README "As a service"."""
+
+
 def render(text: str, *, program: str, config: Path, folders: list[Path]) -> str:
     """Given a shipped unit, this installation's: its program and config in ExecStart=, its
-    folders (the only places it may write, beside its state) in ReadWritePaths=."""
-    lines = []
-    for line in text.splitlines():
+    folders (the only places it may write, beside its state) in ReadWritePaths=; the
+    shipped header's copy-by-hand steps give way to a header saying what was done."""
+    body = text.splitlines()
+    while body and (body[0].startswith("#") or not body[0].strip()):
+        body.pop(0)  # the shipped header: how to install the unit by hand
+    lines = [*HEADER.splitlines(), ""]
+    for line in body:
         if line.startswith("ExecStart="):
             line = f"ExecStart={program} --config {_quoted(str(config))} run"
         elif line.startswith("ReadWritePaths="):

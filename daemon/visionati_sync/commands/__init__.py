@@ -1,13 +1,13 @@
 """The command line: the click group (``group``) and one module per family of verbs —
 ``scanning`` (`estimate`, `scan`), ``reading`` (`status`, `costs`, `jobs`), ``tagging``
 (`preview`, `apply`, `untag`), ``operating`` (`run`, `retry`, `install-service`, `db`,
-`emulator`) — with how reports read on a terminal (``display``) and how a scan shows where
-it is (``progress``). Nothing but parsing, wiring and printing: what a command does is an
-action's (``actions/``) or the service's (``service/``). Each command imports what it needs
-when it runs, so `--version`, `--help`, `status` and `jobs` load neither the daemon nor the
-logging."""
+`emulator`), ``checking`` (`doctor`) — with how reports read on a terminal (``display``)
+and how a scan shows where it is (``progress``). Nothing but parsing, wiring and printing:
+what a command does is an action's (``actions/``) or the service's (``service/``). Each
+command imports what it needs when it runs, so `--version`, `--help`, `status` and `jobs`
+load neither the daemon nor the logging."""
 
-from . import operating, reading, scanning, tagging  # noqa: F401 (each adds its verbs)
+from . import checking, operating, reading, scanning, tagging  # noqa: F401 (each adds verbs)
 from .group import main
 
 __all__ = ["main"]

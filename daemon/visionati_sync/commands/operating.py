@@ -58,6 +58,7 @@ def retry(
     help="a unit for your own service manager (systemctl --user)",
 )
 @click.option("--dry-run", is_flag=True, help="show what would be written and done")
+@click.option("--force", is_flag=True, help="write the unit even if it cannot see everything")
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -67,15 +68,22 @@ def retry(
 )
 @click.pass_context
 def install_service(
-    ctx: click.Context, config_path: Path | None, user_unit: bool, dry_run: bool, root: Path
+    ctx: click.Context,
+    config_path: Path | None,
+    user_unit: bool,
+    dry_run: bool,
+    force: bool,
+    root: Path,
 ) -> None:
     """Write the systemd unit for this installation: this program and config, the
     configured folders writable (ReadWritePaths=), and, for the system unit, the service
-    user."""
+    user. A unit whose sandbox would hide its program, config or folders is refused."""
     import pwd
 
     from ..actions import install
+    from ..actions.doctor import sandbox_problems
     from ..renditions import tools
+    from ..rules.sandbox import Sandbox
 
     config = load(ctx, config_path)
     program = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "visionati-sync" else None
@@ -84,9 +92,21 @@ def install_service(
         user=user_unit, program=str(installed), config=Path(config.source).resolve(),
         folders=[f.path for f in config.settings.folders], root=root, home=Path.home(),
     )  # fmt: skip
+    problems = list(sandbox_problems(Sandbox.parse(plan.unit), config))
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    if problems and not force:
+        click.echo(
+            "the unit would not start or not tag these folders. Install the program and the "
+            "config where the service sees them (e.g. `pipx install` or a venv under /opt, "
+            "the config in /etc/visionati-sync/), move the folders, or pass --force",
+            err=True,
+        )
     if dry_run:
         click.echo(f"would write {plan.unit_path}:\n")
         click.echo(plan.unit)
+    elif problems and not force:
+        ctx.exit(1)
     else:
         plan.unit_path.parent.mkdir(parents=True, exist_ok=True)
         plan.unit_path.write_text(plan.unit)
@@ -108,6 +128,8 @@ def install_service(
     click.echo("then:" if not dry_run else "then you would run:")
     for step in plan.next_steps:
         click.echo(f"  {step}")
+    if problems and not force:  # a dry run's answer: it would be refused
+        ctx.exit(1)
 
 
 @main.group("db")

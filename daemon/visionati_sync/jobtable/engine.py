@@ -144,7 +144,7 @@ def make_engine(url: str, *, readonly: bool = False, busy_timeout: float = BUSY_
         connect = {k: v for k, v in SERVER_CONNECT.items() if k not in given}
         return create_engine(url, pool_pre_ping=True, connect_args=connect)
     if parsed.database and parsed.database != ":memory:" and not readonly:
-        _refuse_share(Path(parsed.database).expanduser())
+        refuse_share(Path(parsed.database).expanduser())
         _create_private(Path(parsed.database).expanduser())
     engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
@@ -224,7 +224,15 @@ def _immutable(database: str) -> str:
     return f"sqlite:///file:{quote(str(path))}?mode=ro&immutable=1&uri=true"
 
 
-def _refuse_share(database: Path, mounts: Sequence[Mount] | None = None) -> None:
+def sqlite_file(url: str) -> Path | None:
+    """Given a URL, the SQLite file it names (None: another database, or in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def refuse_share(database: Path, mounts: Sequence[Mount] | None = None) -> None:
     """SQLite's locking is not safe on a network filesystem (SQLite's FAQ): two daemons, or
     a daemon and the share's server, can corrupt the table. Raises OSError saying so."""
     share = network_mount(str(_folder_of(str(database))), mounts)
