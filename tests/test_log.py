@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 
+import pytest
 import structlog
 
+from media import sample, samples
+from support import Library
 from visionati_sync import log
 
 SECRET = "sk-test-0123456789abcdef"
@@ -44,3 +48,16 @@ def test_console_output_is_redacted_too() -> None:
     except ValueError:
         structlog.get_logger("t").exception("bad", key=SECRET)
     assert SECRET not in stream.getvalue()
+
+
+def test_librarys_own_complaints_become_log_events(library: Library) -> None:
+    """LibRaw prints "…nef: data corrupted at 1378" to the process's stderr itself; in the
+    daemon's JSON log it is an event naming what said it, not a bare line."""
+    if not samples():
+        pytest.skip("the media samples are not beside this checkout")
+    shutil.copy2(sample("Nikon.nef"), library.photos / "Nikon.nef")
+    result = library.cli("scan")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines]  # every line is JSON
+    said = [e["said"] for e in events if e.get("event") == "a library or tool said"]
+    assert any("data corrupted" in line for line in said), said

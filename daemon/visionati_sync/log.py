@@ -7,10 +7,12 @@ them by default, and a key in a local would leak past any key-based filter).
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -107,3 +109,37 @@ def configure(level: str = "info", stream: TextIO | None = None, json: bool | No
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+def capture_native_output() -> None:
+    """C libraries (LibRaw: "IMG_1.nef: data corrupted at 1378"; libvips, libheif) and the
+    programs we start write their complaints straight to file descriptor 2, as bare lines
+    among the daemon's JSON. From here on that descriptor is a pipe whose lines become log
+    events (``native``, at warning), and Python's own stderr (the log, tracebacks,
+    faulthandler) goes on to where descriptor 2 went before. A daemon's, once."""
+    global _captured
+    if _captured:
+        return
+    _captured = True
+    sys.stderr.flush()
+    original = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+    sys.stderr = io.TextIOWrapper(
+        os.fdopen(original, "wb", buffering=0), encoding="utf-8", errors="backslashreplace",
+        line_buffering=True,
+    )  # fmt: skip
+    native = get_logger("native")
+
+    def relay() -> None:
+        with os.fdopen(read, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode("utf-8", "replace").strip()
+                if line:
+                    native.warning("a library or tool said", said=line)
+
+    threading.Thread(target=relay, name="native-output", daemon=True).start()
+
+
+_captured = False

@@ -120,8 +120,10 @@ def service_for(ctx: click.Context, config: Config, *, wait: bool = False) -> Se
     lock, a full disk) is waited for."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from ..log import capture_native_output
     from ..service.daemon import Stopped, open_service
 
+    capture_native_output()  # LibRaw's complaints as log events, not bare lines
     try:
         return open_service(config, wait=wait)
     except Stopped:  # a signal while it waited for the job table
