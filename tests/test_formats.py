@@ -277,6 +277,8 @@ def test_the_estimate_is_the_charge_for_a_folder_of_every_kind(
     assert upload("P0005.RW2")["from"] == "demosaiced"
     assert upload("huge.avi")["from"] == "frames" and upload("huge.avi")["frames"] == 3
     assert upload("long.mov")["from"] == "original"
+    # sent whole, the API took its frames: the sidecar says how many and how far apart
+    assert (upload("long.mov")["frames"], upload("long.mov")["capture_interval"]) == (3, 7)
     huge = json.loads((photos / "huge.avi.visionati.json").read_text())
     assert huge["asset"]["frames"] == 3 and huge["asset"]["tags"]
     sent = sent_files(control)

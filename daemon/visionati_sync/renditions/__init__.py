@@ -181,7 +181,9 @@ def _make(hashed: Hashed, decided: Plan, settings: RenditionSettings) -> Prepare
     if how == "video":
         assert decided.duration is not None
         interval = settings.interval_for(decided.duration)
-        prepared = _original(hashed, ext, {"duration": round(decided.duration, 3)})
+        prepared = _original(hashed, ext, {"duration": round(decided.duration, 3),
+                                           "frames": decided.images,
+                                           "capture_interval": interval})  # fmt: skip
         return dataclasses.replace(
             prepared,
             content_key=content_key(hashed.sha256, rendering(decided, settings)),
