@@ -217,6 +217,21 @@ def test_missing_key_stops_with_a_clear_error(tmp_path: Path, emulator: Emulator
     assert "no API key; set VISIONATI_API_KEY, api.key_file or api.key" in result.stderr
 
 
+def test_run_with_no_folders_says_so_and_with_only_a_missing_one_says_it_waits(
+    library: Library,
+) -> None:
+    library.configure([])
+    result = library.cli("run", timeout=30)
+    assert result.returncode == 2
+    assert "folders: none configured, so there is nothing to watch" in result.stderr
+    library.configure([library.tmp / "not-mounted"])
+    with library.daemon() as daemon:
+        (missing,) = wait_until(lambda: daemon.logged(
+            f"{library.config}: folders[0].path: directory does not exist"), 15)  # fmt: skip
+        assert missing["hint"].startswith("no configured folder exists, so nothing is watched")
+        assert "other folders" not in missing["hint"]
+
+
 def test_kill_9_then_restart_resumes_without_uploading_again(
     library: Library, control: EmulatorControl
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..records import State
-from .group import config_option, load, main, service_for, table_for
+from .group import EXIT_CONFIG, config_option, load, main, service_for, table_for
 
 
 @main.command()
@@ -19,7 +19,13 @@ from .group import config_option, load, main, service_for, table_for
 def run(ctx: click.Context, config_path: Path | None) -> None:
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
     config = load(ctx, config_path, need_key=True)
-    ctx.exit(service_for(ctx, config, wait=True).run())
+    service = service_for(ctx, config, wait=True)
+    if not config.settings.folders and not service.table.requests.outstanding_ids():
+        click.echo(f"error: {config.source}: folders: none configured, so there is nothing "
+                   "to watch; add `folders:` (config.example.yaml has them)", err=True)  # fmt: skip
+        service.shutdown()
+        ctx.exit(EXIT_CONFIG)
+    ctx.exit(service.run())
 
 
 @main.command()

@@ -192,10 +192,13 @@ class Watcher:
                 self._stop_observer(index)
             if not folder.path.is_dir():
                 if index not in self._reported_missing:
+                    others = any(f.path.is_dir() for f in self.folders if f is not folder)
+                    hint = ("watching the other folders; " if others else
+                            "no configured folder exists, so nothing is watched yet; ")  # fmt: skip
                     log.error(
                         f"{self.source}: {folder.label}.path: directory does not exist",
                         folder=str(folder.path),
-                        hint="watching the other folders; this one is retried until it exists",
+                        hint=hint + "this one is looked for again until it exists",
                     )
                     self._reported_missing.add(index)
                 continue

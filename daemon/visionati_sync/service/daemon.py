@@ -256,8 +256,8 @@ class Service:
     def _watcher(self) -> Watcher:
         """Watch the configured folders; each is scanned once its watch is set."""
         settings = self.config.settings
-        if not settings.folders:
-            log.warning(f"{self.config.source}: folders: no folders configured; nothing to watch")
+        if not settings.folders:  # requests were in flight: collected, then nothing to do
+            log.warning(f"{self.config.source}: folders: none; collecting what is in flight")
         return Watcher(
             settings.folders, self.selector, self.settler, polling=settings.watch.polling,
             mode=settings.watch.mode, source=self.config.source,
