@@ -182,7 +182,9 @@ def test_progress_is_a_live_display_on_a_terminal_and_log_lines_elsewhere(
     plain = library.cli("scan")
     assert plain.returncode == 0
     progress = [line for line in plain.stderr.splitlines() if '"progress"' in line]
-    assert progress and '"done": 12' in progress[-1] and '"total": 12' in progress[-1]
+    assert progress and '"finished": 12' in progress[-1] and '"total": 12' in progress[-1]
+    lines = plain.stderr.splitlines()
+    assert '"scan finished"' in lines[-1]  # the last word; no progress line after it
     for path in photos.glob("*.json"):
         path.unlink()
     (photos / "more").mkdir()

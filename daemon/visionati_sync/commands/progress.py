@@ -59,6 +59,7 @@ class LogReporter:
         self._started = time.monotonic()
         self._last = 0.0
         self._state: tuple[int, int, int] = (0, 0, 0)
+        self._closed = False
 
     def update(self, done: int, total: int, credits: int) -> None:
         self._state = (done, total, credits)
@@ -71,15 +72,18 @@ class LogReporter:
         done, total, credits = self._state
         elapsed = max(now - self._started, 1e-6)
         rate = done / elapsed
-        fields: dict[str, Any] = {
-            "done": done, "total": total, "files_per_second": round(rate, 2), "credits": credits,
+        fields: dict[str, Any] = {  # finished: tagged, skipped or failed
+            "finished": done, "total": total, "files_per_second": round(rate, 2),
+            "credits": credits,
         }  # fmt: skip
         if rate > 0 and total > done:
             fields["eta_seconds"] = round((total - done) / rate)
         log.info("progress", **fields)
 
     def close(self) -> None:
-        self._emit(time.monotonic())
+        if not self._closed:  # once, before the scan's last word
+            self._closed = True
+            self._emit(time.monotonic())
 
 
 def reporter_for(stream: TextIO, interval: float = 10.0) -> Reporter:

@@ -134,6 +134,8 @@ class Scan:
                 log.warning("photo managers not told yet: the daemon or the next scan tells "
                             "them", notices=untold)  # fmt: skip
         service.shutdown()
+        if reporter is not None:  # its last line before "scan finished", not after it
+            reporter.close()
         if service.failure:
             return EXIT_TROUBLE
         return self._ended(scopes, stopped, interrupted)
