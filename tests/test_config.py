@@ -34,7 +34,23 @@ def test_defaults_match_the_documented_contract(tmp_path: Path) -> None:
         ),
         ("api:\n  batch_size: 0\n", "config.yaml: api.batch_size: Input should be greater than"),
         ("api:\n  backends: [openai, gpt9]\n", "config.yaml: api.backends: unknown backend 'gpt9'"),
-        ("api:\n  feature: [tags]\n", "config.yaml: api.feature: unknown key"),
+        (
+            "api:\n  feature: [tags]\n",
+            "config.yaml: api.feature: unknown key; did you mean 'features'?",
+        ),
+        (
+            "folders:\n  - path: a\n    recursiv: no\n",
+            "config.yaml: folders[0].recursiv: unknown key; did you mean 'recursive'?",
+        ),
+        (
+            "sidecar:\n  apply: review\n",
+            "config.yaml: sidecar: unknown key; did you mean 'sidecars'?",
+        ),
+        (
+            "notify:\n  immich:\n    url: http://i\n    keyfile: k\n",
+            "config.yaml: notify.immich.keyfile: unknown key; did you mean 'key_file'?",
+        ),
+        ("api:\n  zebra: 1\n", "config.yaml: api.zebra: unknown key"),
         ("api:\n  role: pirate\n", "config.yaml: api.role: unknown role 'pirate'"),
         ("api:\n  base_url: ftp://x\n", "config.yaml: api.base_url: must be an http"),
         (

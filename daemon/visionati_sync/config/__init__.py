@@ -8,14 +8,15 @@ reading code. Validation is pydantic's; this package only shapes its messages.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..api.options import RequestOptions
 from ..records import FolderNames
@@ -226,9 +227,35 @@ def parse_settings(data: Any, source: str) -> Settings:
         for error in exc.errors(include_url=False, include_input=False):
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
-                message = "unknown key"
+                message = "unknown key" + _did_you_mean(error["loc"])
             lines.append(f"{source}: {format_location(error['loc'])}: {message}")
         raise ConfigError("\n".join(lines)) from None
+
+
+def _did_you_mean(loc: tuple[int | str, ...]) -> str:
+    """Given where an unknown key is, the known key its name is closest to, if one is."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return ""
+        model = _model_in(field.annotation)
+    known = list(getattr(model, "model_fields", {}))
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside an annotation (``X | None``, ``list[X]``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:

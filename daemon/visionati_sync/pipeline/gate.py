@@ -114,9 +114,10 @@ class Gate:
         if closed is None:
             if fleet is None or fleet.get("by") == self.worker:
                 return True
-            # another daemon found the key rejected or the account empty: see for ourselves
-            log.info("another daemon paused uploads; checking", why=fleet["kind"],
-                     by=fleet.get("by"))  # fmt: skip
+            # an earlier run or another daemon found the key rejected or the account empty
+            # (a scan is not a daemon, and a new process is a new worker): see for ourselves
+            log.info("uploads were paused by an earlier run or another daemon; checking "
+                     "whether that still holds", why=fleet["kind"], by=fleet.get("by"))  # fmt: skip
             closed = Closed(PauseKind(fleet["kind"]), fleet["reason"], 0.0)
         elif closed.kind in FLEET_WIDE and fleet is None:
             closed.until = 0.0  # another daemon found the trouble gone: check again now
