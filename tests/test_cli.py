@@ -51,6 +51,10 @@ def test_the_emulator_command_serves_the_api(tmp_path: Path) -> None:
         line = process.stdout.readline().strip()
         assert line.startswith("visionati-sync emulator listening on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[-1]
+        assert process.stdout.readline().strip() == f"accepted key(s): {KEY}; credits: 42"
+        said = [process.stdout.readline().strip() for _ in range(3)]
+        assert said[1:] == [f"api: {{base_url: {url}}}", f"and the key in the environment: "
+                            f"VISIONATI_API_KEY={KEY}"]  # fmt: skip
         answer = requests.get(
             f"{url}/api/credits", headers={"X-API-Key": f"Token {KEY}"}, timeout=10
         )

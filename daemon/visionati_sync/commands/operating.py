@@ -262,6 +262,12 @@ def emulator(
     )
     server = Emulator(settings, host=host, port=port, verbose=verbose)
     click.echo(f"visionati-sync emulator listening on {server.url}", err=False)
+    click.echo(f"  accepted key(s): {', '.join(settings.keys)}; credits: {credits}")
+    click.echo(
+        "  point the daemon at it, in the config:\n"
+        f"    api: {{base_url: {server.url}}}\n"
+        f"  and the key in the environment: VISIONATI_API_KEY={settings.keys[0]}"
+    )
     sys.stdout.flush()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
