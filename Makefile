@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: all venv system-deps lint format test demo demo-cluster bench clean
 
@@ -15,6 +16,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# the package alone, without the test tools: what the demo (and a user) needs
+$(RUN_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "visionati-sync needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $(RUN_STAMP)
 
 # Debian packages the tests use (exiftool and exiv2 read the XMP we write; setpriv drops
 # root's right to read any file, so the unreadable-file test means the same as a user's).
@@ -33,7 +41,7 @@ format: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/python scripts/demo.py
 
 # two daemons sharing one folder through a throwaway PostgreSQL server (see README "Several machines")
