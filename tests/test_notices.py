@@ -188,7 +188,7 @@ def test_a_scan_tells_before_it_ends(library: Library, immich: Immich) -> None:
     assert [sorted(ids) for ids in immich.refreshed()] == [sorted(immich.assets)]
 
 
-def test_apply_tells_what_it_wrote(library: Library, hook: Webhook) -> None:
+def test_apply_and_untag_tell_what_they_wrote(library: Library, hook: Webhook) -> None:
     library.configure(
         sidecars={"apply": "review"},
         notify={"debounce": 30, "webhook": {"url": hook.url, "secret": HOOK_SECRET}},
@@ -199,6 +199,11 @@ def test_apply_tells_what_it_wrote(library: Library, hook: Webhook) -> None:
     result = library.cli("apply", str(library.photos))
     assert result.returncode == 0, result.stderr
     assert hook.files() == [[str(photo)]]
+    untagged = library.cli("untag", str(library.photos))
+    assert untagged.returncode == 0, untagged.stderr
+    assert hook.files() == [[str(photo)], [str(photo)]]  # told again: our tags are gone
+    (gone,) = hook.delivered()[1].json()["files"]
+    assert set(gone["written"]) == {f"{photo}.xmp", f"{photo}.visionati.json"}
 
 
 # -- the parts, over real HTTP, without a daemon -------------------------------------------

@@ -9,7 +9,7 @@ worker writes them again meanwhile, and a rescan leaves them alone until `scan -
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from structlog.contextvars import bound_contextvars
 from ..config import SidecarSettings
 from ..jobtable import JobTable
 from ..log import get_logger
+from ..notices.outbox import Written
 from ..records import Scope, shown
 from ..rules.targets import EMBEDDABLE
 from ..sidecars import SidecarError, json, xmp
@@ -35,14 +36,22 @@ class Untagged:
     errors: list[str] = field(default_factory=list)  # one line each: sidecar and reason
 
 
-def untag(table: JobTable, settings: SidecarSettings, scopes: Sequence[Scope]) -> Untagged:
+def untag(
+    table: JobTable,
+    settings: SidecarSettings,
+    scopes: Sequence[Scope],
+    tell: Callable[[list[Written]], None] = lambda written: None,
+) -> Untagged:
     """Given the folders or files to untag (none: nothing), take our sidecars back
-    (again for files untagged before: what failed then is tried now; the rest is as it was)."""
+    (again for files untagged before: what failed then is tried now; the rest is as it was),
+    and ``tell`` the photo managers which files changed."""
     count, files = table.queue.untag(scopes)
     report = Untagged(files=count)
     inside = _Inside()
+    changed: list[Written] = []
     try:
         for job_id, path in files:
+            before = len(report.rewritten), len(report.removed)
             with bound_contextvars(job_id=job_id, path=path):
                 for take_back in (_xmp, _json, inside):  # each on its own
                     try:
@@ -50,8 +59,12 @@ def untag(table: JobTable, settings: SidecarSettings, scopes: Sequence[Scope]) -
                     except SidecarError as exc:
                         log.error("sidecar not untagged", error=str(exc))
                         report.errors.append(str(exc))
+            written = report.rewritten[before[0] :] + report.removed[before[1] :]
+            if written:
+                changed.append(Written(path, tuple(written)))
     finally:
         inside.close()
+    tell(changed)
     return report
 
 
