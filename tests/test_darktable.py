@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
+
 from media import jpeg
 from readers import as_list, exiftool
 from support import Library

@@ -141,37 +141,55 @@ def test_each_notifier_hears_of_each_written_set_once(
 
 
 def test_a_failing_notifier_is_retried_across_a_restart_without_holding_up_tagging(
-    library: Library, immich: Immich, hook: Webhook
+    library: Library, immich: Immich, prism: PhotoPrism, hook: Webhook
 ) -> None:
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         immich.add(f"{CONTAINER}/{name}")
+    out = library.tmp / "command-runs"
+    out.mkdir()
+    recorder = library.tmp / "recorder.py"
+    recorder.write_text(  # the user's program fails (exit 3) until the others are back
+        "import sys, time\nif time.time() < float(sys.argv[2]): sys.exit(3)\n" + RECORDER
+    )
+    recovered = time.monotonic() + 30
+    wall = time.time() + 30
     library.configure(notify={
         "debounce": 0.5, "retry_base_delay": 0.5, "retry_max_delay": 3,
+        "command": {"run": [sys.executable, str(recorder), str(out), str(wall)]},
         "webhook": {"url": hook.url, "secret": HOOK_SECRET},
         "immich": {"url": immich.url, "key": IMMICH_KEY,
                    "path_map": {str(library.photos): CONTAINER}},
+        "photoprism": {"url": prism.url, "token": PRISM_TOKEN,
+                       "path_map": {str(library.tmp): ""}},
     })  # fmt: skip
-    recovered = time.monotonic() + 30
-    hook.fail_until = immich.fail_until = recovered  # both down for 30 s
-    with library.daemon("first.log"):
+    hook.fail_until = immich.fail_until = prism.fail_until = recovered  # all down for 30 s
+    with library.daemon("first.log") as first:
         drop(library.photos, "a.jpg", "b.jpg")
         library.wait_for("done", 2)
-        wait_until(lambda: len(hook.received) >= 2 and len(immich.received) >= 2, 20,
-                   what="retries while the notifiers fail")  # fmt: skip
-    assert not hook.delivered() and not immich.refreshed()
+        wait_until(lambda: len(hook.received) >= 2 and len(immich.received) >= 2
+                   and len(prism.received) >= 2 and len(first.logged(
+                       "notification not delivered; kept, will retry", notifier="command")) >= 2,
+                   20, what="retries while the notifiers fail")  # fmt: skip
+    assert not hook.delivered() and not immich.refreshed() and not prism.indexed()
+    assert runs(out) == []
     with library.daemon("second.log"):
         drop(library.photos, "c.jpg")
         library.wait_for("done", 3, timeout=15)  # tagged while the notifiers still fail
         assert time.monotonic() < recovered
-        wait_until(lambda: hook.delivered() and immich.refreshed(), 45, what="told at last")
+        wait_until(lambda: hook.delivered() and immich.refreshed() and prism.indexed()
+                   and runs(out), 45, what="told at last")  # fmt: skip
         wait_until(lambda: not list((library.tmp / "xdg-state").rglob("notices/*/*.json")), 10)
     # every file told exactly once, in one batch once the notifiers were back
-    assert [sorted(Path(f).name for f in files) for files in hook.files()] == [
-        ["a.jpg", "b.jpg", "c.jpg"]
-    ]
+    names = ["a.jpg", "b.jpg", "c.jpg"]
+    assert [sorted(Path(f).name for f in files) for files in hook.files()] == [names]
     assert hook.delivered()[0].at >= recovered
     assert [sorted(ids) for ids in immich.refreshed()] == [sorted(immich.assets)]
-    assert len([r for r in hook.received if r.status == 503]) >= 3
+    assert prism.indexed() == ["photos"]
+    assert [sorted(Path(e["file"]).name for e in r["details"]["files"]) for r in runs(out)] == [
+        names
+    ]
+    for server in (hook, immich, prism):
+        assert len([r for r in server.received if r.status == 503]) >= 3
 
 
 def test_a_scan_tells_before_it_ends(library: Library, immich: Immich) -> None:
