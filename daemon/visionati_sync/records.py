@@ -183,6 +183,15 @@ class OutstandingRequest:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """What a reviewer approved of a result: the keywords kept (their paths' keys,
+    ``a|b`` casefolded) and the description as edited (None: none)."""
+
+    kept: frozenset[str]
+    description: str | None
+
+
+@dataclass(frozen=True)
 class WriteTask:
     """A job whose result is stored and whose sidecars are to be written."""
 
@@ -199,6 +208,7 @@ class WriteTask:
     write_attempts: int = 0  # earlier tries the disk or the folder refused
     sent: dict[str, Any] | None = None  # what went to the API for it
     approved: bool = False  # the user applied it: written even where results are reviewed
+    approval: Approval | None = None  # what the review page approved of it, if it was there
 
     @property
     def path(self) -> str:

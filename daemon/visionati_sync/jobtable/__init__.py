@@ -38,13 +38,14 @@ from .queue import FileQueue
 from .reports import Reports
 from .requests import Requests
 from .results import Results
+from .reviews import Reviews
 from .spending import Spending
 from .workers import Workers
 from .writes import Writes
 
 __all__ = [
     "Claims", "FileQueue", "Holding", "JobTable", "Polls", "Reports", "Requests", "Results",
-    "Spending", "Workers", "Writes",
+    "Reviews", "Spending", "Workers", "Writes",
 ]  # fmt: skip
 
 
@@ -74,6 +75,7 @@ class JobTable:
         self.writes = Writes(engine, clock, self.daemon)
         self.reports = Reports(engine, clock, self.daemon)
         self.workers = Workers(engine, clock, self.daemon)
+        self.reviews = Reviews(engine, clock, self.daemon)
 
     @property
     def worker(self) -> str:

@@ -207,3 +207,20 @@ class WorkerLease(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heard_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Review(Base):
+    """A reviewer's decision on one waiting result (``sidecars.apply: review``): accepted
+    with the keywords kept (their paths, ``A|B``) and the description as edited, or
+    rejected; who decided and when. Kept after the sidecars are written: it is the record of
+    what the user approved, and the counts of each keyword's acceptance come from it."""
+
+    __tablename__ = "reviews"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(8))  # accept or reject
+    proposed_json: Mapped[str] = mapped_column(Text)  # the keywords shown
+    kept_json: Mapped[str] = mapped_column(Text)  # of those, the ones approved
+    description: Mapped[str | None] = mapped_column(Text)  # as approved (None: none)
+    decided_by: Mapped[str] = mapped_column(String(255))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)

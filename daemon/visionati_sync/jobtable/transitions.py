@@ -66,12 +66,13 @@ MOVED = _t("moved", {D}, W)
 HOLD = _t("hold", {W}, R)  # its folder's results wait for review
 APPLY = _t("apply", {R}, W)  # the user approved it: written, by whoever takes the write
 UNTAG = _t("untag", {P, C, S, W, D, F, K, R}, U)  # our sidecars taken back; left alone
+REJECT = _t("reject", {R}, U)  # the reviewer rejected its result: nothing written, left alone
 
 TRANSITIONS = (
     REQUEUE, RETAG, RETRY, CLAIM, RELEASE, ORPHANED, NOT_SENT, CACHED, SUBMIT, ATTACH, RIDE,
     STRANDED,
     TRY_AGAIN, ANSWERED, UNANSWERED, WRITTEN, CHANGED, WRITE_FAILED, WRITE_LATER, TAKE_WRITE,
-    MOVED, REFRESH, HOLD, APPLY, UNTAG,
+    MOVED, REFRESH, HOLD, APPLY, UNTAG, REJECT,
 )  # fmt: skip
 FORGETTABLE = frozenset({P, D, F, K, R, U})  # a deleted file's job is dropped from these
 IN_FLIGHT = frozenset({C, S, W})  # a request or a write holds the job
@@ -198,6 +199,12 @@ def untagged(now: datetime) -> Values:
         "state": U, "error": None, "locked_by": None, "locked_at": None, "request_id": None,
         "approved": False, "refresh": False, "updated_at": now,
     }  # fmt: skip
+
+
+def rejected(now: datetime) -> Values:
+    """The reviewer rejected its result: nothing is written, and it says so; like an
+    untagged file, rescans leave it alone until `scan --retag` or `--refresh`."""
+    return untagged(now) | {"error": "rejected in review"}
 
 
 def ended(now: datetime, state: State, error: str) -> Values:

@@ -6,15 +6,15 @@ mark the job done."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, update
 
-from ..records import Scope, State, WriteTask
+from ..records import Approval, Scope, State, WriteTask
 from . import transitions as t
 from .base import TablePart, insert_missing
-from .schema import Job, Result
+from .schema import Job, Result, Review
 
 
 class Writes(TablePart):
@@ -74,46 +74,7 @@ class Writes(TablePart):
             return self._read(conn, list(ids))
 
     def _read(self, conn: Any, ids: list[int]) -> list[WriteTask]:
-        if not ids:
-            return []
-        rows = conn.execute(
-            select(
-                Job.id,
-                Job.folder,
-                Job.relpath,
-                Job.size,
-                Job.mtime_ns,
-                func.coalesce(Job.file_sha256, Result.sha256).label("sha256"),
-                Job.sent_json,
-                Result.request_id,
-                Result.tagged_at,
-                Result.options_json,
-                Result.asset_json,
-                Job.write_attempts,
-                Job.approved,
-            )
-            .join(Result, Result.id == Job.result_id)
-            .where(Job.id.in_(ids))
-            .order_by(Job.id)
-        ).all()
-        return [
-            WriteTask(
-                r.id,
-                self.path(r.folder),
-                r.relpath,
-                r.size,
-                r.mtime_ns,
-                r.sha256,
-                r.request_id,
-                r.tagged_at,
-                json.loads(r.options_json),
-                json.loads(r.asset_json),
-                r.write_attempts,
-                json.loads(r.sent_json) if r.sent_json else None,
-                bool(r.approved),
-            )
-            for r in rows
-        ]
+        return read_tasks(conn, ids, self.path)
 
     def done(self, job_ids: Sequence[int]) -> None:
         """Given jobs whose sidecars are written and durable, mark them done together."""
@@ -173,3 +134,56 @@ class Writes(TablePart):
     def _held(self) -> ColumnElement[bool]:
         """Held by this daemon, or by none: never another's write."""
         return or_(Job.locked_by == self.worker, Job.locked_by.is_(None))
+
+
+def read_tasks(conn: Any, ids: list[int], path: Callable[[str], str]) -> list[WriteTask]:
+    """Given job ids with stored results, each as a task: the file, its result, and what a
+    reviewer approved of it (``reviews``), in id order."""
+    if not ids:
+        return []
+    rows = conn.execute(
+        select(
+            Job.id,
+            Job.folder,
+            Job.relpath,
+            Job.size,
+            Job.mtime_ns,
+            func.coalesce(Job.file_sha256, Result.sha256).label("sha256"),
+            Job.sent_json,
+            Result.request_id,
+            Result.tagged_at,
+            Result.options_json,
+            Result.asset_json,
+            Job.write_attempts,
+            Job.approved,
+            Review.kept_json,
+            Review.description,
+        )
+        .join(Result, Result.id == Job.result_id)
+        .outerjoin(  # a review counts for the result it approved: one the user applied
+            Review, (Review.job_id == Job.id) & (Review.decision == "accept") & Job.approved
+        )
+        .where(Job.id.in_(ids))
+        .order_by(Job.id)
+    ).all()
+    return [
+        WriteTask(
+            r.id,
+            path(r.folder),
+            r.relpath,
+            r.size,
+            r.mtime_ns,
+            r.sha256,
+            r.request_id,
+            r.tagged_at,
+            json.loads(r.options_json),
+            json.loads(r.asset_json),
+            r.write_attempts,
+            json.loads(r.sent_json) if r.sent_json else None,
+            bool(r.approved),
+            None
+            if r.kept_json is None
+            else Approval(frozenset(json.loads(r.kept_json)), r.description),
+        )
+        for r in rows
+    ]

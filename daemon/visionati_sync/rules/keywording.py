@@ -62,9 +62,24 @@ def scored_tags(asset: dict[str, Any]) -> list[tuple[str, float]]:
     return [(label, score) for score, label in ordered]
 
 
-def choose(asset: dict[str, Any], rules: KeywordRules) -> tuple[Keyword, ...]:
-    """Given an asset and the rules, return the keywords to write, best first."""
-    chosen: list[Keyword] = []
+@dataclass(frozen=True)
+class Proposal:
+    """One keyword a result proposes, as a reviewer sees it: its path, the API's best score
+    for it (None: the marker keyword), whether the user's vocabulary knows it."""
+
+    path: Keyword
+    score: float | None
+    known: bool  # in the user's vocabulary (else new, under the root or kept as given)
+
+    @property
+    def key(self) -> str:
+        """The keyword's identity, case-insensitively: its whole path."""
+        return "|".join(self.path).casefold()
+
+
+def proposals(asset: dict[str, Any], rules: KeywordRules) -> list[Proposal]:
+    """Given an asset and the rules, the keywords to write, best first, with their scores."""
+    chosen: list[Proposal] = []
     seen: set[str] = set()
     for label, score in scored_tags(asset):
         if rules.max is not None and len(chosen) >= rules.max:
@@ -74,6 +89,7 @@ def choose(asset: dict[str, Any], rules: KeywordRules) -> tuple[Keyword, ...]:
             continue
         word = rules.rename.get(label.casefold(), label).strip()
         path = rules.vocabulary.match(word) if rules.vocabulary is not None else None
+        known = path is not None
         if path is None:
             if rules.unmatched == "drop":
                 continue
@@ -81,13 +97,18 @@ def choose(asset: dict[str, Any], rules: KeywordRules) -> tuple[Keyword, ...]:
             path = (rules.root, word) if rules.unmatched == "under-root" and rules.root else (word,)
         if not word or any(_excluded(w, rules.exclude) for w in (label, word, path[-1])):
             continue
-        key = "|".join(path).casefold()
-        if key not in seen:
-            seen.add(key)
-            chosen.append(path)
+        proposal = Proposal(path, score, known)
+        if proposal.key not in seen:
+            seen.add(proposal.key)
+            chosen.append(proposal)
     if rules.marker and rules.marker.casefold() not in seen:
-        chosen.append((rules.marker,))
-    return tuple(chosen)
+        chosen.append(Proposal((rules.marker,), None, True))
+    return chosen
+
+
+def choose(asset: dict[str, Any], rules: KeywordRules) -> tuple[Keyword, ...]:
+    """Given an asset and the rules, return the keywords to write, best first."""
+    return tuple(proposal.path for proposal in proposals(asset, rules))
 
 
 def _excluded(word: str, patterns: tuple[str, ...]) -> bool:

@@ -31,13 +31,20 @@ __all__ = [
 
 def xmp_result(task: WriteTask, settings: SidecarSettings, rules: KeywordRules) -> xmp.XmpResult:
     """Given a stored result and the folder's keyword rules, decide what goes into the XMP
-    sidecar."""
+    sidecar: where a reviewer approved it, exactly the keywords kept and the description as
+    edited."""
+    keywords = choose(task.asset, rules)
+    description = xmp.description_from_asset(task.asset, settings.description_sources)
+    if task.approval is not None:
+        kept = task.approval.kept
+        keywords = tuple(path for path in keywords if "|".join(path).casefold() in kept)
+        description = task.approval.description
     return xmp.XmpResult(
         file_name=shown(Path(task.path).name),
         request_id=task.request_id,
         tagged_at=task.tagged_at,
-        keywords=choose(task.asset, rules),
-        description=xmp.description_from_asset(task.asset, settings.description_sources),
+        keywords=keywords,
+        description=description,
         alt_text=task.options.get("role") == "alttext" and not task.options.get("prompt"),
     )
 
