@@ -8,23 +8,30 @@ reading code. Validation is pydantic's; this package only shapes its messages.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
 from ..api.options import RequestOptions
 from ..records import FolderNames
 from ..rules import vocabulary
 from ..rules.keywording import KeywordRules
 from ..rules.vocabulary import Vocabulary
+from . import exclusions
+from .messages import ConfigError, parse_settings
 from .notify import NotifySettings
-from .secrets import KEY_ENV, SecretError, Source, notifier_sources, read_secret
+from .secrets import (
+    KEY_ENV,
+    SecretError,
+    Source,
+    notifier_sources,
+    read_secret,
+    ui_password_source,
+)
 from .settings import (
     DEFAULT_BASE_URL,
     ApiSettings,
@@ -49,10 +56,6 @@ __all__ = [
 CONFIG_ENV = "VISIONATI_SYNC_CONFIG"
 
 
-class ConfigError(Exception):
-    """A configuration problem, worded for the user: file, key path, what is wrong."""
-
-
 class Config:
     """Validated settings plus where they came from and the resolved secret."""
 
@@ -70,7 +73,8 @@ class Config:
         self._api_key = api_key
         self._secrets = dict(secrets or {})  # each notifier's key, token or signing secret
         self._options: dict[str, RequestOptions] = {}
-        self._rules: dict[str, KeywordRules] = {}
+        # each folder's rules, with the exclusion file's stamp when they were read
+        self._rules: dict[str, tuple[Any, Path | None, KeywordRules]] = {}
         self._vocabularies: dict[Path, Vocabulary] = {}
 
     @property
@@ -114,28 +118,38 @@ class Config:
         """The configured folder at this path (None: not one of them)."""
         return next((f for f in self.settings.folders if str(f.path) == str(folder)), None)
 
+    def keywords_section(self, folder: str | Path | None = None) -> KeywordSettings:
+        """Given a watched folder (None: the defaults), its `keywords` section: the config's,
+        with the folder's own keys over it."""
+        section = self.settings.keywords
+        own = self._folder(folder)
+        if own is not None and own.keywords is not None:
+            section = section.model_copy(update=own.keywords.model_dump(exclude_unset=True))
+        return section
+
     def keyword_rules(self, folder: str | Path | None = None) -> KeywordRules:
         """Given a watched folder (None: the defaults), the rules its keywords are chosen
-        by: the `keywords` section with the folder's own keys over it."""
+        by; read again when ``keywords.exclude_file`` changed (the review page adds to it)."""
         key = str(folder)
-        if key not in self._rules:
-            section = self.settings.keywords
-            own = self._folder(folder)
-            if own is not None and own.keywords is not None:
-                section = section.model_copy(update=own.keywords.model_dump(exclude_unset=True))
-            self._rules[key] = KeywordRules(
-                exclude=tuple(section.exclude),
-                rename={k.strip().casefold(): v.strip() for k, v in section.rename.items()},
-                max=section.max,
-                min_score=section.min_score,
-                min_scores={k.strip().casefold(): v for k, v in section.min_scores.items()},
-                case=section.case,
-                vocabulary=self._vocabulary(section.vocabulary),
-                unmatched=section.unmatched,
-                root=self.settings.sidecars.hierarchy_root,
-                marker=self.settings.sidecars.marker_keyword,
-            )
-        return self._rules[key]
+        cached = self._rules.get(key)
+        if cached is not None and cached[0] == exclusions.stamp(cached[1]):
+            return cached[2]
+        section = self.keywords_section(folder)
+        seen = exclusions.stamp(section.exclude_file)
+        rules = KeywordRules(
+            exclude=tuple(section.exclude) + exclusions.read_exclusions(section.exclude_file),
+            rename={k.strip().casefold(): v.strip() for k, v in section.rename.items()},
+            max=section.max,
+            min_score=section.min_score,
+            min_scores={k.strip().casefold(): v for k, v in section.min_scores.items()},
+            case=section.case,
+            vocabulary=self._vocabulary(section.vocabulary),
+            unmatched=section.unmatched,
+            root=self.settings.sidecars.hierarchy_root,
+            marker=self.settings.sidecars.marker_keyword,
+        )
+        self._rules[key] = (seen, section.exclude_file, rules)
+        return rules
 
     def _vocabulary(self, path: Path | None) -> Vocabulary | None:
         if path is None:
@@ -203,61 +217,6 @@ def default_config_path(environ: Mapping[str, str] = os.environ) -> Path:
     )
 
 
-def format_location(loc: tuple[int | str, ...]) -> str:
-    """Given pydantic's error location, return it as a key path: ``folders[1].path``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "(top level)"
-
-
-def parse_settings(data: Any, source: str) -> Settings:
-    """Given parsed YAML, return validated Settings or raise ConfigError naming each problem."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: (top level): must be a mapping of sections, not a list")
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors(include_url=False, include_input=False):
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown key" + _did_you_mean(error["loc"])
-            lines.append(f"{source}: {format_location(error['loc'])}: {message}")
-        raise ConfigError("\n".join(lines)) from None
-
-
-def _did_you_mean(loc: tuple[int | str, ...]) -> str:
-    """Given where an unknown key is, the known key its name is closest to, if one is."""
-    model: Any = Settings
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return ""
-        model = _model_in(field.annotation)
-    known = list(getattr(model, "model_fields", {}))
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _model_in(annotation: Any) -> Any:
-    """The pydantic model inside an annotation (``X | None``, ``list[X]``), if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in get_args(annotation):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
-
-
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     """Relative paths in the file are relative to the file's own folder; ~ is expanded."""
 
@@ -266,9 +225,11 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         return Path(os.path.realpath(base / path))  # real: `lib`, `lib/../lib`, a link to it
 
     def vocabulary(keywords: KeywordSettings | None) -> KeywordSettings | None:
-        if keywords is None or keywords.vocabulary is None:
+        if keywords is None:
             return keywords
-        return keywords.model_copy(update={"vocabulary": resolve(keywords.vocabulary)})
+        update = {name: resolve(getattr(keywords, name)) for name in ("vocabulary", "exclude_file")
+                  if getattr(keywords, name) is not None}  # fmt: skip
+        return keywords.model_copy(update=update) if update else keywords
 
     folders = [
         f.model_copy(update={"path": resolve(f.path), "keywords": vocabulary(f.keywords)})
@@ -288,6 +249,12 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
             "api": settings.api.model_copy(update={"key_file": key_file}),
             "keywords": vocabulary(settings.keywords),
             "notify": notify,
+            "ui": settings.ui.model_copy(
+                update={
+                    "password_file": settings.ui.password_file
+                    and resolve(settings.ui.password_file)
+                }
+            ),
         }
     )
 
@@ -321,6 +288,7 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
             name: read_secret(where, source, environ)
             for name, where in notifier_sources(settings.notify).items()
         }
+        secrets["ui"] = read_secret(ui_password_source(settings.ui.password_file), source, environ)
     except SecretError as exc:
         raise ConfigError(str(exc)) from None
     config = Config(settings, source, key, warnings, secrets)

@@ -48,6 +48,11 @@ def read_secret(source: Source, origin: str, environ: Mapping[str, str]) -> str 
     return None
 
 
+def ui_password_source(file: Path | None) -> Source:
+    """Where the review page's password may come from (needed off this machine)."""
+    return Source("VISIONATI_SYNC_UI_PASSWORD", "ui-password", file, None, "ui.password_file")
+
+
 def notifier_sources(notify: NotifySettings) -> dict[str, Source]:
     """Given the notify section, where each configured notifier's secret may come from."""
     sources = {}

@@ -124,6 +124,9 @@ class KeywordSettings(_Section):
     A folder's own ``keywords:`` section overrides the keys it sets."""
 
     exclude: list[str] = Field(default_factory=list)  # words or globs, case-insensitive
+    # more of them, one a line: the review page's "never this word again" adds to it, so the
+    # config you wrote is never rewritten
+    exclude_file: Path | None = None
     rename: dict[str, str] = Field(default_factory=dict)  # the API's word: the user's
     max: int | None = Field(default=None, ge=1)
     min_score: float | None = Field(default=None, ge=0, le=1)
@@ -269,11 +272,20 @@ class MetricsSettings(_Section):
         return value
 
 
+class UiSettings(_Section):
+    # host:port for the review page and dashboard, e.g. 127.0.0.1:8750; off when unset
+    listen: str | None = None
+    password_file: Path | None = None  # needed to listen anywhere but this machine
+
+    _listen = field_validator("listen")(lambda v: MetricsSettings._host_port(v))
+
+
 class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
     folders: list[FolderSettings] = Field(default_factory=list)
     keywords: KeywordSettings = Field(default_factory=KeywordSettings)
     scan: ScanSettings = Field(default_factory=ScanSettings)
