@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,3 +86,17 @@ def notify() -> Iterator[NotifySocket]:
     listener = NotifySocket()
     yield listener
     listener.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Debian's chromium, headless, driven by Playwright (tests/web.py says more)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: scripts/system-deps.sh installs it"
+    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []  # root: Chromium's own rule
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=sandbox)
+        yield launched
+        launched.close()

@@ -55,3 +55,18 @@ def test_the_systemd_unit_verifies_cleanly(tmp_path: Path) -> None:
     )
     # verify exits 0 on unknown or misspelled keys: any output at all is a failure
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_every_package_ships_in_the_wheel() -> None:
+    """An editable install finds a package the wheel would leave out: list them all."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    package = ROOT / "daemon" / "visionati_sync"
+    found = {
+        ".".join(("visionati_sync", *init.parent.relative_to(package).parts))
+        for init in package.rglob("__init__.py")
+    }
+    assert found - listed == set()

@@ -91,17 +91,22 @@ class Applied:
 def apply(table: JobTable, config: Config, scopes: Sequence[Scope]) -> Applied:
     """Given where to apply (none: nothing), write every waiting result's sidecars now, and
     tell the photo managers configured."""
+    return write_approved(table, config, table.writes.approve(scopes))
+
+
+def write_approved(table: JobTable, config: Config, ids: Sequence[int]) -> Applied:
+    """Given jobs this process took to write as approved (`apply`, the review page), write
+    their sidecars now, as the daemon's writer does, and tell the photo managers."""
     notices = Notices(state_directory() / "notices", config.settings.notify, config.secret)
-    ids = table.writes.approve(scopes)
     writer = Writer(
         table.writes, config.settings.sidecars, config.settings.api.backoff(),
         rules=config.keyword_rules, reviewed=config.reviewed, sidecars=config.sidecars_for,
         renditions=config.settings.renditions(), on_written=notices.put,
     )  # fmt: skip
-    tasks = table.writes.mine(ids)
+    tasks = table.writes.mine(list(ids))
     writer.write(tasks)
     notices.send_now()  # what is not taken now, a running daemon sends
-    states = table.reports.states(ids)
+    states = table.reports.states(list(ids))
     report = Applied()
     for task in tasks:
         if states.get(task.job_id) == State.DONE:

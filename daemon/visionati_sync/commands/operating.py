@@ -25,6 +25,16 @@ def run(ctx: click.Context, config_path: Path | None) -> None:
                    "to watch; add `folders:` (config.example.yaml has them)", err=True)  # fmt: skip
         service.shutdown()
         ctx.exit(EXIT_CONFIG)
+    if config.settings.ui.listen:  # the review page and dashboard, beside the stages
+        from ..config import state_directory
+        from ..web.server import WebServer
+
+        try:
+            WebServer(service.table, config, config.settings.ui.listen, state_directory()).start()
+        except (OSError, ValueError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            service.shutdown()
+            ctx.exit(EXIT_CONFIG)
     ctx.exit(service.run())
 
 

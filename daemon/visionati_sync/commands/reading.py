@@ -22,19 +22,11 @@ if TYPE_CHECKING:
 @click.pass_context
 def status(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
     """Show counts by state, spend, whether submissions are paused, recent errors."""
-    from ..pipeline.budget import Budget
+    from ..actions.status import report as status_report
     from . import display
 
     config = load(ctx, config_path, logs=False)
-    reports = table_for(ctx, config).reports
-    report = reports.status()
-    if report["paused"] is None:  # no process is paused now; a cap stops the next one
-        api = config.settings.api
-        budget = Budget(reports, api.max_credits_per_day, api.max_credits_total)
-        if reason := budget.stops_uploads(api.request_options().credits_per_image()):
-            report["paused"] = {"kind": "budget", "reason": reason}
-    caps = config.settings.api
-    report["caps"] = {"per_day": caps.max_credits_per_day, "total": caps.max_credits_total}
+    report = status_report(table_for(ctx, config).reports, config)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -108,6 +108,16 @@ class Reports(TablePart):
             for r in rows
         ]  # fmt: skip
 
+    def done_since(self, since: datetime) -> int:
+        """Files done since then (the dashboard's pace)."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(Job)
+                    .where(Job.state == State.DONE, Job.done_at >= since)
+                ).scalar_one()
+            )  # fmt: skip
+
     def oldest_pending(self) -> datetime | None:
         """When the oldest file still to be sent came: one index seek per state."""
         with self.engine.begin() as conn:

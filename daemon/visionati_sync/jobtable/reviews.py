@@ -5,6 +5,7 @@ transaction), and how often each keyword was accepted."""
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +71,18 @@ class Reviews(TablePart):
                 )
             ).scalar_one_or_none()
             return read_tasks(conn, [found], self.path)[0] if found is not None else None
+
+    def located(self, job_id: int, scopes: Sequence[Scope]) -> tuple[str, str] | None:
+        """A job of ``scopes`` (any state): its file and the file's hash, for its picture;
+        None for a job elsewhere, or none."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(Job.folder, Job.relpath, func.coalesce(Job.file_sha256, Job.sha256))
+                .where(Job.id == job_id, self.in_scopes(scopes))
+            ).first()  # fmt: skip
+        if row is None or row[2] is None:
+            return None
+        return os.path.join(self.path(row[0]), row[1]), str(row[2])
 
     def accept(
         self, job_id: int, proposed: Sequence[str], kept: Sequence[str],

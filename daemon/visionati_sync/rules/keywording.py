@@ -70,6 +70,7 @@ class Proposal:
     path: Keyword
     score: float | None
     known: bool  # in the user's vocabulary (else new, under the root or kept as given)
+    label: str | None = None  # the API's own word for it (None: the marker keyword)
 
     @property
     def key(self) -> str:
@@ -97,7 +98,7 @@ def proposals(asset: dict[str, Any], rules: KeywordRules) -> list[Proposal]:
             path = (rules.root, word) if rules.unmatched == "under-root" and rules.root else (word,)
         if not word or any(_excluded(w, rules.exclude) for w in (label, word, path[-1])):
             continue
-        proposal = Proposal(path, score, known)
+        proposal = Proposal(path, score, known, label)
         if proposal.key not in seen:
             seen.add(proposal.key)
             chosen.append(proposal)
