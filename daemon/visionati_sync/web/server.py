@@ -31,6 +31,7 @@ class WebServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.socket.bind((host, int(port)))
+            self.socket.listen(128)  # taking connections now: the address printed works at once
         except OSError as exc:
             self.socket.close()
             raise OSError(exc.errno, f"the review page cannot listen on {listen}: "
