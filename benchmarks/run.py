@@ -21,11 +21,12 @@ import fleet
 import outage
 import renditions
 import responsiveness
+import ui
 import xmp_sidecars
 
 BENCHMARKS = [
     xmp_sidecars.main, backfill.main, faults.main, renditions.main, fleet.main,
-    responsiveness.main, outage.main, embed.main,
+    responsiveness.main, outage.main, embed.main, ui.main,
 ]  # fmt: skip
 
 

@@ -7,10 +7,10 @@ set -euo pipefail
 # ffmpeg/ffprobe take a video's length and frames; setpriv drops root's right to read any
 # file, so the unreadable-file test means the same as a user's; systemd-analyze checks the
 # shipped unit (verify, security); darktable's exporter is a photo manager reading what we
-# wrote (tests/test_darktable.py).
+# wrote (tests/test_darktable.py); chromium runs the browser tests of the review page.
 declare -A need=([exiftool]=libimage-exiftool-perl [exiv2]=exiv2 [setpriv]=util-linux
                  [ffmpeg]=ffmpeg [ffprobe]=ffmpeg [systemd-analyze]=systemd
-                 [darktable-cli]=darktable)
+                 [darktable-cli]=darktable [chromium]=chromium)
 if [ "${1:-}" = bench ]; then
   need[convert-im6.q16]=imagemagick  # the renditions benchmark's reference
 fi

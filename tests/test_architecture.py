@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
     {"notices"},
     {"pipeline"},
     {"actions", "service"},
+    {"web"},  # the review page and dashboard: over actions, wired by the commands
     {"commands"},  # with cli.py and __main__.py, its entry points
 ]
 RUNS_PROGRAMS = {"renditions/tools.py"}  # the one module that starts other programs

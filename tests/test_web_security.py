@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from media import jpeg
-from support import Library, base_config, write_config
+from support import Library, base_config, wait_until, write_config
 from web import UiServer
 
 SECRET_KEY = "sk-never-shown-0123456789abcdef"
@@ -151,3 +151,18 @@ def test_beyond_this_machine_only_with_a_password(library: Library) -> None:
                             timeout=10).status_code == 401  # fmt: skip
         assert requests.get(ui.address, headers={"Authorization": f"Basic {good}"},
                             timeout=10).status_code == 200  # fmt: skip
+
+
+def test_the_daemon_serves_the_pages_with_ui_listen(library: Library) -> None:
+    library.configure(ui={"listen": "127.0.0.1:0"})
+    with library.daemon() as daemon:
+        (served,) = wait_until(lambda: daemon.logged("review page and dashboard served"), 30)
+        address = served["address"]
+        state = Path(library.env["XDG_STATE_HOME"]) / "visionati-sync" / "ui-address"
+        assert state.read_text().strip() == address and state.stat().st_mode & 0o777 == 0o600
+        jpeg(library.photos / "a.jpg", 320, 240)
+        library.wait_for("done", 1)
+        browser = requests.Session()
+        assert browser.get(address, timeout=10).status_code == 200
+        status = browser.get(address.split("/?")[0] + "/api/status", timeout=10).json()
+        assert status["counts"] == library.counts()

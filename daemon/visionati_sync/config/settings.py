@@ -277,7 +277,15 @@ class UiSettings(_Section):
     listen: str | None = None
     password_file: Path | None = None  # needed to listen anywhere but this machine
 
-    _listen = field_validator("listen")(lambda v: MetricsSettings._host_port(v))
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8750 (port 0: any free one)")
+        return value
 
 
 class Settings(_Section):

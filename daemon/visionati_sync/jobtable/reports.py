@@ -110,13 +110,9 @@ class Reports(TablePart):
 
     def done_since(self, since: datetime) -> int:
         """Files done since then (the dashboard's pace)."""
+        query = select(func.count()).where(Job.state == State.DONE, Job.done_at >= since)
         with self.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(Job)
-                    .where(Job.state == State.DONE, Job.done_at >= since)
-                ).scalar_one()
-            )  # fmt: skip
+            return int(conn.execute(query).scalar_one())
 
     def oldest_pending(self) -> datetime | None:
         """When the oldest file still to be sent came: one index seek per state."""

@@ -4,6 +4,7 @@ figures. No HTTP here: the app renders these."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,7 @@ class Chip:
 class Card:
     job_id: int
     name: str
-    folder: str
+    folder: str  # the watched folder's own name, and the photo's subfolder in it
     modified: str  # the file's date, local, YYYY-MM-DD
     chips: list[Chip]  # proposed, new to this photo
     yours: list[str] = field(default_factory=list)  # already in its sidecar: the user's
@@ -80,8 +81,9 @@ def card(task: WriteTask, config: Config) -> Card:
         if p.path[-1].casefold() not in have
     ]
     modified = datetime.fromtimestamp(task.mtime_ns / 1e9).strftime("%Y-%m-%d")
+    where = os.path.join(os.path.basename(task.folder), os.path.dirname(task.relpath))
     return Card(
-        task.job_id, shown(image.name), shown(task.folder), modified, chips, yours,
+        task.job_id, shown(image.name), shown(where.rstrip("/")), modified, chips, yours,
         xmp.description_from_asset(task.asset, settings.description_sources) or "", problem,
     )  # fmt: skip
 
