@@ -14,7 +14,7 @@ import pytest
 
 from readers import KEYWORD_TAGS, as_list, exiftool, exiv2_loads
 from visionati_sync.rules import vocabulary
-from visionati_sync.rules.keywording import KeywordRules, choose
+from visionati_sync.rules.keywording import KeywordRules, choose, proposals
 from visionati_sync.rules.vocabulary import VocabularyError
 from visionati_sync.sidecars.xmp import XmpResult, XmpSettings, merge, unmerge
 
@@ -116,6 +116,18 @@ def test_the_user_s_vocabulary_exclusions_and_synonyms_decide() -> None:
     assert ("Visionati", "zebra") not in dropped and len(dropped) == 5  # no person, bicycle
     top = choose(SCORES, KeywordRules(vocabulary=rules.vocabulary, unmatched="keep"))
     assert ("zebra",) in top
+
+
+def test_proposals_say_what_the_review_page_shows_of_each_keyword() -> None:
+    rules = KeywordRules(
+        rename={"bicycle": "bike"}, vocabulary=vocabulary.load(KEYWORD_LIST), marker="tagged"
+    )
+    found = {p.path[-1]: p for p in proposals(SCORES, rules)}
+    assert found["Dog"].known and found["Dog"].label == "dog" and found["Dog"].score > 0.9
+    assert not found["zebra"].known and found["zebra"].path == ("Visionati", "zebra")
+    assert found["Bike"].label == "bicycle"  # renamed: the API's word still names its sources
+    assert found["tagged"].score is None and found["tagged"].key == "tagged"
+    assert tuple(p.path for p in proposals(SCORES, rules)) == choose(SCORES, rules)
 
 
 def test_floors_maximum_case_and_the_marker() -> None:

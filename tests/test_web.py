@@ -11,9 +11,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from media import heic, jpeg, sample, samples, video
+from media import heic, jpeg, sample, samples, sha256, video
 from readers import as_list, exiftool
-from support import Library, wait_until
+from support import EmulatorControl, Library, wait_until
 from web import UiServer, screenshot
 
 DIGIKAM = Path(__file__).parent / "data" / "xmp" / "digikam.xmp"
@@ -167,3 +167,47 @@ def test_acceptance_per_keyword_is_counted(library: Library, browser: Any) -> No
         assert rows[words[0]] == "0 / 1"  # the least accepted first: worth excluding
         assert all(rows[w] == "1 / 1" for w in words[1:])
         assert next(iter(rows)) == words[0]
+
+
+def test_bulk_tools_and_retry_from_the_dashboard(
+    library: Library, browser: Any, control: EmulatorControl
+) -> None:
+    """Keep only chips over a score, leave one word out across the page; a failed file is
+    put back in the queue from the dashboard."""
+    made = library_in_review(library)
+    poison = jpeg(library.photos / "poison.jpg", 333, 222)
+    control.faults({"poison": sha256(poison), "fail_request": "Request failed: cannot process"})
+    library.configure(
+        api={"max_attempts": 1}, sidecars={"apply": "review"},
+        keywords={"exclude_file": str(library.tmp / "never.txt")},
+    )  # fmt: skip
+    assert library.cli("scan").returncode == 1  # the poison failed
+    with UiServer(library.config, library.env) as ui:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(ui.address)
+        scores = {
+            name: dict(zip(chips(page.locator(f'.card[aria-label="{name}"]')),
+                           map(float, page.locator(f'.card[aria-label="{name}"] .chip')
+                               .evaluate_all("cs => cs.map(c => c.dataset.score)")), strict=True))
+            for name in made
+        }  # fmt: skip
+        word = next(iter(scores["a.jpg"]))
+        page.fill("#threshold", "0.97")
+        page.click("#apply-threshold")
+        page.fill("#bulk-word", word)
+        page.click("#remove-word")
+        page.click("#accept-page")
+        wait_until(lambda: page.locator(".card.decided").count() == len(made), 120, 0.2)
+        for name, chip_scores in scores.items():
+            if name == "family.jpg":
+                continue  # its sidecar is the user's too
+            kept = {w for w, score in chip_scores.items() if score >= 0.97 and w != word}
+            assert {w.lower() for w in subject(library.photos / f"{name}.xmp")} == kept, name
+
+        page.goto(ui.origin + "/dashboard")
+        failed = page.locator(".failed li[data-job]")
+        assert failed.count() == 1 and "poison.jpg" in failed.inner_text()
+        failed.locator(".retry").click()
+        wait_until(lambda: failed.locator(".outcome").inner_text() == "queued again", 10)
+        assert library.jobs()["poison.jpg"]["state"] == "pending"
+        wait_until(lambda: page.inner_text('[data-field="counts.pending"]') == "1", 10)
