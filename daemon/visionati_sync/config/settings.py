@@ -257,35 +257,29 @@ class ScanSettings(_Section):
     collect_timeout: float = Field(default=600.0, ge=0)
 
 
-class MetricsSettings(_Section):
-    # host:port for a Prometheus text endpoint (/metrics), e.g. 127.0.0.1:9464; off when unset
-    listen: str | None = None
+def _host_port(example: str, lowest: int) -> AfterValidator:
+    """A ``host:port`` check, its message naming an example."""
 
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
+    def check(value: str | None) -> str | None:
         if value is None:
             return None
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("must be host:port, e.g. 127.0.0.1:9464")
+        if not sep or not host or not port.isdigit() or not lowest <= int(port) < 65536:
+            raise ValueError(f"must be host:port, e.g. {example}")
         return value
+
+    return AfterValidator(check)
+
+
+class MetricsSettings(_Section):
+    # host:port for a Prometheus text endpoint (/metrics), e.g. 127.0.0.1:9464; off when unset
+    listen: Annotated[str | None, _host_port("127.0.0.1:9464", 1)] = None
 
 
 class UiSettings(_Section):
     # host:port for the review page and dashboard, e.g. 127.0.0.1:8750; off when unset
-    listen: str | None = None
+    listen: Annotated[str | None, _host_port("127.0.0.1:8750 (port 0: any free one)", 0)] = None
     password_file: Path | None = None  # needed to listen anywhere but this machine
-
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise ValueError("must be host:port, e.g. 127.0.0.1:8750 (port 0: any free one)")
-        return value
 
 
 class Settings(_Section):
