@@ -166,3 +166,33 @@ def test_the_daemon_serves_the_pages_with_ui_listen(library: Library) -> None:
         assert browser.get(address, timeout=10).status_code == 200
         status = browser.get(address.split("/?")[0] + "/api/status", timeout=10).json()
         assert status["counts"] == library.counts()
+
+
+def children(pid: int) -> list[str]:
+    """The commands of a process's children (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_accepting_with_embedding_writes_inside_and_leaves_no_exiftool(library: Library) -> None:
+    photo = jpeg(library.photos / "a.jpg", 320, 240)
+    library.configure(sidecars={"apply": "review", "embed": True})
+    assert library.cli("scan").returncode == 0
+    with UiServer(library.config, library.env) as ui:
+        browser, csrf = session(ui)
+        (job_id,) = [job["id"] for job in library.jobs().values()]
+        body = {"decisions": [{"job_id": job_id, "decision": "accept", "kept": None}]}
+        done = browser.post(ui.origin + "/api/review", json=body, timeout=60,
+                            headers={"Origin": ui.origin, "X-CSRF-Token": csrf})  # fmt: skip
+        assert done.json() == {"results": {str(job_id): "written"}}
+        assert not [c for c in children(ui.process.pid) if "exiftool" in c]
+    keywords = subprocess.run(["exiftool", "-s3", "-XMP-dc:Subject", str(photo)],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert keywords.strip()

@@ -104,7 +104,10 @@ def write_approved(table: JobTable, config: Config, ids: Sequence[int]) -> Appli
         renditions=config.settings.renditions(), on_written=notices.put,
     )  # fmt: skip
     tasks = table.writes.mine(list(ids))
-    writer.write(tasks)
+    try:
+        writer.write(tasks)
+    finally:
+        writer.close()
     notices.send_now()  # what is not taken now, a running daemon sends
     states = table.reports.states(list(ids))
     report = Applied()

@@ -64,6 +64,13 @@ class Writer:
         self.rules = rules or (lambda folder: default)  # each folder's keyword rules
         self.reviewed = reviewed  # whether a folder's results wait for `apply`
 
+    def close(self) -> None:
+        """End the exiftool this writer started, if it did (a one-shot `apply`, a review
+        page's accept: the daemon's writer lives as long as the daemon)."""
+        if self._embedder is not None:
+            self._embedder.close()
+            self._embedder = None
+
     def step(self) -> bool:
         """Write the sidecars of a batch of jobs; return whether there was anything to write."""
         with self.writes.holding() as holding:  # a step that fails gives back what is left
