@@ -7,6 +7,7 @@ needs a password, and then asks for it."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 import subprocess
 import sys
@@ -196,3 +197,31 @@ def test_accepting_with_embedding_writes_inside_and_leaves_no_exiftool(library: 
     keywords = subprocess.run(["exiftool", "-s3", "-XMP-dc:Subject", str(photo)],
                               capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert keywords.strip()
+
+
+def test_the_review_page_filters_by_folder_date_and_word(library: Library) -> None:
+    other = library.tmp / "trip"
+    other.mkdir()
+    jpeg(library.photos / "a.jpg", 320, 240)
+    jpeg(library.photos / "b.jpg", 300, 200)
+    old = jpeg(other / "c.jpg", 280, 210)
+    os.utime(old, (946684800, 946684800))  # 2000-01-01
+    library.configure([library.photos, other], sidecars={"apply": "review"})
+    assert library.cli("scan").returncode == 0
+    with UiServer(library.config, library.env) as ui:
+        browser, _ = session(ui)
+
+        def names(**query: str) -> list[str]:
+            page = browser.get(ui.origin + "/", params=query, timeout=30).text
+            return sorted(re.findall(r'<article class="card"[^>]*aria-label="([^"]+)"', page))
+
+        assert names() == ["a.jpg", "b.jpg", "c.jpg"]
+        assert names(folder=str(other)) == ["c.jpg"]
+        assert names(since="2020-01-01") == ["a.jpg", "b.jpg"]
+        page = browser.get(ui.origin + "/", timeout=30).text
+        cards = re.findall(r'<article class="card"[^>]*aria-label="([^"]+)">(.*?)</article>',
+                           page, re.S)  # fmt: skip
+        words = {name: set(re.findall(r'data-word="([^"]+)"', card)) for name, card in cards}
+        word = sorted(words["a.jpg"])[0]
+        assert names(word=word) == sorted(n for n, w in words.items() if word in w)
+        assert names(word="no-such-word-here") == []
