@@ -21,12 +21,13 @@ import fleet
 import outage
 import renditions
 import responsiveness
+import startup
 import ui
 import xmp_sidecars
 
 BENCHMARKS = [
     xmp_sidecars.main, backfill.main, faults.main, renditions.main, fleet.main,
-    responsiveness.main, outage.main, embed.main, ui.main,
+    responsiveness.main, outage.main, embed.main, ui.main, startup.main,
 ]  # fmt: skip
 
 

@@ -6,16 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-
 from ..log import get_logger
 from ..records import Reporter
 
@@ -26,6 +16,16 @@ class LiveReporter:
     """A progress bar for people watching a terminal."""
 
     def __init__(self, stream: TextIO) -> None:
+        from rich.console import Console  # only on a terminal: a service never loads it
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         self._started = time.monotonic()
         self._progress = Progress(
             TextColumn("tagging"),
