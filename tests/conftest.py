@@ -37,6 +37,11 @@ def library(tmp_path: Path, emulator: Emulator) -> Library:
     return Library(tmp_path, emulator.url)
 
 
+# Commands the tests run never leave a warm helper behind (tests/test_startup.py tries one
+# on purpose, and waits for it to end).
+os.environ["VISIONATI_SYNC_HELPER"] = "off"
+
+
 @pytest.fixture(autouse=True)
 def _quiet_logs() -> None:
     log.configure("warning", json=True)

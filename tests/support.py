@@ -73,6 +73,9 @@ def base_config(
 def clean_env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VISIONATI", "STATE_DIR"))}
     env.update(HOME=str(tmp), XDG_STATE_HOME=str(tmp / "xdg-state"), PYTHONUNBUFFERED="1")
+    env["VISIONATI_SYNC_HELPER"] = (
+        "off"  # no warm helper left behind; tests/test_startup.py tries it
+    )
     env.update(extra)
     return env
 

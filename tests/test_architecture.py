@@ -19,7 +19,7 @@ ROOT = PACKAGE.parents[1]
 # The layers, lowest first: a module may import from a lower layer, or from its own folder.
 # (docs/architecture.md draws the same picture.)
 LAYERS: list[set[str]] = [
-    {"records", "files", "log", "workers", "__init__", "shared"},  # shared, at the top
+    {"records", "files", "log", "workers", "places", "__init__", "shared"},  # shared, at the top
     {"api"},
     {"renditions"},
     {"rules"},

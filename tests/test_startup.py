@@ -1,16 +1,22 @@
 """What each command loads before it does anything: a command that reads the job table never
 imports the daemon's heavy parts, and `--help` of any verb imports neither the database layer
 nor the config's validation. Read from `python -X importtime`, so a new import at the top of
-a module shows up here, with the command that pays for it."""
+a module shows up here, with the command that pays for it. And the warm helper that lets a
+quick command skip that loading: the same answers, from a process that loaded nothing."""
 
 from __future__ import annotations
 
+import json
+import socket
+import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from support import Library
+from media import jpeg
+from support import Library, cli, wait_until
 
 # what no command that only reads may load: image decoders, the pipeline's HTTP, the
 # watcher, XMP, the web stack, migrations, the progress display, the metrics exporter
@@ -52,3 +58,55 @@ def test_help_of_every_verb_loads_nothing_heavy(verb: str) -> None:
     loaded = imported(verb, "--help")
     assert "click" in loaded
     assert loaded & FOR_HELP == set()
+
+
+def test_a_warm_helper_answers_quick_commands_exactly_as_they_answer_alone(
+    library: Library,
+) -> None:
+    jpeg(library.photos / "a.jpg", 320, 240)
+    assert library.cli("scan").returncode == 0
+    alone = library.env | {"VISIONATI_SYNC_HELPER": "off"}
+    helped = library.env | {"VISIONATI_SYNC_HELPER": "on", "VISIONATI_SYNC_HELPER_IDLE": "4"}
+    socket_path = Path(helped["XDG_STATE_HOME"]) / "visionati-sync" / "helper.sock"
+    first = cli(library.config, "status", env=helped)  # runs here, and starts a helper
+    assert first.returncode == 0
+    wait_until(socket_path.exists, 15, 0.05, "the helper's socket")
+    assert socket_path.stat().st_mode & 0o077 == 0  # this user's alone
+    for command in (["status", "--json"], ["jobs", "--json"], ["costs", "--json"]):
+        served = cli(library.config, *command, env=helped)
+        assert served.returncode == 0, served.stderr
+        assert served.stdout == cli(library.config, *command, env=alone).stdout
+    # served by the helper: this process loaded neither SQLAlchemy nor the config's models
+    loaded = imported("-c", str(library.config), "status", env=helped)
+    assert loaded & {"sqlalchemy", "pydantic", "click", "yaml"} == set()
+    refused = cli(library.config, "jobs", "--state", "nope", env=helped)
+    assert refused.returncode == 2 and "'nope' is not one of" in refused.stderr
+    # idle for VISIONATI_SYNC_HELPER_IDLE seconds: it ends, and cleans up after itself
+    wait_until(lambda: not socket_path.exists() and not helpers(socket_path), 20, 0.1,
+               "the idle helper to end")  # fmt: skip
+
+
+def test_a_helper_of_other_code_steps_aside(library: Library) -> None:
+    helped = library.env | {"VISIONATI_SYNC_HELPER": "on", "VISIONATI_SYNC_HELPER_IDLE": "30"}
+    assert library.cli("db", "upgrade").returncode == 0
+    socket_path = Path(helped["XDG_STATE_HOME"]) / "visionati-sync" / "helper.sock"
+    assert cli(library.config, "status", env=helped).returncode == 0
+    wait_until(socket_path.exists, 15, 0.05, "the helper's socket")
+    message = json.dumps({"argv": ["status"], "cwd": "/", "env": {}, "stamp": 1}).encode()
+    with socket.socket(socket.AF_UNIX) as connection:  # as an older (or newer) entry point
+        connection.connect(str(socket_path))
+        socket.send_fds(connection, [struct.pack("!I", len(message)) + message], [0, 1, 2])
+        assert struct.unpack("!i", connection.recv(4)) == (254,)  # "run it yourself"
+    wait_until(lambda: not helpers(socket_path), 15, 0.1, "the out-of-date helper to end")
+
+
+def helpers(socket_path: Path) -> list[int]:
+    """The helper processes serving at that socket."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(socket_path).encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .. import __version__
+from ..cli import QUICK, helping
 
 if TYPE_CHECKING:  # imported where used: `status` need not load the whole daemon
     from ..config import Config, FolderSettings
@@ -97,6 +98,10 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     """Watch folders of photos, tag them with the Visionati API, write sidecars."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config_path
+    if ctx.invoked_subcommand in QUICK and helping():  # the next quick command: warm
+        from . import helper
+
+        ctx.call_on_close(helper.start)
 
 
 def cannot_open(ctx: click.Context, config: Config, exc: Exception) -> NoReturn:

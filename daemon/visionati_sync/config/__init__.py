@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ..api.options import RequestOptions
+from ..places import state_directory
 from ..records import FolderNames
 from ..rules import vocabulary
 from ..rules.keywording import KeywordRules
@@ -186,18 +187,6 @@ class Config:
 
     def __repr__(self) -> str:  # never show the key
         return f"Config(source={self.source!r})"
-
-
-def state_directory(environ: Mapping[str, str] = os.environ) -> Path:
-    """Given the environment, return where the daemon keeps its database.
-
-    systemd's StateDirectory= sets $STATE_DIRECTORY; otherwise the XDG location.
-    """
-    if environ.get("STATE_DIRECTORY"):
-        return Path(environ["STATE_DIRECTORY"].split(":")[0])
-    if environ.get("XDG_STATE_HOME"):
-        return Path(environ["XDG_STATE_HOME"]) / "visionati-sync"
-    return Path(environ.get("HOME", "~")).expanduser() / ".local/state/visionati-sync"
 
 
 def default_config_path(environ: Mapping[str, str] = os.environ) -> Path:

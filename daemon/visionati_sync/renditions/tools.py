@@ -248,3 +248,13 @@ def run_program(argv: list[str], stdin: bytes, env: dict[str, str], timeout: flo
         said = err.decode("utf-8", "replace").strip().splitlines()
         tail = f": {said[-1]}" if said else ""
         raise ToolError(name, f"exit status {process.returncode}{tail}")
+
+
+def start_helper(argv: list[str]) -> None:
+    """Given the warm helper's command, start it detached (a session of its own, no
+    terminal, nothing inherited): it outlives the command that started it."""
+    with contextlib.suppress(OSError):
+        subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+        )  # fmt: skip
