@@ -55,22 +55,29 @@ def main(names: list[str] | None = None, files: int = 1000) -> list[Row]:
             "database": {"url": f"sqlite:///{root / 'state.db'}"},
             "folders": [{"path": str(photos)}], "log_level": "warning",
         }))  # fmt: skip
-        env = {**os.environ, "XDG_STATE_HOME": str(root / "state"), "HOME": str(root)}
+        env = {**os.environ, "XDG_STATE_HOME": str(root / "state"), "HOME": str(root),
+               "VISIONATI_SYNC_HELPER": "off"}  # fmt: skip
+        warm = env | {"VISIONATI_SYNC_HELPER": "on", "VISIONATI_SYNC_HELPER_IDLE": "10"}
         subprocess.run([*VS, "-c", str(config), "scan", "--yes"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         bare = seconds([sys.executable, "-c", "pass"], env)
         floor = seconds([sys.executable, "-c", "import sqlalchemy"], env)
         reads = {c: seconds([*VS, "-c", str(config), c], env) for c in ("status", "jobs", "costs")}
-        helped = seconds([*VS, "status", "--help"], env)
+        helped = {
+            c: seconds([*VS, "-c", str(config), c], warm) for c in ("status", "jobs", "costs")
+        }
+        help_time = seconds([*VS, "status", "--help"], env)
         version = seconds([*VS, "--version"], env)
         scan = seconds([*VS, "-c", str(config), "scan"], env)
     rows: list[Row] = [
-        (f"p. `{c}`, {files:,} files", f"{t:.2f} s",
-         f"{_verdict(t <= TARGET_READ)} (≤ {TARGET_READ} s); {t / bare:.0f}× `python -c pass`")
+        (f"p. `{c}`, {files:,} files: alone / with the warm helper",
+         f"{t:.2f} s / {helped[c]:.2f} s",
+         f"{_verdict(helped[c] <= TARGET_READ)} (≤ {TARGET_READ} s) with the helper; "
+         f"{t / helped[c]:.1f}× faster")
         for c, t in reads.items()
     ]  # fmt: skip
     rows += [
-        ("p. `status --help`", f"{helped:.2f} s", _verdict(helped <= TARGET_READ)),
+        ("p. `status --help`", f"{help_time:.2f} s", _verdict(help_time <= TARGET_READ)),
         ("p. `--version`", f"{version:.2f} s", ""),
         ("p. `python -c pass`; `import sqlalchemy`", f"{bare:.2f} s; {floor:.2f} s", ""),
         (f"q. `scan`, nothing new in {files:,} files (start to exit)", f"{scan:.2f} s",

@@ -93,7 +93,10 @@ def _exactly(connection: socket.socket, size: int) -> bytes | None:
 
 
 def main() -> None:
-    status = handed_over(sys.argv[1:])
+    try:
+        status = handed_over(sys.argv[1:])
+    except KeyboardInterrupt:  # Ctrl-C while the helper ran it: as a command would end
+        sys.exit(130)
     if status is not None:
         sys.exit(status)
     from .commands import main as commands
