@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from media import jpeg
-from support import Library, cli, wait_until
+from support import Library, cli, drop_privileges, wait_until
+from visionati_sync.cli import address
 
 # what no command that only reads may load: image decoders, the pipeline's HTTP, the
 # watcher, XMP, the web stack, migrations, the progress display, the metrics exporter
@@ -67,11 +68,10 @@ def test_a_warm_helper_answers_quick_commands_exactly_as_they_answer_alone(
     assert library.cli("scan").returncode == 0
     alone = library.env | {"VISIONATI_SYNC_HELPER": "off"}
     helped = library.env | {"VISIONATI_SYNC_HELPER": "on", "VISIONATI_SYNC_HELPER_IDLE": "4"}
-    socket_path = Path(helped["XDG_STATE_HOME"]) / "visionati-sync" / "helper.sock"
+    state = str(Path(helped["XDG_STATE_HOME"]) / "visionati-sync")
     first = cli(library.config, "status", env=helped)  # runs here, and starts a helper
     assert first.returncode == 0
-    wait_until(socket_path.exists, 15, 0.05, "the helper's socket")
-    assert socket_path.stat().st_mode & 0o077 == 0  # this user's alone
+    wait_until(lambda: answering(state), 30, 0.1, "the helper")
     for command in (["status", "--json"], ["jobs", "--json"], ["costs", "--json"]):
         served = cli(library.config, *command, env=helped)
         assert served.returncode == 0, served.stderr
@@ -81,32 +81,65 @@ def test_a_warm_helper_answers_quick_commands_exactly_as_they_answer_alone(
     assert loaded & {"sqlalchemy", "pydantic", "click", "yaml"} == set()
     refused = cli(library.config, "jobs", "--state", "nope", env=helped)
     assert refused.returncode == 2 and "'nope' is not one of" in refused.stderr
-    # idle for VISIONATI_SYNC_HELPER_IDLE seconds: it ends, and cleans up after itself
-    wait_until(lambda: not socket_path.exists() and not helpers(socket_path), 20, 0.1,
-               "the idle helper to end")  # fmt: skip
+    # another user's command is not run (the kernel names the caller's user)
+    if drop_privileges():
+        stranger = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+             "-c", ASK, "@" + address(state)[1:]],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert stranger.stdout.strip() == "no answer", stranger.stderr
+    # idle for VISIONATI_SYNC_HELPER_IDLE seconds: it ends
+    wait_until(lambda: not helpers(state), 30, 0.1, "the idle helper to end")
+    assert not answering(state)
 
 
 def test_a_helper_of_other_code_steps_aside(library: Library) -> None:
     helped = library.env | {"VISIONATI_SYNC_HELPER": "on", "VISIONATI_SYNC_HELPER_IDLE": "30"}
     assert library.cli("db", "upgrade").returncode == 0
-    socket_path = Path(helped["XDG_STATE_HOME"]) / "visionati-sync" / "helper.sock"
+    state = str(Path(helped["XDG_STATE_HOME"]) / "visionati-sync")
     assert cli(library.config, "status", env=helped).returncode == 0
-    wait_until(socket_path.exists, 15, 0.05, "the helper's socket")
+    wait_until(lambda: answering(state), 30, 0.1, "the helper")
     message = json.dumps({"argv": ["status"], "cwd": "/", "env": {}, "stamp": 1}).encode()
     with socket.socket(socket.AF_UNIX) as connection:  # as an older (or newer) entry point
-        connection.connect(str(socket_path))
+        connection.connect(address(state))
         socket.send_fds(connection, [struct.pack("!I", len(message)) + message], [0, 1, 2])
         assert struct.unpack("!i", connection.recv(4)) == (254,)  # "run it yourself"
-    wait_until(lambda: not helpers(socket_path), 15, 0.1, "the out-of-date helper to end")
+    wait_until(lambda: not helpers(state), 15, 0.1, "the out-of-date helper to end")
 
 
-def helpers(socket_path: Path) -> list[int]:
-    """The helper processes serving at that socket."""
+# a caller's first words: a command for the helper at argv[1]; prints what came back
+ASK = """
+import json, socket, struct, sys
+message = json.dumps({"argv": ["status"], "cwd": "/", "env": {}, "stamp": 0}).encode()
+with socket.socket(socket.AF_UNIX) as s:
+    s.settimeout(10)
+    s.connect("\\0" + sys.argv[1][1:])  # @name: the abstract socket name
+    try:
+        socket.send_fds(s, [struct.pack("!I", len(message)) + message], [0, 1, 2])
+        print(s.recv(4).hex() or "no answer")
+    except ConnectionError:  # closed on it: refused
+        print("no answer")
+"""
+
+
+def answering(state: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(address(state))
+        except OSError:
+            return False
+        return True
+
+
+def helpers(state: str) -> list[int]:
+    """The helper processes of that state directory."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if str(socket_path).encode() in cmdline.read_bytes():
-                found.append(int(cmdline.parent.name))
+            words = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
+        if b"visionati_sync.commands.helper" in words and state.encode() in words:
+            found.append(int(cmdline.parent.name))
     return found

@@ -12,6 +12,7 @@ as always, and starts a helper for the next one (see README "Quick commands").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -22,8 +23,15 @@ from .places import state_directory
 
 QUICK = frozenset({"status", "jobs", "costs"})  # what a helper answers
 HELPER_ENV = "VISIONATI_SYNC_HELPER"
-SOCKET = "helper.sock"
 STALE = 254  # the helper's code is not this code: run here
+
+
+def address(state: str | None = None) -> str:
+    """The helper's socket: an abstract one (Linux; no file to leave behind, no length limit
+    of a path), named for this user and state directory. The helper serves only callers of
+    its own user id, as the kernel vouches for them."""
+    place = f"{os.getuid()}:{state if state is not None else state_directory()}"
+    return "\0visionati-sync-helper-" + hashlib.sha256(place.encode()).hexdigest()[:32]
 
 
 def verb(argv: list[str]) -> str | None:
@@ -62,11 +70,10 @@ def handed_over(argv: list[str]) -> int | None:
     is for here to run (not a quick command, no helper, an older one)."""
     if verb(argv) not in QUICK or "-h" in argv or "--help" in argv or not helping():
         return None
-    path = state_directory() / SOCKET
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as helper:
             helper.settimeout(2.0)
-            helper.connect(str(path))
+            helper.connect(address())
             message = json.dumps({
                 "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
                 "stamp": code_stamp(),

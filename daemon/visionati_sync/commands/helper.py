@@ -1,12 +1,13 @@
 """The warm helper behind quick commands (`status`, `jobs`, `costs`): one process per user
 that has loaded the command line, SQLAlchemy and the config's models once, listening on a
-socket in the state directory (``helper.sock``, this user's alone). For each command the
+socket named for this user and state directory (``cli.address``; it serves only this
+user's commands). For each command the
 entry point (``cli``) sends its arguments, environment, folder and its own stdin, stdout and
 stderr; the helper forks, and the child runs the very same command in those, writing straight
 to the user's terminal, then says its exit status. A command's own code is unchanged: the
 fork only skips the loading. The helper ends after ``VISIONATI_SYNC_HELPER_IDLE`` seconds
-(600) with nothing to do, when its socket is taken over, or when the installed code changes
-(a command then runs in its own process and starts a fresh helper).
+(600) with nothing to do, or when the installed code changes (a command then runs in its own
+process and starts a fresh helper).
 
 Single-threaded on purpose: forking a process that runs other threads could copy a lock
 held mid-way; this one does nothing but wait and fork.
@@ -24,9 +25,8 @@ import socket
 import struct
 import sys
 import time
-from pathlib import Path
 
-from ..cli import SOCKET, STALE, code_stamp
+from ..cli import STALE, address, code_stamp
 from ..places import state_directory
 
 IDLE_ENV = "VISIONATI_SYNC_HELPER_IDLE"
@@ -38,16 +38,16 @@ def start() -> None:
     answers already (started detached: it outlives this command)."""
     from ..renditions import tools
 
-    path = state_directory() / SOCKET
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
         probe.settimeout(0.5)
-        probe.connect(str(path))
+        probe.connect(address())
         return  # one runs
-    tools.start_helper([sys.executable, "-m", "visionati_sync.commands.helper", str(path)])
+    state = str(state_directory())
+    tools.start_helper([sys.executable, "-m", "visionati_sync.commands.helper", state])
 
 
-def serve(path: Path) -> None:
-    """Listen at ``path`` until idle, replaced, or out of date."""
+def serve(state: str) -> None:
+    """Answer at this user's and state directory's address until idle or out of date."""
     from ..actions import ledger, status  # noqa: F401
     from ..jobtable import JobTable  # noqa: F401
     from . import main as command_line  # the loading this process exists for
@@ -55,18 +55,18 @@ def serve(path: Path) -> None:
 
     stamp = code_stamp()
     idle = float(os.environ.get(IDLE_ENV, "600"))
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    listener = _bind(path)
-    if listener is None:
-        return  # another helper answers there
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel
-    inode = path.stat().st_ino
-    last = time.monotonic()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        listener.bind(address(state))
+    except OSError:  # taken: another helper answers there
+        listener.close()
+        return
+    listener.listen(16)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel
+    last = time.monotonic()
+    with listener:
         while time.monotonic() - last < idle:
             ready, _, _ = select.select([listener], [], [], min(idle, 5.0))
-            if not _still_ours(path, inode):
-                return
             if not ready:
                 continue
             connection, _ = listener.accept()
@@ -78,33 +78,6 @@ def serve(path: Path) -> None:
                 listener.close()
                 os._exit(_run(connection, stamp, command_line))
             connection.close()
-    finally:
-        listener.close()
-        if _still_ours(path, inode):
-            path.unlink(missing_ok=True)
-
-
-def _bind(path: Path) -> socket.socket | None:
-    """This user's socket at ``path``; None when a live helper holds it."""
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as probe:
-        probe.connect(str(path))
-        return None
-    path.unlink(missing_ok=True)  # a helper that ended without cleaning up
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o077)
-    try:
-        listener.bind(str(path))
-    finally:
-        os.umask(old)
-    listener.listen(16)
-    return listener
-
-
-def _still_ours(path: Path, inode: int) -> bool:
-    try:
-        return path.stat().st_ino == inode
-    except OSError:
-        return False
 
 
 def _same_user(connection: socket.socket) -> bool:
@@ -161,4 +134,4 @@ def _run(connection: socket.socket, stamp: int, command_line: object) -> int:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]))
+    serve(sys.argv[1])
