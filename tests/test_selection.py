@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from visionati_sync.renditions import formats
+from visionati_sync.rules import selection
 from visionati_sync.rules.selection import Selector
 
 
@@ -47,3 +51,34 @@ def test_include_and_exclude_globs() -> None:
     assert not selector.accepts("2024/IMG_1.png")  # not included
     assert not selector.accepts("Exports/IMG_1.jpg")  # path glob
     assert not selector.accepts("2024/IMG_1_thumb.jpg")  # name glob
+
+
+@given(
+    st.text(alphabet="~.-_aAjJpPgGeEtTmMrRwW0!qb", max_size=12),
+    st.sampled_from(
+        [
+            ".jpg",
+            ".JPG",
+            ".part",
+            ".tmp",
+            ".jpg~",
+            ".cr2",
+            ".mov",
+            "",
+            ".swp",
+            ".jpg.part",
+            ".crdownload",
+            ".!qb",
+            ".heic",
+        ]
+    ),
+)
+def test_a_name_is_judged_as_the_whole_list_of_temporary_names_would(stem: str, ext: str) -> None:
+    """accepts_name looks only at ``~*`` of the temporary names (the rescan's hot loop): the
+    same answer as the full rule, for any name."""
+    name = stem + ext
+    full = (
+        not name.startswith(".") and formats.selected(name)
+        and not selection._TEMPORARY.match(name.lower())
+    )  # fmt: skip
+    assert Selector().accepts_name(name) == full

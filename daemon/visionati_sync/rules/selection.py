@@ -52,12 +52,10 @@ class Selector:
 
     def accepts_name(self, name: str) -> bool:
         """The rules on a file's own name: hidden, an image's, RAW's or video's extension
-        (``formats``), not temporary."""
-        if name.startswith("."):
-            return False
-        if not formats.selected(name):
-            return False
-        return not _TEMPORARY.match(name.lower())
+        (``formats``), not temporary. (Of ``TEMPORARY_NAMES`` only ``~*`` can name a file
+        with such an extension: the others end in their own; a rescan asks this of every
+        file, so that is the one looked at.)"""
+        return not name.startswith((".", "~")) and formats.selected(name)
 
     def accepts_globs(self, relpath: str) -> bool:
         if self.include and not any(_glob(pattern, relpath) for pattern in self.include):
