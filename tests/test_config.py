@@ -121,6 +121,33 @@ def test_the_environment_key_wins_then_a_credential_then_key_file_then_key(
     assert load_config(path, environ={}).api_key == "from-config"
 
 
+def test_every_file_the_config_names_is_found_beside_it_and_read_from_its_source(
+    tmp_path: Path,
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name in ("immich", "prism", "hook", "ui"):
+        (secrets / name).write_text(f"{name}-from-file\n")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "immich-key").write_text("immich-from-credential\n")
+    path = write(tmp_path, (
+        "keywords:\n  exclude_file: lists/never.txt\nui:\n  password_file: secrets/ui\n"
+        "notify:\n  immich: {url: 'http://i', key_file: secrets/immich}\n"
+        "  photoprism: {url: 'http://p', token_file: secrets/prism, path_map: {/a: ''}}\n"
+        "  webhook: {url: 'http://w', secret_file: secrets/hook}\n"
+    ))  # fmt: skip
+    config = load_config(path, environ={})
+    assert config.settings.keywords.exclude_file == tmp_path / "lists" / "never.txt"
+    assert [config.secret(n) for n in ("immich", "photoprism", "webhook", "ui")] == [
+        "immich-from-file", "prism-from-file", "hook-from-file", "ui-from-file",
+    ]  # fmt: skip
+    with_env = {"CREDENTIALS_DIRECTORY": str(credentials), "VISIONATI_SYNC_WEBHOOK_SECRET": "env"}
+    config = load_config(path, environ=with_env)
+    assert (config.secret("immich"), config.secret("webhook")) == ("immich-from-credential", "env")
+    assert set(config.secrets()) >= {"immich-from-credential", "env", "ui-from-file"}
+
+
 def test_unreadable_key_file_is_a_clear_error(tmp_path: Path) -> None:
     path = write(tmp_path, "api:\n  key_file: nowhere/key\n")
     with pytest.raises(ConfigError, match=r"config.yaml: api.key_file: cannot read"):

@@ -12,9 +12,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel
 
 from ..api.options import RequestOptions
 from ..places import state_directory
@@ -55,6 +56,7 @@ __all__ = [
 ]  # fmt: skip
 
 CONFIG_ENV = "VISIONATI_SYNC_CONFIG"
+Section = TypeVar("Section", bound=BaseModel)
 
 
 class Config:
@@ -213,37 +215,33 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         path = Path(os.path.expandvars(str(path))).expanduser()
         return Path(os.path.realpath(base / path))  # real: `lib`, `lib/../lib`, a link to it
 
-    def vocabulary(keywords: KeywordSettings | None) -> KeywordSettings | None:
-        if keywords is None:
-            return keywords
-        update = {name: resolve(getattr(keywords, name)) for name in ("vocabulary", "exclude_file")
-                  if getattr(keywords, name) is not None}  # fmt: skip
-        return keywords.model_copy(update=update) if update else keywords
+    def paths(section: Section | None, *names: str) -> Section | None:
+        """A section with the paths it names (those set) resolved."""
+        if section is None:
+            return None
+        update = {n: resolve(v) for n in names if (v := getattr(section, n)) is not None}
+        return section.model_copy(update=update) if update else section
 
-    folders = [
-        f.model_copy(update={"path": resolve(f.path), "keywords": vocabulary(f.keywords)})
-        for f in settings.folders
-    ]
-    key_file = settings.api.key_file and resolve(settings.api.key_file)
+    def keywords(section: KeywordSettings | None) -> KeywordSettings | None:
+        return paths(section, "vocabulary", "exclude_file")
+
     notify = settings.notify
-    for name, field in (("webhook", "secret_file"), ("immich", "key_file"),
-                        ("photoprism", "token_file")):  # fmt: skip
-        section = getattr(notify, name)
-        if section is not None and getattr(section, field) is not None:
-            section = section.model_copy(update={field: resolve(getattr(section, field))})
-            notify = notify.model_copy(update={name: section})
     return settings.model_copy(
         update={
-            "folders": folders,
-            "api": settings.api.model_copy(update={"key_file": key_file}),
-            "keywords": vocabulary(settings.keywords),
-            "notify": notify,
-            "ui": settings.ui.model_copy(
+            "folders": [
+                f.model_copy(update={"path": resolve(f.path), "keywords": keywords(f.keywords)})
+                for f in settings.folders
+            ],
+            "api": paths(settings.api, "key_file"),
+            "keywords": keywords(settings.keywords),
+            "notify": notify.model_copy(
                 update={
-                    "password_file": settings.ui.password_file
-                    and resolve(settings.ui.password_file)
+                    "webhook": paths(notify.webhook, "secret_file"),
+                    "immich": paths(notify.immich, "key_file"),
+                    "photoprism": paths(notify.photoprism, "token_file"),
                 }
             ),
+            "ui": paths(settings.ui, "password_file"),
         }
     )
 
