@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, SidecarSettings, state_directory
+from ..config import Config, SidecarSettings
 from ..jobtable import JobTable
 from ..notices.dispatch import Notices
 from ..pipeline.writer import Writer
@@ -97,7 +97,7 @@ def apply(table: JobTable, config: Config, scopes: Sequence[Scope]) -> Applied:
 def write_approved(table: JobTable, config: Config, ids: Sequence[int]) -> Applied:
     """Given jobs this process took to write as approved (`apply`, the review page), write
     their sidecars now, as the daemon's writer does, and tell the photo managers."""
-    notices = Notices(state_directory() / "notices", config.settings.notify, config.secret)
+    notices = Notices.of(config)
     writer = Writer(
         table.writes, config.settings.sidecars, config.settings.api.backoff(),
         rules=config.keyword_rules, reviewed=config.reviewed, sidecars=config.sidecars_for,

@@ -64,12 +64,11 @@ def untag(
     """Take back what this program wrote into the sidecars of PATHS (or --all); a rescan
     leaves those files alone until `scan --retag` or `--refresh`."""
     from ..actions.untag import untag as take_back
-    from ..config import state_directory
     from ..notices.dispatch import Notices
 
     config = load(ctx, config_path)
     scopes = chosen(ctx, config, paths, every, "untag")
-    notices = Notices(state_directory() / "notices", config.settings.notify, config.secret)
+    notices = Notices.of(config)
     table = table_for(ctx, config, readonly=False)
     report = take_back(table, config.settings.sidecars, scopes, tell=notices.put)
     notices.send_now()  # the photo managers re-read: our tags are gone

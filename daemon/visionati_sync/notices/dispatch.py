@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from ..config import Config
 from ..config.notify import NotifySettings
 from ..log import get_logger
+from ..places import state_directory
 from ..rules.retry import Backoff
 from .command import Command
 from .http import NoticeError
@@ -128,6 +130,12 @@ class Notices:
         self.outbox = Outbox(root, [sender.name for sender in made])
         self.dispatchers = [Dispatcher(self.outbox, sender, settings) for sender in made]
         self.wake = wake
+
+    @classmethod
+    def of(cls, config: Config, wake: Callable[[str], None] = lambda name: None) -> Notices:
+        """Given a config, its notifiers over this machine's outbox (the state directory's
+        ``notices/``): the daemon's, a scan's, `apply`'s and `untag`'s are one outbox."""
+        return cls(state_directory() / "notices", config.settings.notify, config.secret, wake)
 
     def put(self, written: Sequence[Written]) -> None:
         if written and self.dispatchers:

@@ -106,10 +106,7 @@ class Service:
         self.selector = settings.watch.selector()
         self.settler.settle_seconds = settings.watch.settle_seconds
         self.settler.max_wait = settings.watch.max_settle_seconds
-        self.notices = Notices(
-            state_directory() / "notices", settings.notify, config.secret,
-            wake=lambda name: self.runner.wake(f"notify-{name}"),
-        )  # fmt: skip
+        self.notices = Notices.of(config, wake=lambda name: self.runner.wake(f"notify-{name}"))
         self.intake = Intake(
             self.table.queue, self.selector, self.settler,
             retag_on_change=settings.watch.retag_on_change,
