@@ -12,7 +12,14 @@ import tempfile
 import threading
 from pathlib import Path
 
-from ..renditions import FileProblem, RenditionSettings, plan_file, prepare, tools
+from ..renditions import (
+    FileProblem,
+    RenditionSettings,
+    open_regular,
+    plan_file,
+    prepare,
+    tools,
+)
 from ..renditions.images import register_plugins
 
 EDGE = 360  # pixels, the long edge: sharp on a card twice as small, on a dense screen
@@ -55,12 +62,12 @@ class Thumbnails:
                 return _jpeg(tools.video_frame(path, min(1.0, duration / 3), EDGE))
             except tools.ToolError as exc:
                 raise FileProblem("skipped", f"no frame to show: {exc}") from None
-        prepared = prepare(path, self.settings)
-        part = prepared.parts[0]
-        if part.data is not None:
-            return part.data
-        with open(part.path, "rb") as handle:  # an original small enough to send as it is
-            return _jpeg(handle.read())
+        if decided.how == "original":  # a JPEG, PNG… the API takes as it is: just shrunk
+            with open_regular(path) as handle:
+                return _jpeg(handle.read())
+        data = prepare(path, self.settings).parts[0].data  # converted, or a RAW's rendition
+        assert data is not None
+        return data
 
 
 def _jpeg(data: bytes) -> bytes:

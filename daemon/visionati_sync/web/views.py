@@ -19,6 +19,7 @@ from ..jobtable.reviews import Filters
 from ..records import Scope, WriteTask, shown
 from ..rules.keywording import proposals
 from ..sidecars import SidecarError, xmp, xmp_paths
+from ..sidecars.atomic import Snapshot
 
 PAGE = 50  # cards a page
 
@@ -58,13 +59,12 @@ def card(task: WriteTask, config: Config) -> Card:
     yours: list[str] = []
     problem = None
     paths = xmp_paths(image, settings)
-    if paths:
+    if paths:  # read as the writer reads it: never through a link, nor from a FIFO
         try:
-            with open(paths[0][0], "rb") as handle:
-                yours = xmp.summary(handle.read(), str(paths[0][0])).keywords
-        except FileNotFoundError:
-            pass
-        except (OSError, SidecarError) as exc:
+            sidecar = paths[0][0]
+            content = Snapshot.read(sidecar, limit=xmp.MAX_BYTES).content
+            yours = xmp.summary(content, str(sidecar)).keywords
+        except SidecarError as exc:
             problem = str(exc)
     have = {word.casefold() for word in yours}
     sources = _sources(task.asset)
