@@ -97,9 +97,10 @@ def _embeds(config: Config) -> bool:
 
 
 def _tools(config: Config, which: Callable[[str], str | None]) -> Iterator[Finding]:
+    embeds = _embeds(config)
     needs = {
         "exiftool": "RAW previews LibRaw cannot read, capture times"
-        + (", and the tags written inside files" if _embeds(config) else ""),
+        + (", and the tags written inside files" if embeds else ""),
         "ffmpeg": "videos' frames", "ffprobe": "videos' durations",
     }  # fmt: skip
     for tool, why in needs.items():
@@ -107,7 +108,7 @@ def _tools(config: Config, which: Callable[[str], str | None]) -> Iterator[Findi
         if path:
             yield Finding("ok", f"tool {tool}", path)
         else:
-            level: Level = "error" if tool == "exiftool" and _embeds(config) else "warning"
+            level: Level = "error" if tool == "exiftool" and embeds else "warning"
             yield Finding(level, f"tool {tool}", f"not found; needed for {why}",
                           f"install the Debian package {PACKAGES[tool]}")  # fmt: skip
 

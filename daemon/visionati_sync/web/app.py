@@ -10,6 +10,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -217,7 +218,7 @@ def _decide(site: Site, decisions: list[Any], who: str) -> dict[str, Any]:
         wanted = decision.get("kept")
         kept = [key for key in proposed if not isinstance(wanted, list) or key in wanted]
         description = decision.get("description")
-        description = description.strip() or None if isinstance(description, str) else None
+        description = (description.strip() or None) if isinstance(description, str) else None
         if site.table.reviews.accept(job_id, proposed, kept, description, who):
             accepted.append(job_id)
         else:
@@ -231,7 +232,7 @@ def _decide(site: Site, decisions: list[Any], who: str) -> dict[str, Any]:
     return {"results": results}
 
 
-def _exclude_file(site: Site) -> Any:
+def _exclude_file(site: Site) -> Path | None:
     return site.config.keywords_section(None).exclude_file
 
 
