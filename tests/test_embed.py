@@ -202,3 +202,18 @@ def test_a_write_that_would_change_the_image_data_is_undone(
     assert image.read_bytes() == original
     assert not [p for p in library.photos.iterdir() if ".vsync-" in p.name]
     assert result.returncode != 0 or "failed" in result.stderr + result.stdout
+
+
+def test_embed_backup_keeps_each_file_as_it_was_before_its_first_write(library: Library) -> None:
+    """``sidecars.embed_backup``: the original, byte for byte, under the folder the user
+    names at its own path; a later write into the same file leaves that first copy alone."""
+    photo = media.jpeg(library.photos / "IMG_0001.jpg", 640, 480)
+    original = photo.read_bytes()
+    backups = library.tmp / "backups"
+    library.configure(sidecars={"embed": True, "embed_backup": str(backups)})
+    assert library.cli("scan").returncode == 0
+    kept = backups / photo.resolve().relative_to("/")
+    assert kept.read_bytes() == original
+    assert photo.read_bytes() != original  # the tags went inside
+    assert library.cli("scan", "--retag", str(photo)).returncode == 0  # written into again
+    assert kept.read_bytes() == original

@@ -7,10 +7,13 @@ needs a password, and then asks for it."""
 from __future__ import annotations
 
 import base64
+import getpass
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -94,6 +97,14 @@ def test_a_change_needs_the_csrf_token_and_our_origin(library: Library) -> None:
                             timeout=10)  # fmt: skip
         assert done.status_code == 200 and done.json() == {"results": {str(job_id): "rejected"}}
         assert library.counts()["untagged"] == 1
+    # the decision is on record: what, by whom, when
+    with sqlite3.connect(library.tmp / "state.db") as db:
+        decision, by, at = db.execute(
+            "SELECT decision, decided_by, decided_at FROM reviews WHERE job_id = ?", (job_id,)
+        ).fetchone()
+    assert (decision, by) == ("reject", f"{getpass.getuser()} (review page)")
+    when = datetime.fromisoformat(at).replace(tzinfo=UTC)  # stored as naive UTC
+    assert abs(datetime.now(UTC) - when) < timedelta(minutes=5)
 
 
 def test_files_by_job_id_of_this_configs_folders_only(library: Library) -> None:
@@ -225,3 +236,21 @@ def test_the_review_page_filters_by_folder_date_and_word(library: Library) -> No
         word = sorted(words["a.jpg"])[0]
         assert names(word=word) == sorted(n for n, w in words.items() if word in w)
         assert names(word="no-such-word-here") == []
+
+
+def test_words_of_the_users_vocabulary_are_set_apart_from_new_ones(library: Library) -> None:
+    reviewed_library(library)
+    with UiServer(library.config, library.env) as ui:
+        browser, _ = session(ui)
+        words = re.findall(r'data-word="([^"]+)"', browser.get(ui.origin + "/", timeout=30).text)
+    assert len(words) >= 2
+    vocabulary = library.tmp / "keywords.txt"
+    vocabulary.write_text(f"Things|{words[0]}\n")  # one path a line
+    library.configure(sidecars={"apply": "review"}, keywords={"vocabulary": str(vocabulary)})
+    with UiServer(library.config, library.env) as ui:
+        browser, _ = session(ui)
+        page = browser.get(ui.origin + "/", timeout=30).text
+    found = re.findall(r'class="chip (known|new)"[^>]*data-key="([^"]+)"', page)
+    kinds = {key: kind for kind, key in found}
+    assert kinds[f"things|{words[0]}"] == "known"
+    assert all(kind == "new" for key, kind in kinds.items() if key != f"things|{words[0]}")
