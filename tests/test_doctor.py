@@ -115,6 +115,14 @@ def test_the_sandbox_as_systemd_reads_it() -> None:
     assert "read-only" in (relaxed.hides("/home/ann/Pictures", write=True) or "")
     assert relaxed.hides("/tmp/x", write=True) is None
     assert "ProtectSystem=full" in (relaxed.hides("/etc/x", write=True) or "")
+    bound = Sandbox.parse(
+        "[Service]\nProtectHome=yes\nReadOnlyPaths=/home/ann/Music\n"
+        "BindReadOnlyPaths=/home/ann/Pictures\nBindPaths=/srv/in:/home/ann/Inbox\n"
+    )
+    assert bound.hides("/home/ann/Pictures/a.jpg") is None  # bound into the sandbox
+    assert "ProtectHome=yes" in (bound.hides("/home/ann/Pictures", write=True) or "")
+    assert "ProtectHome=yes" in (bound.hides("/home/ann/Music") or "")  # hidden all the same
+    assert bound.hides("/home/ann/Inbox/b.jpg", write=True) is None  # the bind's destination
 
 
 def test_install_service_refuses_a_unit_that_cannot_see_its_program(

@@ -36,16 +36,16 @@ class Sandbox:
     private_tmp: bool = False
     protect_system: str = "no"  # strict, full, yes, no
     writable: list[str] = field(default_factory=list)  # ReadWritePaths=
-    readable: list[str] = field(default_factory=list)  # ReadOnlyPaths=, BindReadOnlyPaths=
-    bound: list[str] = field(default_factory=list)  # BindPaths=
+    bound: list[str] = field(default_factory=list)  # BindPaths=: seen, and writable
+    bound_read_only: list[str] = field(default_factory=list)  # BindReadOnlyPaths=: seen
 
     @classmethod
     def parse(cls, unit: str) -> Sandbox:
         """Given a unit file's text, the settings that decide what its service sees (a later
         line of a setting overrides, as in systemd; path lists add up)."""
         values: dict[str, str] = {}
-        lists: dict[str, list[str]] = {"ReadWritePaths": [], "ReadOnlyPaths": [],
-                                       "BindPaths": [], "BindReadOnlyPaths": []}  # fmt: skip
+        lists: dict[str, list[str]] = {"ReadWritePaths": [], "BindPaths": [],
+                                       "BindReadOnlyPaths": []}  # fmt: skip
         for raw in unit.splitlines():
             line = raw.strip()
             if not line or line.startswith(("#", ";", "[")) or "=" not in line:
@@ -63,22 +63,21 @@ class Sandbox:
             for flag in ("--config", "-c"):
                 if flag in words[:-1]:
                     config = words[words.index(flag) + 1]
-        bound = [b.split(":")[-1] for b in lists["BindPaths"]]
-        read_only = [b.split(":")[-1] for b in lists["BindReadOnlyPaths"]]
+        bound = [b.split(":")[-1] for b in lists["BindPaths"]]  # SOURCE:DEST: the service's
         return cls(
             program=program, config=config,
-            protect_home=_switch(values.get("ProtectHome", "no"), "yes"),
-            private_tmp=_switch(values.get("PrivateTmp", "no"), "yes") == "yes",
-            protect_system=_switch(values.get("ProtectSystem", "no"), "yes"),
+            protect_home=_switch(values.get("ProtectHome", "no")),
+            private_tmp=_switch(values.get("PrivateTmp", "no")) == "yes",
+            protect_system=_switch(values.get("ProtectSystem", "no")),
             writable=lists["ReadWritePaths"] + bound,
-            readable=lists["ReadOnlyPaths"] + read_only,
             bound=bound,
+            bound_read_only=[b.split(":")[-1] for b in lists["BindReadOnlyPaths"]],
         )  # fmt: skip
 
     def hides(self, path: str, *, write: bool = False) -> str | None:
         """Given a path the service needs (to read, or ``write`` in), why the sandbox keeps
         it from the service, in words naming the setting; None when it does not."""
-        bound = _under(path, self.bound + [b for b in self.readable if not write])
+        bound = _under(path, self.bound + ([] if write else self.bound_read_only))
         home = _under(path, HOMES)
         if home and self.protect_home in ("yes", "tmpfs") and not bound:
             return f"ProtectHome={self.protect_home} hides {home}"
@@ -96,11 +95,12 @@ class Sandbox:
         return None
 
 
-def _switch(value: str, true: str) -> str:
-    """systemd's booleans: 1, yes, true and on mean ``true``'s word; 0, no, false, off 'no'."""
+def _switch(value: str) -> str:
+    """systemd's booleans as words: 1, yes, true and on are "yes"; 0, no, false, off "no";
+    anything else (strict, read-only, tmpfs…) as written."""
     lowered = value.strip().lower()
     if lowered in ("1", "yes", "true", "on"):
-        return true
+        return "yes"
     if lowered in ("0", "no", "false", "off", ""):
         return "no"
     return lowered
