@@ -66,3 +66,18 @@ def test_a_file_that_never_stops_changing_is_taken_after_the_maximum_wait() -> N
         now[0] += 0.5
         taken_at += [now[0] for _ in settler.ready()]
     assert len(taken_at) == 1 and 10.0 <= taken_at[0] <= 10.5
+
+
+def test_files_taken_still_count_until_they_are_queued() -> None:
+    """A scan ends when nothing settles and nothing waits in the table: a file between the
+    settler and its row must count as settling, or the scan ends without it."""
+    files, settler = make()
+    files.sizes["/f/a.jpg"] = 10
+    settler.touch("/f", "a.jpg")
+    files.now += 1
+    assert settler.ready() == []
+    files.now += 2
+    with settler.taking() as complete:
+        assert [seen.relpath for _, seen in complete] == ["a.jpg"]
+        assert len(settler) == 1  # handed out, not queued yet
+    assert len(settler) == 0

@@ -10,11 +10,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from structlog.contextvars import bound_contextvars
-
 from ..config import FolderSettings
 from ..jobtable import FileQueue
-from ..log import get_logger
+from ..log import bound_contextvars, get_logger
 from ..records import FileSeen, Scope, State
 from ..rules.selection import Selector
 from ..sidecars.atomic import is_stale_temp
@@ -91,20 +89,21 @@ class Intake:
 
     def settle_step(self) -> bool:
         """Queue the files the settler says are complete."""
-        by_folder: dict[str, list[FileSeen]] = {}
-        for folder, seen in self.settler.ready():
-            by_folder.setdefault(folder, []).append(seen)
-            with bound_contextvars(path=os.path.join(folder, seen.relpath)):
-                log.debug("file complete", size=seen.size)
-        for folder, files in by_folder.items():
-            try:
-                counts = self._enqueue(folder, files)
-            except Exception:  # the job table is unavailable: keep them until it is back
-                for seen in files:
-                    self.settler.touch(folder, seen.relpath)
-                raise
-            if counts["new"] or counts["requeued"]:
-                log.info("queued", folder=folder, files=counts["new"] + counts["requeued"])
+        with self.settler.taking() as complete:
+            by_folder: dict[str, list[FileSeen]] = {}
+            for folder, seen in complete:
+                by_folder.setdefault(folder, []).append(seen)
+                with bound_contextvars(path=os.path.join(folder, seen.relpath)):
+                    log.debug("file complete", size=seen.size)
+            for folder, files in by_folder.items():
+                try:
+                    counts = self._enqueue(folder, files)
+                except Exception:  # the job table is unavailable: keep them until it is back
+                    for seen in files:
+                        self.settler.touch(folder, seen.relpath)
+                    raise
+                if counts["new"] or counts["requeued"]:
+                    log.info("queued", folder=folder, files=counts["new"] + counts["requeued"])
         return False  # the settler is driven by time: always wait a tick
 
     def _enqueue(self, folder: str, files: list[FileSeen]) -> Counter[str]:

@@ -12,7 +12,8 @@ import errno
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -56,6 +57,7 @@ class Settler:
         self._clock = clock
         self._stat = stat
         self._tracked: dict[Key, _Tracked] = {}
+        self._held = 0  # complete files handed out by taking() and not yet queued
         self._lock = threading.Lock()
 
     def touch(self, folder: str, relpath: str) -> None:
@@ -68,12 +70,28 @@ class Settler:
             self._tracked[(folder, relpath)] = _Tracked(None, now, first_seen)
 
     def __len__(self) -> int:
+        """Files still settling, and complete files handed out and not yet queued."""
         with self._lock:
-            return len(self._tracked)
+            return len(self._tracked) + self._held
 
     def ready(self) -> list[tuple[str, FileSeen]]:
         """Return the files now complete, and stop tracking them and the paths that vanished
         (a deleted file's job is the watcher's delete event's business)."""
+        return self._complete(hold=False)
+
+    @contextmanager
+    def taking(self) -> Iterator[list[tuple[str, FileSeen]]]:
+        """The files now complete, as ``ready``, still counted by ``len`` until the block
+        ends: whoever waits for "nothing settling and nothing queued" (a scan ending) never
+        looks between a file leaving the settler and its row in the job table."""
+        complete = self._complete(hold=True)
+        try:
+            yield complete
+        finally:
+            with self._lock:
+                self._held -= len(complete)
+
+    def _complete(self, hold: bool) -> list[tuple[str, FileSeen]]:
         now = self._clock()
         with self._lock:
             items = list(self._tracked.items())
@@ -92,6 +110,7 @@ class Settler:
                 quiet = now - tracked.stable_since >= self.settle_seconds
                 if quiet or now - tracked.first_seen >= self.max_wait:  # or taken as it is
                     del self._tracked[key]
+                    self._held += hold
                     complete.append((key[0], FileSeen(key[1], *signature)))
         return complete
 

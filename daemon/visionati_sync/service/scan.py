@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -91,7 +91,7 @@ class Scan:
         next_count = 0.0
         stopped: int | None = None  # the status a pause that stops a scan decided
         collect_until: float | None = None  # collecting what was sent, until then
-        while not service.stop.wait(0.2):
+        for _ in _ticks(service.stop, 0.2):  # at once: a scan with nothing to do ends now
             pause = service.paused()
             if pause is not None and pause.kind in STOPS_A_SCAN and stopped is None:
                 log.error("scan stopped: " + pause.reason)
@@ -111,10 +111,11 @@ class Scan:
                 continue
             counted = time.monotonic()
             try:
-                counts = reports.counts(scopes)  # a million rows take a tenth of a second:
+                settling = len(service.settler)  # before the counts: a file leaves the
+                counts = reports.counts(scopes)  # settler only once it is queued
                 next_count = counted + 10 * (time.monotonic() - counted)  # a tenth of a core
                 spent = reports.credits_spent(since=started) if reporter is not None else 0
-                left = counts["pending"] == 0 and len(service.settler) == 0
+                left = counts["pending"] == 0 and settling == 0
                 ask = (left or collect_until is not None) and counts["submitted"]
                 waiting = reports.waiting_to_write(scopes) if ask else 0
             except SQLAlchemyError as exc:  # the job table away: the stages wait for it too
@@ -187,3 +188,10 @@ class Scan:
 def _finished(counts: dict[str, int]) -> int:
     ended = ("done", "failed", "skipped", "review", "untagged")
     return sum(counts[state] for state in ended)
+
+
+def _ticks(stop: threading.Event, every: float) -> Iterator[None]:
+    """Now, then every ``every`` seconds, until ``stop`` is set."""
+    while not stop.is_set():
+        yield
+        stop.wait(every)
