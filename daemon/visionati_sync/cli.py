@@ -12,6 +12,7 @@ as always, and starts a helper for the next one (see README "Quick commands").
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -100,6 +101,10 @@ def _exactly(connection: socket.socket, size: int) -> bytes | None:
 
 
 def main() -> None:
+    # Loading a command makes almost no garbage, and sweeping for it while importing is a
+    # tenth of a command's start-up; a command turns the collector on once it has loaded
+    # what it runs on (``loaded``), and short ones never need it.
+    gc.disable()
     try:
         status = handed_over(sys.argv[1:])
     except KeyboardInterrupt:  # Ctrl-C while the helper ran it: as a command would end
@@ -108,7 +113,18 @@ def main() -> None:
         sys.exit(status)
     from .commands import main as commands
 
-    commands()
+    try:
+        commands()
+    finally:  # the interpreter's last sweeps over everything loaded: a tenth of a second
+        gc.freeze()
+
+
+def loaded() -> None:
+    """A command that may run for long has loaded what it runs on: the collector works from
+    here on as usual, over what is made from now (what was loaded stays out of its sweeps,
+    which also makes each sweep of a long run cheaper)."""
+    gc.freeze()
+    gc.enable()
 
 
 __all__ = ["main"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .. import __version__
-from ..cli import QUICK, helping
+from ..cli import QUICK, helping, loaded
 
 if TYPE_CHECKING:  # imported where used: `status` need not load the whole daemon
     from ..config import Config, FolderSettings
@@ -130,7 +130,9 @@ def service_for(ctx: click.Context, config: Config, *, wait: bool = False) -> Se
 
     capture_native_output()  # LibRaw's complaints as log events, not bare lines
     try:
-        return open_service(config, wait=wait)
+        service = open_service(config, wait=wait)
+        loaded()
+        return service
     except Stopped:  # a signal while it waited for the job table
         ctx.exit(0)
     except (SQLAlchemyError, ImportError, OSError) as exc:  # no database there, or no driver
@@ -146,10 +148,12 @@ def table_for(ctx: click.Context, config: Config, *, readonly: bool = True) -> J
 
     try:
         busy_timeout = config.settings.database.busy_timeout
-        return JobTable.open(
+        table = JobTable.open(
             config.database_url(), readonly=readonly, busy_timeout=busy_timeout,
             folders=config.folder_names(),
         )  # fmt: skip
+        loaded()
+        return table
     except (SQLAlchemyError, ImportError, OSError, SchemaMismatch) as exc:
         cannot_open(ctx, config, exc)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..cli import loaded
 from ..records import State
 from .group import EXIT_CONFIG, config_option, load, main, service_for, table_for
 
@@ -200,6 +201,7 @@ def copy(
         names.setdefault(str(folder.path), folder.table_name)
     source = engines.open_readonly(config.database_url())
     destination = engines.make_engine(target)
+    loaded()  # a million rows may follow
     try:
         engines.upgrade(destination)
         copied = copy_table(source, destination, names)
@@ -271,6 +273,7 @@ def emulator(
         expire_seconds=expire_seconds,
     )
     server = Emulator(settings, host=host, port=port, verbose=verbose)
+    loaded()
     click.echo(f"visionati-sync emulator listening on {server.url}", err=False)
     click.echo(f"  accepted key(s): {', '.join(settings.keys)}; credits: {credits}")
     click.echo(
