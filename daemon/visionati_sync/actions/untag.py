@@ -13,11 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from structlog.contextvars import bound_contextvars
-
 from ..config import SidecarSettings
 from ..jobtable import JobTable
-from ..log import get_logger
+from ..log import bound_contextvars, get_logger
 from ..notices.outbox import Written
 from ..records import Scope, shown
 from ..rules.targets import EMBEDDABLE

@@ -8,14 +8,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from structlog.contextvars import bound_contextvars
-
 from ..api import catalog
 from ..api.client import Accepted, ApiClient, ApiError, Completed
 from ..api.pacing import PollPacer
 from ..config import ApiSettings
 from ..jobtable import Polls
-from ..log import get_logger
+from ..log import bound_contextvars, get_logger
 from ..records import Clock, OutstandingRequest, utcnow
 from ..rules import policy
 from ..rules.retry import Backoff

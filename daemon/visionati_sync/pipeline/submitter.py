@@ -12,14 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from structlog.contextvars import bound_contextvars
-
 from ..api.client import ApiClient
 from ..api.options import RequestOptions
 from ..api.pacing import PollPacer
 from ..config import ApiSettings, SidecarSettings
 from ..jobtable import Holding, JobTable
-from ..log import get_logger
+from ..log import bound_contextvars, get_logger
 from ..records import ClaimedJob, Clock, Scope, State, utcnow
 from ..renditions import FileProblem, Prepared, RenditionSettings, prepare
 from ..rules import policy

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO
 
-from structlog.contextvars import bound_contextvars
-
 from ..api.client import Accepted, ApiClient, ApiError, Completed
 from ..api.options import RequestOptions
 from ..api.pacing import PollPacer
 from ..config import ApiSettings
 from ..jobtable import JobTable
-from ..log import get_logger
+from ..log import bound_contextvars, get_logger
 from ..records import ClaimedJob, State, Upload
 from ..renditions import FileProblem, Part, Prepared
 from ..rules import policy

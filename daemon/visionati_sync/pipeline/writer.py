@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from structlog.contextvars import bound_contextvars
-
 from ..config import SidecarSettings
 from ..files import stat_signature
 from ..jobtable import Writes
-from ..log import get_logger
+from ..log import bound_contextvars, get_logger
 from ..notices.outbox import Written
 from ..records import Scope, WriteTask
 from ..renditions import FileProblem, RenditionSettings, content_key, hash_file, plan_file
