@@ -5,6 +5,7 @@ user). Intake and the commands use this part; workers take files from it through
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -16,6 +17,9 @@ from .base import TablePart, insert_missing
 from .schema import Job, Result
 
 CHUNK = 500  # files looked up per statement when queueing
+
+
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 class FileQueue(TablePart):
@@ -45,12 +49,12 @@ class FileQueue(TablePart):
             cursor.close()
         finally:
             raw.close()
-        known = {}
+        known = set()  # FileSeen is a tuple: a known file is a known (relpath, size, mtime)
         for stored, size, mtime_ns in rows:
-            relpath = os.fsdecode(bytes(stored))
+            relpath = bytes(stored).decode(_FS_ENCODING, _FS_ERRORS)  # os.fsdecode, inlined
             if relpath.count("/") == depth:  # not a sub-folder's file
-                known[relpath] = (size, mtime_ns)
-        return [f for f in files if known.get(f.relpath) != (f.size, f.mtime_ns)]
+                known.add((relpath, size, mtime_ns))
+        return [f for f in files if f not in known]
 
     def enqueue(
         self, folder: str, files: Iterable[FileSeen], *, retag_on_change: bool = True
