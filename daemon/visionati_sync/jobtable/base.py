@@ -25,7 +25,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.orm import InstrumentedAttribute
 
 from ..records import Clock, FolderNames, Scope, State, utcnow
 from ..workers import Worker
@@ -201,7 +200,7 @@ class TablePart:
         return and_(folder, or_(Job.relpath == prefix, below))
 
 
-def free(key: InstrumentedAttribute[Any], *where: ColumnElement[bool]) -> ColumnElement[bool]:
+def free(key: ColumnElement[Any], *where: ColumnElement[bool]) -> ColumnElement[bool]:
     """Given a table's key and a filter, the rows it selects that no other transaction holds
     now (PostgreSQL's ``SKIP LOCKED``; SQLite has one writer at a time). A statement that
     sweeps many rows (renewing leases, taking back lapsed ones) passes over rows another
@@ -260,7 +259,7 @@ def dialect_insert(conn: Connection) -> Any:
 
 
 def insert_missing(
-    conn: Connection, model: Any, keys: Sequence[InstrumentedAttribute[Any]], rows: list[Any]
+    conn: Connection, model: Any, keys: Sequence[ColumnElement[Any]], rows: list[Any]
 ) -> None:
     """Given rows and the unique key they are told apart by, insert those another daemon has
     not inserted meanwhile (daemons of a fleet find the same new files and store the same

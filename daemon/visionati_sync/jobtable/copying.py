@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, Table, func, insert, select, text
 from .schema import ApiRequest, Job, Result
 
 CHUNK = 1000  # rows read and written at a time: memory stays flat for millions of files
-TABLES: tuple[Table, ...] = (ApiRequest.__table__, Result.__table__, Job.__table__)  # type: ignore[assignment]
+TABLES: tuple[Table, ...] = (ApiRequest.__table__, Result.__table__, Job.__table__)
 
 
 class CopyRefused(Exception):

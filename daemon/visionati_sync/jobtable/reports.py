@@ -172,7 +172,7 @@ class Reports(TablePart):
             rows = conn.execute(query).all()
         return [
             Charge(
-                request_id, sent_at, fp, json.loads(options), files, int(credits),
+                request_id, sent_at, fp, json.loads(options), files, int(credits or 0),
                 json.loads(folders) if folders else None,
             )
             for request_id, sent_at, fp, options, files, folders, credits in rows

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
+    ColumnElement,
     DateTime,
     Dialect,
     ForeignKey,
@@ -18,13 +20,15 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Col = ColumnElement  # a column as statements use it (Column's own typing is the ORM's)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -70,8 +74,32 @@ NAMING = {
 }
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+class Base:
+    """A table declared as a class, as SQLAlchemy's declarative models read, without the ORM
+    (which would cost every command 6 MB and a tenth of its start-up for features the job
+    table never uses): each ``Column`` attribute is the table's own column (``Job.state``),
+    ``__table__`` the table, and the class itself stands for the table in a statement
+    (``select(Job)``, ``update(Job)``)."""
+
+    metadata: ClassVar[MetaData] = MetaData(naming_convention=NAMING)
+    __tablename__: ClassVar[str]
+    __table__: ClassVar[Table]
+    __table_args__: ClassVar[tuple[Any, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        columns = [value for value in vars(cls).values() if isinstance(value, Column)]
+        for name, value in vars(cls).items():
+            if isinstance(value, Column):
+                value.name = value.key = name
+        args = cls.__table_args__
+        options = args[-1] if args and isinstance(args[-1], dict) else {}
+        constraints = args[:-1] if options else args
+        cls.__table__ = Table(cls.__tablename__, cls.metadata, *columns, *constraints, **options)
+
+    @classmethod
+    def __clause_element__(cls) -> Table:
+        return cls.__table__
 
 
 # a request's status: ``sending`` (a reservation, while it is uploaded), ``queued`` and
@@ -85,25 +113,25 @@ class ApiRequest(Base):
 
     __tablename__ = "api_requests"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the API's request_id
-    response_uri: Mapped[str | None] = mapped_column(String(2048))
-    status: Mapped[str] = mapped_column(String(16))  # SENDING, OUTSTANDING, or how it ended
-    options_fp: Mapped[str] = mapped_column(String(16))
-    options_json: Mapped[str] = mapped_column(Text)
-    file_count: Mapped[int] = mapped_column(Integer)
-    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    poll_failures: Mapped[int] = mapped_column(Integer, default=0)
-    credits_paid: Mapped[int | None] = mapped_column(Integer)
-    credits_estimated: Mapped[int | None] = mapped_column(Integer)  # price table, at upload
-    credits_balance: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
-    sent_by: Mapped[str | None] = mapped_column(String(255))  # the daemon whose cap it counts in
+    id: Col[str] = Column(String(64), primary_key=True)  # the API's request_id
+    response_uri: Col[str | None] = Column(String(2048))
+    status: Col[str] = Column(String(16), nullable=False)  # SENDING, OUTSTANDING, or how it ended
+    options_fp: Col[str] = Column(String(16), nullable=False)
+    options_json: Col[str] = Column(Text, nullable=False)
+    file_count: Col[int] = Column(Integer, nullable=False)
+    submitted_at: Col[datetime] = Column(UTCDateTime, nullable=False)
+    next_poll_at: Col[datetime] = Column(UTCDateTime, nullable=False)
+    last_polled_at: Col[datetime | None] = Column(UTCDateTime)
+    finished_at: Col[datetime | None] = Column(UTCDateTime)
+    poll_failures: Col[int] = Column(Integer, default=0, nullable=False)
+    credits_paid: Col[int | None] = Column(Integer)
+    credits_estimated: Col[int | None] = Column(Integer)  # price table, at upload
+    credits_balance: Col[int | None] = Column(Integer)
+    error: Col[str | None] = Column(Text)
+    sent_by: Col[str | None] = Column(String(255))  # the daemon whose cap it counts in
     # the daemon polling it now, until next_poll_at (a lease: anyone's once it lapses)
-    polled_by: Mapped[str | None] = mapped_column(String(255))
-    folders_json: Mapped[str | None] = mapped_column(Text)  # folder name → files sent (costs)
+    polled_by: Col[str | None] = Column(String(255))
+    folders_json: Col[str | None] = Column(Text)  # folder name → files sent (costs)
 
     __table_args__ = (Index("ix_api_requests_status_next_poll_at", "status", "next_poll_at"),)
 
@@ -114,14 +142,14 @@ class Result(Base):
 
     __tablename__ = "results"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64))
-    options_fp: Mapped[str] = mapped_column(String(16))
-    request_id: Mapped[str] = mapped_column(String(64))
-    tagged_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    options_json: Mapped[str] = mapped_column(Text)
-    asset_json: Mapped[str] = mapped_column(Text)
-    errors_json: Mapped[str | None] = mapped_column(Text)  # per-backend failures (all.errors)
+    id: Col[int] = Column(Integer, primary_key=True)
+    sha256: Col[str] = Column(String(64), nullable=False)
+    options_fp: Col[str] = Column(String(16), nullable=False)
+    request_id: Col[str] = Column(String(64), nullable=False)
+    tagged_at: Col[datetime] = Column(UTCDateTime, nullable=False)
+    options_json: Col[str] = Column(Text, nullable=False)
+    asset_json: Col[str] = Column(Text, nullable=False)
+    errors_json: Col[str | None] = Column(Text)  # per-backend failures (all.errors)
 
     __table_args__ = (UniqueConstraint("sha256", "options_fp"),)
 
@@ -134,34 +162,34 @@ class Job(Base):
 
     __tablename__ = "jobs"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    folder: Mapped[str] = mapped_column(FsPath)
-    relpath: Mapped[str] = mapped_column(FsPath)
-    state: Mapped[str] = mapped_column(String(16))
-    size: Mapped[int] = mapped_column(BigInteger)
-    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    id: Col[int] = Column(Integer, primary_key=True)
+    folder: Col[str] = Column(FsPath, nullable=False)
+    relpath: Col[str] = Column(FsPath, nullable=False)
+    state: Col[str] = Column(String(16), nullable=False)
+    size: Col[int] = Column(BigInteger, nullable=False)
+    mtime_ns: Col[int] = Column(BigInteger, nullable=False)
     # the content key its result is stored under: the file's hash, with how it was converted
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    file_sha256: Mapped[str | None] = mapped_column(String(64))  # the file's own (None: = sha256)
-    sent_json: Mapped[str | None] = mapped_column(Text)  # what went: original, converted, …
-    upload_name: Mapped[str | None] = mapped_column(Text)  # one per line (frames)
-    request_id: Mapped[str | None] = mapped_column(ForeignKey("api_requests.id"))
-    result_id: Mapped[int | None] = mapped_column(ForeignKey("results.id"))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)  # the API's failures for it
-    write_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    faults: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # in a row
-    batch_limit: Mapped[int | None] = mapped_column(Integer)  # since a batch of it failed
-    error: Mapped[str | None] = mapped_column(Text)
-    locked_by: Mapped[str | None] = mapped_column(String(255))
-    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sha256: Col[str | None] = Column(String(64))
+    file_sha256: Col[str | None] = Column(String(64))  # the file's own (None: = sha256)
+    sent_json: Col[str | None] = Column(Text)  # what went: original, converted, …
+    upload_name: Col[str | None] = Column(Text)  # one per line (frames)
+    request_id: Col[str | None] = Column(String(64), ForeignKey("api_requests.id"))
+    result_id: Col[int | None] = Column(Integer, ForeignKey("results.id"))
+    attempts: Col[int] = Column(Integer, default=0, nullable=False)  # the API's failures for it
+    write_attempts: Col[int] = Column(Integer, default=0, server_default="0", nullable=False)
+    faults: Col[int] = Column(Integer, default=0, server_default="0", nullable=False)  # in a row
+    batch_limit: Col[int | None] = Column(Integer)  # since a batch of it failed
+    error: Col[str | None] = Column(Text)
+    locked_by: Col[str | None] = Column(String(255))
+    locked_at: Col[datetime | None] = Column(UTCDateTime)
+    next_attempt_at: Col[datetime] = Column(UTCDateTime, nullable=False)
+    created_at: Col[datetime] = Column(UTCDateTime, nullable=False)
+    updated_at: Col[datetime] = Column(UTCDateTime, nullable=False)
+    done_at: Col[datetime | None] = Column(UTCDateTime)
     # the user applied its result: written even where results wait for review
-    approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    approved: Col[bool] = Column(Boolean, default=False, server_default=false(), nullable=False)
     # the user asked for a fresh answer: its next upload goes past the results cache
-    refresh: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    refresh: Col[bool] = Column(Boolean, default=False, server_default=false(), nullable=False)
 
     __table_args__ = (
         UniqueConstraint("folder", "relpath"),
@@ -188,9 +216,9 @@ class DaemonState(Base):
 
     __tablename__ = "daemon_state"
 
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key: Col[str] = Column(String(64), primary_key=True)
+    value: Col[str] = Column(Text, nullable=False)
+    updated_at: Col[datetime] = Column(UTCDateTime, nullable=False)
 
 
 class WorkerLease(Base):
@@ -200,13 +228,13 @@ class WorkerLease(Base):
 
     __tablename__ = "workers"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    host: Mapped[str] = mapped_column(String(255))
-    pid: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(16))  # run or scan
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    heard_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    id: Col[str] = Column(String(64), primary_key=True)
+    host: Col[str] = Column(String(255), nullable=False)
+    pid: Col[int] = Column(Integer, nullable=False)
+    kind: Col[str] = Column(String(16), nullable=False)  # run or scan
+    started_at: Col[datetime] = Column(UTCDateTime, nullable=False)
+    heard_at: Col[datetime] = Column(UTCDateTime, nullable=False)
+    lease_until: Col[datetime] = Column(UTCDateTime, nullable=False)
 
 
 class Review(Base):
@@ -217,10 +245,10 @@ class Review(Base):
 
     __tablename__ = "reviews"
 
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    decision: Mapped[str] = mapped_column(String(8))  # accept or reject
-    proposed_json: Mapped[str] = mapped_column(Text)  # the keywords shown
-    kept_json: Mapped[str] = mapped_column(Text)  # of those, the ones approved
-    description: Mapped[str | None] = mapped_column(Text)  # as approved (None: none)
-    decided_by: Mapped[str] = mapped_column(String(255))
-    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    job_id: Col[int] = Column(Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    decision: Col[str] = Column(String(8), nullable=False)  # accept or reject
+    proposed_json: Col[str] = Column(Text, nullable=False)  # the keywords shown
+    kept_json: Col[str] = Column(Text, nullable=False)  # of those, the ones approved
+    description: Col[str | None] = Column(Text)  # as approved (None: none)
+    decided_by: Col[str] = Column(String(255), nullable=False)
+    decided_at: Col[datetime] = Column(UTCDateTime, nullable=False)
