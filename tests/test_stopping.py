@@ -126,3 +126,35 @@ def test_a_request_held_past_the_collect_timeout_is_left_to_the_next_run_and_nam
     assert library.cli("scan", "--yes").returncode == 0  # collected, and the rest tagged
     assert len(sidecars(library.photos)) == 20
     assert max(Counter(control.uploaded_hashes()).values()) == 1
+
+
+SIGNALLED_WHILE_LOGGING = """
+import os, signal, sys, threading, time
+from visionati_sync import log
+from visionati_sync.service.starting import install_signals
+
+log.configure("info", stream=open(os.devnull, "w"), json=True)
+got = []
+install_signals(lambda: got.append(1))
+logger = log.get_logger("test")
+
+def signal_often():
+    for _ in range(3000):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.0002)
+
+sender = threading.Thread(target=signal_often)
+sender.start()
+while sender.is_alive():  # the main thread logs: a signal lands mid-line again and again
+    logger.info("a line", n=len(got))
+print(len(got))
+"""
+
+
+def test_a_signal_in_the_middle_of_a_log_line_never_hangs_the_process() -> None:
+    """A handler that logged waited for ever on the log's lock held by the line it
+    interrupted: SIGTERM hung a daemon busy saying something."""
+    done = subprocess.run([sys.executable, "-c", SIGNALLED_WHILE_LOGGING], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) > 100  # the signals were handled

@@ -4,6 +4,7 @@ the watchdog fed), and the signals each answers."""
 from __future__ import annotations
 
 import faulthandler
+import queue
 import signal
 import threading
 import time
@@ -58,15 +59,29 @@ def wait_out(
     return None
 
 
+# the signals received, said by a thread of their own: a handler that logged could interrupt
+# a log line being written and wait for ever on the log's lock (a SIGTERM hung the daemon so)
+_received: queue.SimpleQueue[str] = queue.SimpleQueue()  # put() may be called from a handler
+_teller: list[threading.Thread] = []
+
+
+def _tell_received() -> None:
+    while True:
+        log.info("signal received", signal=_received.get())
+
+
 def install_signals(stop: Callable[[], None], reload: threading.Event | None = None) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal received", signal=signal.Signals(signum).name)
+        _received.put(signal.Signals(signum).name)
         if signum == signal.SIGHUP and reload is not None:
             reload.set()
         else:
             stop()
 
     if threading.current_thread() is threading.main_thread():
+        if not _teller:
+            _teller.append(threading.Thread(target=_tell_received, name="signals", daemon=True))
+            _teller[0].start()
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
         if reload is not None:
