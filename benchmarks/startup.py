@@ -9,7 +9,8 @@ side by side in one run, medians of 7 processes each:
   s. the memory of `run` idle over a library of IDLE files (all tagged), once its start-up
      scan is done, beside `python -c pass`;
   t. `status` over a table of 1,000,000 files (the FILES rows copied by SQL), alone and
-     handed to the warm helper.
+     handed to the warm helper;
+  u. `scan` of a library of 20,000 unchanged files, start to exit, beside `find -printf`.
 
 Usage: .venv/bin/python benchmarks/startup.py [FILES [IDLE]]   (1,000 and 100,000; 2 minutes)
 """
@@ -45,6 +46,8 @@ TARGET_READY = 0.5  # s, `scan` and `run` before the first file
 TARGET_IDLE_MB = 80  # an idle daemon over 100,000 files
 TARGET_MILLION = 0.5  # s, a read command at 1,000,000 rows
 MILLION = 1_000_000
+RESCAN = 20_000  # files of the rescan: u
+TARGET_RESCAN = 1.0  # s, a rescan of them with start-up
 
 
 def seconds(command: list[str], env: dict[str, str]) -> float:
@@ -89,23 +92,29 @@ def medians(command: list[str], env: dict[str, str], events: list[str]) -> list[
     return [statistics.median(column) for column in zip(*rounds, strict=True)]
 
 
-def idle_memory(root: Path, count: int, env: dict[str, str]) -> tuple[float, float, float]:
-    """RSS and unshared (private) MB of `run` over ``count`` tagged files once its start-up
-    scan is done and it has sat idle for three seconds; and `python -c pass`'s RSS."""
-    tree = root / "idle"
+def tagged_library(root: Path, name: str, count: int) -> Path:
+    """A config over a library of ``count`` files, every one tagged long ago."""
+    tree = root / name
     unchanged_tree(tree, count)
-    config = root / "idle.yaml"
+    config = root / f"{name}.yaml"
     config.write_text(yaml.safe_dump({
         "api": {"base_url": "http://127.0.0.1:9", "key": "emulator-key"},
-        "database": {"url": f"sqlite:///{root / 'idle.db'}"},
+        "database": {"url": f"sqlite:///{root / name}.db"},
         "folders": [{"path": str(tree)}], "log_level": "info",
     }))  # fmt: skip
     log.configure("warning")
-    service = Service(load_config(config))  # the library, as if tagged long ago
+    service = Service(load_config(config))
     service.intake.scan([FolderSettings(path=tree)])
     with service.table.engine.begin() as conn:
         conn.execute(Job.__table__.update().values(state=State.DONE))
     service.table.close()
+    return config
+
+
+def idle_memory(root: Path, count: int, env: dict[str, str]) -> tuple[float, float, float]:
+    """RSS and unshared (private) MB of `run` over ``count`` tagged files once its start-up
+    scan is done and it has sat idle for three seconds; and `python -c pass`'s RSS."""
+    config = tagged_library(root, "idle", count)
     process = subprocess.Popen([*VS, "-c", str(config), "run"], env=env,
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert process.stderr is not None
@@ -190,6 +199,9 @@ def main(names: list[str] | None = None, files: int = 1000, idle: int = 100_000)
             [*VS, "-c", str(config), "run"], env, ["daemon started", "scanned folder"]
         )
         rss, private, bare_rss = idle_memory(root, idle, env)
+        unchanged = tagged_library(root, "unchanged", RESCAN)
+        rescan = seconds([*VS, "-c", str(unchanged), "scan"], env)
+        find = seconds(["find", str(root / "unchanged"), "-type", "f", "-printf", "%s %T@\n"], env)
         grown = million(root, config)
         big = seconds([*VS, "-c", str(grown), "status"], env)
         big_helped = seconds([*VS, "-c", str(grown), "status"], warm)
@@ -217,6 +229,9 @@ def main(names: list[str] | None = None, files: int = 1000, idle: int = 100_000)
          f"{big:.2f} s / {big_helped:.2f} s",
          f"{_verdict(big_helped <= TARGET_MILLION)} (≤ {TARGET_MILLION} s) with the helper, "
          f"{_verdict(big <= TARGET_MILLION)} alone"),
+        (f"u. `scan` of {RESCAN:,} unchanged files, start to exit / `find -printf '%s %T@'`",
+         f"{rescan:.2f} s / {find:.2f} s", f"{_verdict(rescan <= TARGET_RESCAN)} "
+         f"(≤ {TARGET_RESCAN} s with start-up)"),
     ]  # fmt: skip
     return rows
 
