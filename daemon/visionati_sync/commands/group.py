@@ -129,10 +129,9 @@ def service_for(ctx: click.Context, config: Config, *, wait: bool = False) -> Se
     from ..service.daemon import Stopped, open_service
 
     capture_native_output()  # LibRaw's complaints as log events, not bare lines
+    loaded()  # before opening: waiting out a job table that is away may take hours
     try:
-        service = open_service(config, wait=wait)
-        loaded()
-        return service
+        return open_service(config, wait=wait)
     except Stopped:  # a signal while it waited for the job table
         ctx.exit(0)
     except (SQLAlchemyError, ImportError, OSError) as exc:  # no database there, or no driver
@@ -146,14 +145,13 @@ def table_for(ctx: click.Context, config: Config, *, readonly: bool = True) -> J
     from ..jobtable import JobTable
     from ..jobtable.engine import SchemaMismatch
 
+    loaded()
     try:
         busy_timeout = config.settings.database.busy_timeout
-        table = JobTable.open(
+        return JobTable.open(
             config.database_url(), readonly=readonly, busy_timeout=busy_timeout,
             folders=config.folder_names(),
         )  # fmt: skip
-        loaded()
-        return table
     except (SQLAlchemyError, ImportError, OSError, SchemaMismatch) as exc:
         cannot_open(ctx, config, exc)
 
