@@ -59,29 +59,31 @@ def wait_out(
     return None
 
 
-# the signals received, said by a thread of their own: a handler that logged could interrupt
-# a log line being written and wait for ever on the log's lock (a SIGTERM hung the daemon so)
-_received: queue.SimpleQueue[str] = queue.SimpleQueue()  # put() may be called from a handler
-_teller: list[threading.Thread] = []
+# A signal handler runs in the main thread between any two of its steps, perhaps while that
+# thread holds a lock: one that logged waited for ever on the log's lock of the line it had
+# interrupted (a SIGTERM hung the daemon so), and ``Event.set`` takes a lock too. The handler
+# only puts the signal in a queue that may be written from a handler; a thread of its own
+# says it and acts on it.
+_received: queue.SimpleQueue[tuple[str, Callable[[], None]]] = queue.SimpleQueue()
+_answering: list[threading.Thread] = []
 
 
-def _tell_received() -> None:
+def _answer_signals() -> None:
     while True:
-        log.info("signal received", signal=_received.get())
+        name, action = _received.get()
+        log.info("signal received", signal=name)
+        action()
 
 
 def install_signals(stop: Callable[[], None], reload: threading.Event | None = None) -> None:
     def handler(signum: int, _frame: FrameType | None) -> None:
-        _received.put(signal.Signals(signum).name)
-        if signum == signal.SIGHUP and reload is not None:
-            reload.set()
-        else:
-            stop()
+        action = reload.set if signum == signal.SIGHUP and reload is not None else stop
+        _received.put((signal.Signals(signum).name, action))
 
     if threading.current_thread() is threading.main_thread():
-        if not _teller:
-            _teller.append(threading.Thread(target=_tell_received, name="signals", daemon=True))
-            _teller[0].start()
+        if not _answering:
+            _answering.append(threading.Thread(target=_answer_signals, name="signals", daemon=True))
+            _answering[0].start()
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
         if reload is not None:
