@@ -179,14 +179,14 @@ def test_a_scan_of_files_just_written_waits_for_each_and_tags_them_all(
     """Files written a moment ago settle first; the scan must not end while the settler
     hands them to the job table (it did: "scan finished", exit 0, all of them pending)."""
     control.settings(queued_polls=0, processing_polls=0)
-    # every file settles (written within the last 3 s); a line per file: a wider window
-    library.configure(api=FAST, log_level="debug", watch={"settle_seconds": 3.0})
+    # every file settles (written within the last 2 s); a line per file: a wider window
+    library.configure(api={"batch_size": 50}, log_level="debug", watch={"settle_seconds": 2.0})
     contents = [samples.jpeg(n) for n in range(20)]
-    for n in range(2000):  # written at once, so that they settle and are queued together
+    for n in range(1000):  # written at once, so that they settle and are queued together
         (library.photos / f"IMG_{n:05d}.jpg").write_bytes(contents[n % len(contents)])
     done = library.cli("scan", "--yes")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert library.counts()["done"] == 2000
+    assert library.counts()["done"] == 1000
 
 
 @pytest.mark.slow
