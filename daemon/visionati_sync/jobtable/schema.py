@@ -88,10 +88,11 @@ class Base:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        columns = [value for value in vars(cls).values() if isinstance(value, Column)]
+        columns: list[Column[Any]] = []
         for name, value in vars(cls).items():
             if isinstance(value, Column):
-                value.name = value.key = name
+                value.name = value.key = name  # as declared, unnamed: named for its attribute
+                columns.append(value)
         args = cls.__table_args__
         options = args[-1] if args and isinstance(args[-1], dict) else {}
         constraints = args[:-1] if options else args
