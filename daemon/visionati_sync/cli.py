@@ -81,7 +81,7 @@ def handed_over(argv: list[str]) -> int | None:
             }).encode()  # fmt: skip
             socket.send_fds(helper, [struct.pack("!I", len(message)) + message], [0, 1, 2])
             helper.settimeout(None)  # the command runs as long as it runs
-            answer = _exactly(helper, 4)
+            answer = exactly(helper, 4)
     except OSError:
         return None
     if answer is None:
@@ -90,7 +90,8 @@ def handed_over(argv: list[str]) -> int | None:
     return None if status == STALE else status
 
 
-def _exactly(connection: socket.socket, size: int) -> bytes | None:
+def exactly(connection: socket.socket, size: int) -> bytes | None:
+    """Given a connection, the next ``size`` bytes from it (None: it closed before)."""
     data = b""
     while len(data) < size:
         chunk = connection.recv(size - len(data))

@@ -26,7 +26,7 @@ import struct
 import sys
 import time
 
-from ..cli import STALE, address, code_stamp
+from ..cli import STALE, address, code_stamp, exactly
 from ..places import state_directory
 
 IDLE_ENV = "VISIONATI_SYNC_HELPER_IDLE"
@@ -92,13 +92,10 @@ def _run(connection: socket.socket, stamp: int, command_line: object) -> int:
     try:
         data, fds, _, _ = socket.recv_fds(connection, MAX_MESSAGE, 3)
         (size,) = struct.unpack("!I", data[:4])
-        body = data[4:]
-        while len(body) < size:
-            chunk = connection.recv(size - len(body))
-            if not chunk:
-                return 1
-            body += chunk
-        request = json.loads(body)
+        rest = exactly(connection, size - len(data) + 4)
+        if rest is None:
+            return 1
+        request = json.loads(data[4:] + rest)
         if request.get("stamp") != stamp or len(fds) != 3:
             connection.sendall(struct.pack("!i", STALE))
             os.kill(os.getppid(), signal.SIGTERM)  # out of date: the next command starts anew
