@@ -244,3 +244,24 @@ def test_a_vocabulary_that_cannot_be_read_stops_the_start(tmp_path: Path) -> Non
         text = f"keywords: {{vocabulary: {vocabulary}}}\n"
         with pytest.raises(ConfigError, match=f"keywords.vocabulary: .*{vocabulary}: {problem}"):
             load_config(write(tmp_path, text), environ={})
+
+
+def test_never_this_word_again_appends_once_to_the_users_own_list(tmp_path: Path) -> None:
+    """The review page's "never this word again": a word already there (in any case) is not
+    added twice, a list the user typed without a final newline keeps its last word whole,
+    and pages adding words at once lose none."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from visionati_sync.config.exclusions import add_exclusion, read_exclusions
+
+    listed = tmp_path / "never.txt"
+    listed.write_text("# mine\ndog  # not dogs\nsky")
+    assert add_exclusion(listed, "Dog") is False
+    assert add_exclusion(listed, "  red   car ") is True
+    assert listed.read_text() == "# mine\ndog  # not dogs\nsky\nred car\n"
+    words = [f"word{n}" for n in range(40)]
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(lambda w: add_exclusion(listed, w), words))
+    found = read_exclusions(listed)
+    assert found[:3] == ("dog", "sky", "red car")
+    assert sorted(found[3:]) == sorted(words)  # each once, in whatever order they came

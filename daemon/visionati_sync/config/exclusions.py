@@ -15,9 +15,12 @@ def read_exclusions(path: Path | None) -> tuple[str, ...]:
     if path is None:
         return ()
     try:
-        text = path.read_text(encoding="utf-8")
+        return _words(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return ()
+
+
+def _words(text: str) -> tuple[str, ...]:
     words = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return tuple(word for word in words if word)
 
@@ -43,18 +46,10 @@ def add_exclusion(path: Path, word: str) -> bool:
     with open(path, "a+", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
-        if word.casefold() in (w.casefold() for w in read_exclusions(path)):
+        text = handle.read()  # read under the lock, through the handle that appends
+        if word.casefold() in (w.casefold() for w in _words(text)):
             return False
-        handle.seek(0, os.SEEK_END)
-        if handle.tell() and not _ends_with_newline(path):
-            handle.write("\n")
-        handle.write(word + "\n")
+        handle.write(("\n" if text and not text.endswith("\n") else "") + word + "\n")
         handle.flush()
         os.fsync(handle.fileno())
     return True
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) == b"\n"
