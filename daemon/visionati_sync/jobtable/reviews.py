@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select
 
 from ..records import Scope, State, WriteTask
 from . import transitions as t
@@ -110,11 +110,11 @@ class Reviews(TablePart):
             return bool(moved)
 
     def _record(
-        self, conn: object, job_id: int, decision: str, proposed: Sequence[str],
+        self, conn: Connection, job_id: int, decision: str, proposed: Sequence[str],
         kept: Sequence[str], description: str | None, who: str, now: datetime,
     ) -> None:  # fmt: skip
-        conn.execute(delete(Review).where(Review.job_id == job_id))  # type: ignore[attr-defined]
-        conn.execute(  # type: ignore[attr-defined]
+        conn.execute(delete(Review).where(Review.job_id == job_id))
+        conn.execute(
             insert(Review).values(
                 job_id=job_id,
                 decision=decision,
