@@ -50,8 +50,7 @@ class Guard:
         self.password = password
         self.token = secrets.token_urlsafe(24)
         self._sessions: dict[str, str] = {}  # session id → its CSRF token
-        shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        names = {shown} | (set(LOCAL_HOSTS) - {"::1"} if is_local(host) else set())
+        names = {_bracketed(host)} | (set(LOCAL_HOSTS) - {"::1"} if is_local(host) else set())
         self.hosts = {f"{name}:{port}" for name in names}
         self.origins = {f"http://{h}" for h in self.hosts}
 
@@ -59,8 +58,7 @@ class Guard:
     def address(self) -> str:
         """The first address to open: it carries the token."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
-        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        return f"http://{host}:{self.port}/?token={self.token}"
+        return f"http://{_bracketed(host)}:{self.port}/?token={self.token}"
 
     def admit(
         self, method: str, headers: dict[str, str], cookie: str | None, token: str | None,
@@ -92,6 +90,11 @@ class Guard:
             if not hmac.compare_digest(headers.get("x-csrf-token", ""), csrf):
                 return Refusal(403, "a change must carry this page's CSRF token")
         return Visitor(session, csrf, f"{who} (review page)", new)
+
+
+def _bracketed(host: str) -> str:
+    """A host as a URL and a Host header name it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _basic_user(header: str, password: str) -> str | None:
